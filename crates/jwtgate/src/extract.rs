@@ -1,0 +1,168 @@
+//! axum extractors for what the layer found.
+//!
+//! Each extractor has an `Option<...>` form for `public_or_jwt` routes (`None` for an
+//! anonymous request). Extracting on a route without the layer is a 500 that names the layer:
+//! that is a wiring bug, not a client error.
+
+use std::fmt;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
+
+/// The claims, deserialised into the handler's own type.
+#[derive(Clone, Debug)]
+pub struct Claims<T>(pub T);
+
+/// Why an extractor failed.
+#[derive(Debug)]
+pub struct ExtractRejection {
+    kind: ExtractRejectionKind,
+}
+
+/// What kind of [`ExtractRejection`] this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtractRejectionKind {
+    /// The route has no `JwtAuthLayer`: 500.
+    MissingLayer,
+    /// The request is anonymous (on a `public_or_jwt` route) but the handler needs a token: 401.
+    Anonymous,
+    /// The token matched no partner but the handler needs one: 403.
+    NoPartner,
+    /// The claims do not deserialise into the handler's type: 403.
+    ClaimsShape,
+}
+
+impl ExtractRejection {
+    /// What kind of rejection this is.
+    pub fn kind(&self) -> ExtractRejectionKind {
+        self.kind
+    }
+
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            ExtractRejectionKind::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            ExtractRejectionKind::Anonymous => StatusCode::UNAUTHORIZED,
+            ExtractRejectionKind::NoPartner | ExtractRejectionKind::ClaimsShape => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self.kind {
+            ExtractRejectionKind::MissingLayer => {
+                "jwtgate: no JwtAuthLayer on this route; add `.route_layer(registry.layer(\"jwt_<validator>\")?)`"
+            }
+            ExtractRejectionKind::Anonymous => "this handler needs a bearer token",
+            ExtractRejectionKind::NoPartner => "no partner matches the token",
+            ExtractRejectionKind::ClaimsShape => "the token claims do not have the expected shape",
+        }
+    }
+}
+
+impl fmt::Display for ExtractRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ExtractRejection {}
+
+impl IntoResponse for ExtractRejection {
+    fn into_response(self) -> Response {
+        if self.kind == ExtractRejectionKind::MissingLayer {
+            tracing::error!("{}", self.message());
+        }
+        let body = serde_json::json!({ "error": self.message() }).to_string();
+        (self.status(), [(CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+fn reject(kind: ExtractRejectionKind) -> ExtractRejection {
+    ExtractRejection { kind }
+}
+
+/// The identity, `None` when anonymous, an error when the layer is missing.
+fn identity(parts: &Parts) -> Result<Option<&Identity>, ExtractRejection> {
+    match parts.extensions.get::<Identity>() {
+        Some(identity) => Ok(Some(identity)),
+        None if parts.extensions.get::<Anonymous>().is_some() => Ok(None),
+        None => Err(reject(ExtractRejectionKind::MissingLayer)),
+    }
+}
+
+fn required(parts: &Parts) -> Result<&Identity, ExtractRejection> {
+    identity(parts)?.ok_or(reject(ExtractRejectionKind::Anonymous))
+}
+
+macro_rules! extractor {
+    ($ty:ty, |$id:ident| $get:expr) => {
+        impl<S: Send + Sync> FromRequestParts<S> for $ty {
+            type Rejection = ExtractRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+                let $id = required(parts)?;
+                Ok($get)
+            }
+        }
+
+        impl<S: Send + Sync> OptionalFromRequestParts<S> for $ty {
+            type Rejection = ExtractRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+                Ok(identity(parts)?.map(|$id| $get))
+            }
+        }
+    };
+}
+
+extractor!(Identity, |id| id.clone());
+extractor!(Payload, |id| id.payload.clone());
+extractor!(UserId, |id| id.user.clone());
+extractor!(ValidatorName, |id| id.validator.clone());
+
+impl<S: Send + Sync> FromRequestParts<S> for PartnerId {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        required(parts)?.partner.ok_or(reject(ExtractRejectionKind::NoPartner))
+    }
+}
+
+/// `Option<PartnerId>` is `None` for an anonymous request and for a token without a partner.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for PartnerId {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(identity(parts)?.and_then(|id| id.partner))
+    }
+}
+
+fn claims<T: DeserializeOwned>(identity: &Identity) -> Result<Claims<T>, ExtractRejection> {
+    identity.payload.deserialize().map(Claims).map_err(|e| {
+        tracing::debug!(error = %e, "claims do not fit the handler's type");
+        reject(ExtractRejectionKind::ClaimsShape)
+    })
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Claims<T> {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        claims(required(parts)?)
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequestParts<S> for Claims<T> {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        identity(parts)?.map(claims).transpose()
+    }
+}

@@ -1,0 +1,229 @@
+//! What a validated request carries: payload, user id, partner id and validator name.
+//!
+//! The layer puts one [`Identity`] into the request extensions (or an [`Anonymous`] marker on
+//! a `public_or_jwt` route without credentials). Every part is behind an `Arc`, so cloning is cheap.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The decoded claims of the accepted token, a JSON object.
+#[derive(Clone, PartialEq)]
+pub struct Payload(Arc<Value>);
+
+impl Payload {
+    pub(crate) fn new(claims: Map<String, Value>) -> Self {
+        Self(Arc::new(Value::Object(claims)))
+    }
+
+    /// The claims as a JSON object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        match &*self.0 {
+            Value::Object(map) => map,
+            _ => unreachable!("a payload is always an object"),
+        }
+    }
+
+    /// The claims as a JSON value (always an object).
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+
+    /// One claim.
+    pub fn get(&self, claim: &str) -> Option<&Value> {
+        self.as_map().get(claim)
+    }
+
+    /// One string claim, such as `email` or `sub`.
+    pub fn get_str(&self, claim: &str) -> Option<&str> {
+        self.get(claim).and_then(Value::as_str)
+    }
+
+    /// Deserialises the claims into the application's own type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*self.0)
+    }
+}
+
+impl fmt::Debug for Payload {
+    /// Prints claim names only: values may be personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.as_map().keys()).finish()
+    }
+}
+
+/// The user a request acts as: a static id from the validator, or a claim's value as it is in
+/// the token (a number or a string), or what a [`UserResolver`](crate::UserResolver) returned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserId(UserIdRepr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum UserIdRepr {
+    Number(u64),
+    Text(Arc<str>),
+}
+
+impl UserId {
+    /// The id as a number, when it is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        match &self.0 {
+            UserIdRepr::Number(n) => Some(*n),
+            UserIdRepr::Text(_) => None,
+        }
+    }
+
+    /// The id as a string, when it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.0 {
+            UserIdRepr::Text(s) => Some(s),
+            UserIdRepr::Number(_) => None,
+        }
+    }
+
+    /// The id as JSON: a number or a string.
+    pub fn to_json(&self) -> Value {
+        match &self.0 {
+            UserIdRepr::Number(n) => Value::from(*n),
+            UserIdRepr::Text(s) => Value::from(&**s),
+        }
+    }
+
+    /// Reads an id from a claim value: a non-negative integer or a non-empty string.
+    pub(crate) fn from_claim(value: &Value) -> Option<Self> {
+        match value {
+            Value::Number(n) => n.as_u64().map(Self::from),
+            Value::String(s) if !s.is_empty() => Some(Self::from(s.as_str())),
+            _ => None,
+        }
+    }
+}
+
+impl From<u64> for UserId {
+    fn from(id: u64) -> Self {
+        Self(UserIdRepr::Number(id))
+    }
+}
+
+impl From<&str> for UserId {
+    fn from(id: &str) -> Self {
+        Self(UserIdRepr::Text(id.into()))
+    }
+}
+
+impl From<String> for UserId {
+    fn from(id: String) -> Self {
+        Self(UserIdRepr::Text(id.into()))
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            UserIdRepr::Number(n) => write!(f, "{n}"),
+            UserIdRepr::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The partner (contact) found for the token's `email` claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartnerId(pub u64);
+
+impl fmt::Display for PartnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The name of the validator that accepted the token (after `next` chaining).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValidatorName(pub(crate) Arc<str>);
+
+impl ValidatorName {
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ValidatorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for ValidatorName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ValidatorName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+/// Everything the layer learnt from an accepted token; a request extension.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub(crate) payload: Payload,
+    pub(crate) user: UserId,
+    pub(crate) partner: Option<PartnerId>,
+    pub(crate) validator: ValidatorName,
+}
+
+impl Identity {
+    /// The decoded claims.
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// The resolved user.
+    pub fn user_id(&self) -> &UserId {
+        &self.user
+    }
+
+    /// The partner matched by email, if the validator looks one up and exactly one matched.
+    pub fn partner_id(&self) -> Option<PartnerId> {
+        self.partner
+    }
+
+    /// The validator that accepted the token.
+    pub fn validator(&self) -> &ValidatorName {
+        &self.validator
+    }
+}
+
+/// A request extension marking an anonymous request on a `public_or_jwt` route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Anonymous;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn user_ids_from_claims() {
+        assert_eq!(UserId::from_claim(&json!(42)).unwrap().as_u64(), Some(42));
+        assert_eq!(UserId::from_claim(&json!("abc")).unwrap().as_str(), Some("abc"));
+        assert_eq!(UserId::from_claim(&json!("abc")).unwrap().to_json(), json!("abc"));
+        assert!(UserId::from_claim(&json!("")).is_none());
+        assert!(UserId::from_claim(&json!(-1)).is_none());
+        assert!(UserId::from_claim(&json!(1.5)).is_none());
+        assert!(UserId::from_claim(&json!({})).is_none());
+    }
+
+    #[test]
+    fn payload_debug_hides_values() {
+        let mut claims = Map::new();
+        claims.insert("email".into(), json!("secret@example.com"));
+        let text = format!("{:?}", Payload::new(claims));
+        assert_eq!(text, "{\"email\"}");
+    }
+}

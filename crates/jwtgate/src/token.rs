@@ -1,0 +1,288 @@
+//! Strict parsing of a compact JWS before any key is touched.
+//!
+//! jsonwebtoken's own `decode` accepts duplicated members (last one wins), `crit` headers and
+//! tokens of any size. Here the token is split, size-checked and its JSON parsed with a bounded
+//! depth and no duplicate members, so that what is verified is exactly what is read.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Tokens longer than this are refused before any decoding.
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Objects and arrays nested deeper than this are refused.
+pub(crate) const MAX_JSON_DEPTH: usize = 16;
+
+/// A compact JWS split and decoded, not yet verified.
+pub(crate) struct UnverifiedToken<'a> {
+    /// The `alg` header, always a string.
+    pub(crate) alg: String,
+    /// The `kid` header, when present.
+    pub(crate) kid: Option<String>,
+    /// The claims, always a JSON object.
+    pub(crate) claims: Map<String, Value>,
+    /// `base64(header) . base64(payload)`, the bytes the signature covers.
+    pub(crate) signing_input: &'a str,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Why a token could not be parsed. The text is safe to send to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenError {
+    TooLarge,
+    Encrypted,
+    NotCompactJws,
+    Base64,
+    Json,
+    DuplicateMember,
+    TooDeep,
+    NotAnObject,
+    AlgNotString,
+    KidNotString,
+    Crit,
+}
+
+impl TokenError {
+    pub(crate) const fn description(self) -> &'static str {
+        match self {
+            Self::TooLarge => "token too large",
+            Self::Encrypted => "encrypted tokens (JWE) are not supported",
+            Self::NotCompactJws => "token is not a compact JWS",
+            Self::Base64 => "token is not valid base64url",
+            Self::Json => "token is not valid JSON",
+            Self::DuplicateMember => "token has a duplicated member",
+            Self::TooDeep => "token JSON is nested too deeply",
+            Self::NotAnObject => "token header or claims are not a JSON object",
+            Self::AlgNotString => "token alg is not a string",
+            Self::KidNotString => "token kid is not a string",
+            Self::Crit => "token has critical header extensions",
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// Splits and decodes `token`. Every failure is a [`TokenError`]; nothing here panics.
+pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::NotCompactJws);
+    };
+    match parts.count() {
+        0 => {}
+        2 => return Err(TokenError::Encrypted),
+        _ => return Err(TokenError::NotCompactJws),
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+
+    let mut header = parse_object(&decode_b64(header)?)?;
+    if header.contains_key("crit") {
+        return Err(TokenError::Crit);
+    }
+    let alg = match header.remove("alg") {
+        Some(Value::String(alg)) => alg,
+        _ => return Err(TokenError::AlgNotString),
+    };
+    let kid = match header.remove("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid),
+        Some(_) => return Err(TokenError::KidNotString),
+    };
+    let claims = parse_object(&decode_b64(payload)?)?;
+    let signature = decode_b64(signature)?;
+    Ok(UnverifiedToken {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
+}
+
+fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Base64)
+}
+
+/// Parses a JSON object with no duplicate members and at most [`MAX_JSON_DEPTH`] levels.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(|e| classify(&e))?;
+    de.end().map_err(|_| TokenError::Json)?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(TokenError::NotAnObject),
+    }
+}
+
+const DUPLICATE: &str = "jwtgate:duplicate";
+const TOO_DEEP: &str = "jwtgate:too-deep";
+
+fn classify(e: &serde_json::Error) -> TokenError {
+    let text = e.to_string();
+    if text.starts_with(DUPLICATE) {
+        TokenError::DuplicateMember
+    } else if text.starts_with(TOO_DEEP) {
+        TokenError::TooDeep
+    } else {
+        TokenError::Json
+    }
+}
+
+/// A `serde_json::Value` deserializer that refuses duplicate members and deep nesting.
+struct StrictValue {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl StrictValue {
+    fn nested<E: de::Error>(&self) -> Result<StrictValue, E> {
+        if self.depth >= MAX_JSON_DEPTH {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(StrictValue {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let child = self.nested()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue { depth: child.depth })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let child = self.nested()?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let value = map.next_value_seed(StrictValue { depth: child.depth })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(header: &str, claims: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(claims), b64("sig"))
+    }
+
+    #[test]
+    fn parses_a_plain_token() {
+        let t = token(r#"{"alg":"HS256","kid":"k1"}"#, r#"{"iss":"x","n":[1,{"a":null}]}"#);
+        let parsed = parse(&t).unwrap();
+        assert_eq!(parsed.alg, "HS256");
+        assert_eq!(parsed.kid.as_deref(), Some("k1"));
+        assert_eq!(parsed.claims["iss"], "x");
+        assert_eq!(parsed.signature, b"sig");
+        assert_eq!(parsed.signing_input.matches('.').count(), 1);
+    }
+
+    #[test]
+    fn refuses_duplicates_anywhere() {
+        let t = token(r#"{"alg":"HS256"}"#, r#"{"iss":"a","iss":"b"}"#);
+        assert_eq!(parse(&t).err(), Some(TokenError::DuplicateMember));
+        let t = token(r#"{"alg":"HS256","alg":"none"}"#, "{}");
+        assert_eq!(parse(&t).err(), Some(TokenError::DuplicateMember));
+        let t = token(r#"{"alg":"HS256"}"#, r#"{"x":{"a":1,"a":2}}"#);
+        assert_eq!(parse(&t).err(), Some(TokenError::DuplicateMember));
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_recursing_far() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+        let t = token(r#"{"alg":"HS256"}"#, &deep);
+        assert_eq!(parse(&t).err(), Some(TokenError::TooDeep));
+        let ok = format!("{{\"a\":{}1{}}}", "[".repeat(10), "]".repeat(10));
+        assert!(parse(&token(r#"{"alg":"HS256"}"#, &ok)).is_ok());
+    }
+
+    #[test]
+    fn refuses_bad_shapes() {
+        assert_eq!(parse("a.b").err(), Some(TokenError::NotCompactJws));
+        assert_eq!(parse("a.b.c.d.e").err(), Some(TokenError::Encrypted));
+        assert_eq!(parse("a.b.c.d").err(), Some(TokenError::NotCompactJws));
+        assert_eq!(parse("!!.b.c").err(), Some(TokenError::Base64));
+        let big = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(parse(&big).err(), Some(TokenError::TooLarge));
+        let t = token(r#"{"alg":5}"#, "{}");
+        assert_eq!(parse(&t).err(), Some(TokenError::AlgNotString));
+        let t = token(r#"{"kid":"x"}"#, "{}");
+        assert_eq!(parse(&t).err(), Some(TokenError::AlgNotString));
+        let t = token(r#"{"alg":"HS256","kid":7}"#, "{}");
+        assert_eq!(parse(&t).err(), Some(TokenError::KidNotString));
+        let t = token(r#"{"alg":"HS256","crit":["exp"]}"#, "{}");
+        assert_eq!(parse(&t).err(), Some(TokenError::Crit));
+        let t = token(r#"{"alg":"HS256"}"#, "[1]");
+        assert_eq!(parse(&t).err(), Some(TokenError::NotAnObject));
+        let t = token(r#"{"alg":"HS256"}"#, "{} x");
+        assert_eq!(parse(&t).err(), Some(TokenError::Json));
+    }
+
+    #[test]
+    fn padded_base64_is_refused() {
+        let t = format!("{}=.{}.{}", b64(r#"{"alg":"HS256"}"#), b64("{}"), b64("s"));
+        assert_eq!(parse(&t).err(), Some(TokenError::Base64));
+    }
+}
