@@ -1,1 +1,366 @@
-//! placeholder
+//! Test kit for jwtgate: fixed key pairs (RSA, EC P-256/P-384, Ed25519, HMAC), token minting
+//! with any header and claims, and an in-process JWKS / OIDC provider on 127.0.0.1 whose
+//! behaviour tests can change (slow, failing, garbage) and whose hits they can count.
+//!
+//! The kit does not depend on jwtgate, so tests see exactly one copy of jwtgate's types.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// base64url without padding.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A signing key with its public halves.
+#[derive(Clone)]
+pub struct TestKey {
+    private_pem: &'static str,
+    public_pem: &'static str,
+    jwk: Value,
+    secret: Option<Vec<u8>>,
+}
+
+fn public_jwk(name: &str) -> Value {
+    let all: Value = serde_json::from_str(include_str!("../keys/public_jwks.json")).expect("bundled JWKs");
+    all[name].clone()
+}
+
+impl TestKey {
+    /// A 2048-bit RSA key (RS*/PS*).
+    pub fn rsa() -> Self {
+        Self::pem(include_str!("../keys/rsa.pem"), include_str!("../keys/rsa_pub.pem"), "rsa")
+    }
+    /// A second, different 2048-bit RSA key (for rotation and wrong-key tests).
+    pub fn rsa_alt() -> Self {
+        Self::pem(include_str!("../keys/rsa2.pem"), include_str!("../keys/rsa2_pub.pem"), "rsa2")
+    }
+    /// A 1024-bit RSA key, too small to be accepted.
+    pub fn rsa_1024() -> Self {
+        Self::pem(include_str!("../keys/rsa1024.pem"), include_str!("../keys/rsa1024_pub.pem"), "rsa1024")
+    }
+    /// A P-256 key (ES256).
+    pub fn ec_p256() -> Self {
+        Self::pem(include_str!("../keys/ec.pem"), include_str!("../keys/ec_pub.pem"), "ec")
+    }
+    /// A P-384 key (ES384).
+    pub fn ec_p384() -> Self {
+        Self::pem(include_str!("../keys/ec384.pem"), include_str!("../keys/ec384_pub.pem"), "ec384")
+    }
+    /// An Ed25519 key (EdDSA).
+    pub fn ed25519() -> Self {
+        Self::pem(include_str!("../keys/ed.pem"), include_str!("../keys/ed_pub.pem"), "ed")
+    }
+    /// An HMAC secret (HS*).
+    pub fn hmac(secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            private_pem: "",
+            public_pem: "",
+            jwk: Value::Null,
+            secret: Some(secret.into()),
+        }
+    }
+
+    fn pem(private_pem: &'static str, public_pem: &'static str, name: &str) -> Self {
+        Self {
+            private_pem,
+            public_pem,
+            jwk: public_jwk(name),
+            secret: None,
+        }
+    }
+
+    /// The public key as PEM (SPKI).
+    pub fn public_pem(&self) -> &'static str {
+        self.public_pem
+    }
+
+    /// The private key as PEM (PKCS#8), for `jwtgate mint`.
+    pub fn private_pem(&self) -> &'static str {
+        self.private_pem
+    }
+
+    /// The public JWK with `kid`, `use: sig` and `alg`.
+    pub fn jwk(&self, kid: &str, alg: &str) -> Value {
+        let mut jwk = self.jwk.clone();
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!(alg);
+        jwk
+    }
+
+    /// The public JWK with only `kid` (no `use`, no `alg`).
+    pub fn bare_jwk(&self, kid: &str) -> Value {
+        let mut jwk = self.jwk.clone();
+        jwk["kid"] = json!(kid);
+        jwk
+    }
+
+    fn encoding_key(&self) -> EncodingKey {
+        if let Some(secret) = &self.secret {
+            return EncodingKey::from_secret(secret);
+        }
+        let pem = self.private_pem.as_bytes();
+        match self.jwk["kty"].as_str() {
+            Some("RSA") => EncodingKey::from_rsa_pem(pem),
+            Some("EC") => EncodingKey::from_ec_pem(pem),
+            _ => EncodingKey::from_ed_pem(pem),
+        }
+        .expect("bundled key parses")
+    }
+
+    /// Signs `input` with `alg` (through aws-lc-rs, whatever the process default).
+    pub fn sign(&self, alg: &str, input: &[u8]) -> Vec<u8> {
+        let alg: Algorithm = alg.parse().expect("a known algorithm");
+        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, &self.encoding_key()).expect("key fits algorithm");
+        signer.try_sign(input).expect("signing works")
+    }
+}
+
+/// A JWK set document from JWKs.
+pub fn jwks(keys: impl IntoIterator<Item = Value>) -> Value {
+    json!({ "keys": keys.into_iter().collect::<Vec<_>>() })
+}
+
+/// Mints a compact JWS from raw header and claims JSON, signed by `key` with `sign_alg`
+/// (which may differ from the header's `alg`, to forge confused tokens).
+pub fn mint_raw(key: &TestKey, sign_alg: &str, header_json: &str, claims_json: &str) -> String {
+    let input = format!("{}.{}", b64(header_json), b64(claims_json));
+    let signature = key.sign(sign_alg, input.as_bytes());
+    format!("{input}.{}", b64(signature))
+}
+
+/// Mints a token: header `{"alg": alg, "typ": "JWT"}` plus `extra_header`, and `claims`.
+pub fn mint(key: &TestKey, alg: &str, extra_header: Value, claims: &Value) -> String {
+    let mut header = json!({ "alg": alg, "typ": "JWT" });
+    if let (Some(h), Value::Object(extra)) = (header.as_object_mut(), extra_header) {
+        h.extend(extra);
+    }
+    mint_raw(key, alg, &header.to_string(), &claims.to_string())
+}
+
+/// Claims with `iss`, `aud` and `exp = now + exp_delta`.
+pub fn claims(iss: &str, aud: impl Into<Value>, exp_delta: i64) -> Value {
+    json!({ "iss": iss, "aud": aud.into(), "exp": now() as i64 + exp_delta })
+}
+
+/// How the provider answers its JWKS endpoint.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Behavior {
+    /// The current key set, 200.
+    Serve,
+    /// This status with a short HTML body.
+    Status(u16),
+    /// 200 with this body as `application/json`.
+    Body(String),
+    /// Sleeps, then serves the key set.
+    Delay(Duration),
+    /// 200 with a JSON-looking body of this many bytes.
+    Huge(usize),
+}
+
+struct ProviderState {
+    jwks: Mutex<Value>,
+    behavior: Mutex<Behavior>,
+    cache_control: Mutex<Option<String>>,
+    discovery_issuer: Mutex<Option<String>>,
+    base: String,
+    jwks_hits: AtomicUsize,
+    discovery_hits: AtomicUsize,
+    other_hits: AtomicUsize,
+}
+
+/// An identity provider on 127.0.0.1: `/certs` (JWKS), `/.well-known/openid-configuration`,
+/// and any other path counted as a stray hit.
+#[derive(Clone)]
+pub struct Provider {
+    addr: SocketAddr,
+    state: Arc<ProviderState>,
+}
+
+impl Provider {
+    /// Starts a provider serving `jwks` on the current tokio runtime.
+    pub async fn start(jwks: Value) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        Self::serve(listener, jwks)
+    }
+
+    /// Serves on an already bound listener (the quickstart binds its own port).
+    pub fn serve(listener: tokio::net::TcpListener, jwks: Value) -> Self {
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(ProviderState {
+            jwks: Mutex::new(jwks),
+            behavior: Mutex::new(Behavior::Serve),
+            cache_control: Mutex::new(None),
+            discovery_issuer: Mutex::new(None),
+            base: format!("http://{addr}"),
+            jwks_hits: AtomicUsize::new(0),
+            discovery_hits: AtomicUsize::new(0),
+            other_hits: AtomicUsize::new(0),
+        });
+        let app = Self::router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, state }
+    }
+
+    /// The provider's routes, to mount in another app.
+    fn router(state: Arc<ProviderState>) -> Router {
+        Router::new()
+            .route("/certs", get(certs))
+            .route("/.well-known/openid-configuration", get(discovery))
+            .fallback(other)
+            .with_state(state)
+    }
+
+    /// `http://127.0.0.1:<port>`, also the issuer of the discovery document.
+    pub fn issuer(&self) -> String {
+        self.state.base.clone()
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/certs", self.state.base)
+    }
+
+    /// The address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the served key set.
+    pub fn set_jwks(&self, jwks: Value) {
+        *self.state.jwks.lock().expect("lock") = jwks;
+    }
+
+    /// Changes how `/certs` answers.
+    pub fn set_behavior(&self, behavior: Behavior) {
+        *self.state.behavior.lock().expect("lock") = behavior;
+    }
+
+    /// Sends this `Cache-Control` with the key set.
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *self.state.cache_control.lock().expect("lock") = value.map(str::to_owned);
+    }
+
+    /// Makes the discovery document claim another issuer.
+    pub fn set_discovery_issuer(&self, issuer: &str) {
+        *self.state.discovery_issuer.lock().expect("lock") = Some(issuer.to_owned());
+    }
+
+    /// Requests to `/certs` so far.
+    pub fn jwks_hits(&self) -> usize {
+        self.state.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests to the discovery document so far.
+    pub fn discovery_hits(&self) -> usize {
+        self.state.discovery_hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests to any other path so far.
+    pub fn other_hits(&self) -> usize {
+        self.state.other_hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn certs(State(state): State<Arc<ProviderState>>) -> Response {
+    state.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let behavior = state.behavior.lock().expect("lock").clone();
+    let json = |body: String| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(cc) = state.cache_control.lock().expect("lock").as_deref() {
+            if let Ok(v) = HeaderValue::from_str(cc) {
+                headers.insert(header::CACHE_CONTROL, v);
+            }
+        }
+        (StatusCode::OK, headers, body).into_response()
+    };
+    match behavior {
+        Behavior::Serve => json(state.jwks.lock().expect("lock").to_string()),
+        Behavior::Delay(d) => {
+            tokio::time::sleep(d).await;
+            json(state.jwks.lock().expect("lock").to_string())
+        }
+        Behavior::Status(code) => (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>provider error</body></html>",
+        )
+            .into_response(),
+        Behavior::Body(body) => json(body),
+        Behavior::Huge(n) => {
+            let mut body = String::with_capacity(n);
+            body.push_str("{\"keys\":[");
+            while body.len() < n.saturating_sub(2) {
+                body.push_str("{},");
+            }
+            body.push_str("{}]}");
+            json(body)
+        }
+    }
+}
+
+async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
+    state.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let issuer = state
+        .discovery_issuer
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or_else(|| state.base.clone());
+    let doc = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{}/certs", state.base),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+}
+
+async fn other(State(state): State<Arc<ProviderState>>) -> StatusCode {
+    state.other_hits.fetch_add(1, Ordering::SeqCst);
+    StatusCode::NOT_FOUND
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_signs() {
+        for (key, alg) in [
+            (TestKey::rsa(), "RS256"),
+            (TestKey::rsa(), "PS512"),
+            (TestKey::ec_p256(), "ES256"),
+            (TestKey::ec_p384(), "ES384"),
+            (TestKey::ed25519(), "EdDSA"),
+            (TestKey::hmac(vec![1; 32]), "HS256"),
+        ] {
+            let t = mint(&key, alg, json!({"kid": "k"}), &claims("i", "a", 60));
+            assert_eq!(t.split('.').count(), 3);
+        }
+    }
+}
