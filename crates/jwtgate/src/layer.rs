@@ -144,7 +144,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // The ready service handles this request; the clone waits for the next poll_ready.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -153,6 +153,8 @@ where
             && req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
+            // Browsers never send credentials on preflights; handlers see an anonymous request.
+            req.extensions_mut().insert(Anonymous);
             return ResponseFuture {
                 state: State::Calling {
                     future: inner.call(req),
@@ -161,7 +163,6 @@ where
             };
         }
         let auth = Box::pin(async move {
-            let mut req = req;
             let s = &state;
             let outcome = s.registry.inner.authenticate(s.start, s.public, req.headers()).await?;
             Ok(match outcome {
