@@ -53,6 +53,8 @@
 mod algorithm;
 mod auth;
 mod claims;
+#[cfg(feature = "config")]
+pub mod config;
 mod cookie;
 mod error;
 #[cfg(feature = "axum")]
