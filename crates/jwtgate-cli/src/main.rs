@@ -1,1 +1,281 @@
-fn main() {}
+//! `jwtgate`: serve a config file's routes, mint test tokens, inspect a token.
+//!
+//! Bad arguments or config: a message on stderr and exit code 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::routing::any;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::{Parser, Subcommand};
+use jsonwebtoken::EncodingKey;
+use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+use jwtgate::config::Config;
+use jwtgate::{Algorithm, Identity};
+use serde_json::{Map, Value, json};
+
+#[derive(Parser)]
+#[command(name = "jwtgate", version, about = "JWT bearer authentication: serve, mint, inspect")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves every [[route]] of a config file; each answers with what the layer found.
+    Serve {
+        /// The TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Signs a token for testing.
+    Mint {
+        /// Algorithm (HS256, RS256, ES256, EdDSA, ...).
+        #[arg(long, default_value = "HS256")]
+        alg: String,
+        /// HMAC secret.
+        #[arg(long, conflicts_with_all = ["secret_env", "key_file"])]
+        secret: Option<String>,
+        /// Environment variable holding the HMAC secret.
+        #[arg(long, conflicts_with = "key_file")]
+        secret_env: Option<String>,
+        /// PEM private key file (RSA, EC, Ed25519).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// `kid` header.
+        #[arg(long)]
+        kid: Option<String>,
+        /// `iss` claim.
+        #[arg(long)]
+        iss: Option<String>,
+        /// `aud` claim (repeat for an array).
+        #[arg(long)]
+        aud: Vec<String>,
+        /// `sub` claim.
+        #[arg(long)]
+        sub: Option<String>,
+        /// `email` claim.
+        #[arg(long)]
+        email: Option<String>,
+        /// Seconds until `exp`.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: i64,
+        /// Extra claims as a JSON object, merged last.
+        #[arg(long)]
+        claims: Option<String>,
+    },
+    /// Says, validator by validator, whether a token passes and why not.
+    Inspect {
+        /// The TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The token (without `Bearer `).
+        token: String,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("jwtgate: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "jwtgate=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    match cli.command {
+        Command::Serve { config, listen } => runtime.block_on(serve(config, listen)),
+        Command::Inspect { config, token } => runtime.block_on(inspect(config, token)),
+        Command::Mint {
+            alg,
+            secret,
+            secret_env,
+            key_file,
+            kid,
+            iss,
+            aud,
+            sub,
+            email,
+            expires_in,
+            claims,
+        } => {
+            let key = match (secret, secret_env, key_file) {
+                (Some(s), _, _) => KeyArg::Secret(s.into_bytes()),
+                (_, Some(var), _) => match std::env::var(&var) {
+                    Ok(s) if !s.is_empty() => KeyArg::Secret(s.into_bytes()),
+                    _ => return fail(format!("environment variable {var} is not set")),
+                },
+                (_, _, Some(path)) => match std::fs::read(&path) {
+                    Ok(pem) => KeyArg::Pem(pem),
+                    Err(e) => return fail(format!("{}: {e}", path.display())),
+                },
+                _ => return fail("a key is required: --secret, --secret-env or --key-file"),
+            };
+            let mut c = Map::new();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+            c.insert("iat".into(), json!(now));
+            c.insert("exp".into(), json!(now + expires_in));
+            if let Some(iss) = iss {
+                c.insert("iss".into(), json!(iss));
+            }
+            match aud.as_slice() {
+                [] => {}
+                [one] => {
+                    c.insert("aud".into(), json!(one));
+                }
+                many => {
+                    c.insert("aud".into(), json!(many));
+                }
+            }
+            for (k, v) in [("sub", sub), ("email", email)] {
+                if let Some(v) = v {
+                    c.insert(k.into(), json!(v));
+                }
+            }
+            if let Some(extra) = claims {
+                match serde_json::from_str::<Value>(&extra) {
+                    Ok(Value::Object(extra)) => c.extend(extra),
+                    _ => return fail("--claims must be a JSON object"),
+                }
+            }
+            match mint(&alg, &key, kid.as_deref(), &Value::Object(c)) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+enum KeyArg {
+    Secret(Vec<u8>),
+    Pem(Vec<u8>),
+}
+
+fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<String, String> {
+    let parsed: Algorithm = alg.parse().map_err(|e: jwtgate::Error| e.to_string())?;
+    let encoding = match key {
+        KeyArg::Secret(s) if parsed.is_hmac() => Ok(EncodingKey::from_secret(s)),
+        KeyArg::Secret(_) => return Err(format!("{alg} needs --key-file, not a secret")),
+        KeyArg::Pem(_) if parsed.is_hmac() => return Err(format!("{alg} needs --secret, not a key file")),
+        KeyArg::Pem(pem) => match alg {
+            a if a.starts_with("RS") || a.starts_with("PS") => EncodingKey::from_rsa_pem(pem),
+            a if a.starts_with("ES") => EncodingKey::from_ec_pem(pem),
+            _ => EncodingKey::from_ed_pem(pem),
+        },
+    }
+    .map_err(|e| format!("the key file does not hold a private key for {alg}: {e}"))?;
+    let mut header = json!({"alg": alg, "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let jwt_alg: jsonwebtoken::Algorithm = alg.parse().map_err(|_| format!("unknown algorithm {alg}"))?;
+    let signer = (DEFAULT_PROVIDER.signer_factory)(&jwt_alg, &encoding).map_err(|e| format!("cannot sign with {alg}: {e}"))?;
+    let signature = signer.try_sign(input.as_bytes()).map_err(|e| format!("signing failed: {e}"))?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// What every served route answers.
+async fn whoami(identity: Option<Identity>) -> Json<Value> {
+    Json(match identity {
+        Some(id) => json!({
+            "validator": id.validator().as_str(),
+            "uid": id.user_id().to_json(),
+            "partner_id": id.partner_id().map(|p| p.0),
+            "payload": id.payload().as_json(),
+        }),
+        None => json!({"validator": null, "uid": null, "partner_id": null, "payload": null}),
+    })
+}
+
+async fn serve(path: PathBuf, listen: SocketAddr) -> ExitCode {
+    let config = match Config::from_file(&path) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let registry = match config.registry() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if config.routes().is_empty() {
+        return fail(format!("{}: no [[route]] to serve", path.display()));
+    }
+    let mut app = Router::new();
+    for route in config.routes() {
+        let layer = match registry.layer_for(route.auth.clone()) {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        if !route.path.starts_with('/') {
+            return fail(format!("{}: route path {:?} must start with /", path.display(), route.path));
+        }
+        app = app.merge(Router::new().route(&route.path, any(whoami)).route_layer(layer));
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
+    };
+    let addr = listener.local_addr().map_or(listen, |a| a);
+    println!("listening on http://{addr}");
+    for route in config.routes() {
+        println!("  {} -> {}", route.path, route.auth);
+    }
+    match axum::serve(listener, app).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn inspect(path: PathBuf, token: String) -> ExitCode {
+    let registry = match Config::from_file(&path).and_then(|c| c.registry()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let token = token.trim();
+    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+    let verdicts = registry.inspect(token).await;
+    for v in &verdicts {
+        match v.refusal {
+            None => println!("{}: accepted", v.validator),
+            Some(why) => println!("{}: refused: {why}", v.validator),
+        }
+    }
+    for cache in registry.key_caches() {
+        println!(
+            "keys {}: kids {:?}, fetches {}, failures {}, last error {}",
+            cache.source,
+            cache.key_ids,
+            cache.fetches,
+            cache.consecutive_failures,
+            cache.last_error.as_deref().unwrap_or("none")
+        );
+    }
+    if verdicts.iter().any(|v| v.refusal.is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -81,7 +81,7 @@ pub use identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorNam
 pub use keys::SkippedKey;
 pub use layer::{JwtAuth, JwtAuthLayer};
 pub use mode::AuthMode;
-pub use registry::{Registry, RegistryBuilder};
+pub use registry::{Registry, RegistryBuilder, Verdict};
 pub use rejection::{Rejection, RejectionKind};
 #[cfg(feature = "remote-keys")]
 pub use remote::{KeyCacheState, RemoteKeyOptions};

@@ -56,6 +56,16 @@ impl fmt::Debug for Registry {
     }
 }
 
+/// One validator's verdict on a token, from [`Registry::inspect`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verdict {
+    /// The validator's name.
+    pub validator: String,
+    /// Why it refused the token; `None` when it accepts it.
+    pub refusal: Option<&'static str>,
+}
+
 /// Builds a [`Registry`].
 #[must_use]
 pub struct RegistryBuilder {
@@ -258,6 +268,21 @@ impl Registry {
     /// `public_or_jwt_<name>`: anonymous requests pass, sent credentials must be valid.
     pub fn public_or_jwt(&self, validator: &str) -> Result<JwtAuthLayer, Error> {
         self.layer_for(AuthMode::PublicOrJwt(Some(validator.to_owned())))
+    }
+
+    /// Checks `token` against every validator on its own (no `next` chaining), saying for each
+    /// whether it passes and why not. For diagnostics (`jwtgate inspect`), not for requests.
+    pub async fn inspect(&self, token: &str) -> Vec<Verdict> {
+        let now = crate::claims::now();
+        let mut out = Vec::with_capacity(self.inner.validators.len());
+        for v in &self.inner.validators {
+            let result = v.verify(token, now).await;
+            out.push(Verdict {
+                validator: v.name.to_string(),
+                refusal: result.err().map(|f| f.description()),
+            });
+        }
+        out
     }
 
     /// The state of every remote key cache (for a health endpoint).
