@@ -1,1 +1,140 @@
-fn main() {}
+//! jwtgate quickstart: `cargo run -p quickstart`.
+//!
+//! Starts a demo identity provider (its own RSA key, a JWKS and an OIDC discovery document on
+//! a random 127.0.0.1 port), then an app on 127.0.0.1:3000 whose validator finds its keys by
+//! OIDC discovery, with one route per auth mode. Prints curl commands with a fresh token.
+//!
+//! `--listen ADDR` changes the app's address; `--self-test` runs the printed requests itself
+//! and exits (non-zero if any answer is not the expected one).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use jwtgate::{Algorithm, Identity, InMemoryDirectory, Registry, Validator};
+use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
+use serde_json::{Value, json};
+
+const AUDIENCE: &str = "quickstart-api";
+const KID: &str = "quickstart-key";
+
+async fn whoami(identity: Option<Identity>) -> Json<Value> {
+    Json(match identity {
+        Some(id) => json!({
+            "validator": id.validator().as_str(),
+            "uid": id.user_id().to_json(),
+            "partner_id": id.partner_id().map(|p| p.0),
+            "payload": id.payload().as_json(),
+        }),
+        None => json!({"validator": null, "uid": null, "partner_id": null, "payload": null}),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "jwtgate=info".into()))
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let self_test = args.iter().any(|a| a == "--self-test");
+    let listen: SocketAddr = match args.iter().position(|a| a == "--listen") {
+        Some(i) => args.get(i + 1).ok_or("--listen needs an address")?.parse()?,
+        None => "127.0.0.1:3000".parse()?,
+    };
+
+    // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration.
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk(KID, "RS256")])).await;
+    let issuer = provider.issuer();
+
+    // 2. The registry: one validator that finds its keys through OIDC discovery.
+    let registry = Registry::builder()
+        .realm("quickstart")
+        .directory(InMemoryDirectory::new().with_partner(17, "ada@example.com"))
+        .validator(
+            Validator::new("demo")
+                .issuer(issuer.clone())
+                .audience(AUDIENCE)
+                .algorithm(Algorithm::RS256)
+                .oidc_issuer(issuer.clone())
+                .user_from_claim("sub")
+                .partner_by_email(false),
+        )
+        .build()?;
+    registry.prefetch().await?;
+
+    // 3. The app: one route per mode, plus the key cache state.
+    let health = {
+        let registry = registry.clone();
+        move || async move {
+            let caches: Vec<Value> = registry
+                .key_caches()
+                .into_iter()
+                .map(|c| json!({"source": c.source, "jwks_uri": c.jwks_uri, "key_ids": c.key_ids, "fetches": c.fetches, "last_error": c.last_error}))
+                .collect();
+            Json(json!({ "key_caches": caches }))
+        }
+    };
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route_layer(registry.layer("jwt_demo")?)
+        .merge(Router::new().route("/hello", get(whoami)).route_layer(registry.layer("public_or_jwt_demo")?))
+        .route("/health", get(health));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let mut c = claims(&issuer, AUDIENCE, 3600);
+    c["sub"] = json!("ada");
+    c["email"] = json!("ada@example.com");
+    let token = mint(&key, "RS256", json!({ "kid": KID }), &c);
+
+    println!("jwtgate quickstart on {base} (demo issuer {issuer})\n");
+    println!("# token required: 200 with the token, 401 without");
+    println!("curl -i -H 'Authorization: Bearer {token}' {base}/whoami");
+    println!("curl -i {base}/whoami\n");
+    println!("# anonymous allowed: 200 either way, but a bad token is a 401");
+    println!("curl -i {base}/hello");
+    println!("curl -i -H 'Authorization: Bearer not-a-token' {base}/hello\n");
+    println!("# key cache state");
+    println!("curl -s {base}/health\n");
+
+    if self_test {
+        return run_self_test(&base, &token).await;
+    }
+    println!("Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let checks = [
+        ("/whoami", Some(token), 200),
+        ("/whoami", None, 401),
+        ("/hello", None, 200),
+        ("/hello", Some("not-a-token"), 401),
+        ("/health", None, 200),
+    ];
+    let mut ok = true;
+    for (path, bearer, expected) in checks {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let body = res.text().await?;
+        println!("{path} ({}) -> {status} {body}", if bearer.is_some() { "token" } else { "no token" });
+        ok &= status == expected;
+    }
+    if ok {
+        println!("self-test passed");
+        Ok(())
+    } else {
+        Err("self-test failed".into())
+    }
+}
