@@ -1,0 +1,372 @@
+//! Remote keys against a misbehaving provider on 127.0.0.1: rotation, kid storms, slow and
+//! failing providers, cold start, header key injection, OIDC discovery.
+
+use std::time::Duration;
+
+use axum::Router;
+use futures_util::future::join_all;
+use jwtgate::{Algorithm, ErrorKind, Registry, RemoteKeyOptions, Validator};
+use jwtgate_test::{Behavior, Provider, TestKey, b64, claims, jwks, mint};
+use jwtgate_tests::{app, get_bearer};
+use serde_json::{Value, json};
+
+const AUD: &str = "api";
+
+fn validator(provider: &Provider, options: RemoteKeyOptions) -> Validator {
+    Validator::new("idp")
+        .issuer(provider.issuer())
+        .audience(AUD)
+        .algorithm(Algorithm::RS256)
+        .jwks_url(provider.jwks_url())
+        .remote_options(options)
+        .static_user(1)
+}
+
+fn setup(provider: &Provider, options: RemoteKeyOptions) -> (Registry, Router) {
+    let registry = Registry::builder().validator(validator(provider, options)).build().unwrap();
+    let app = app(&registry, &[("/jwt", "jwt_idp")]);
+    (registry, app)
+}
+
+fn token(provider: &Provider, key: &TestKey, kid: Option<&str>) -> String {
+    let header = kid.map_or(json!({}), |k| json!({ "kid": k }));
+    mint(key, "RS256", header, &claims(&provider.issuer(), AUD, 300))
+}
+
+async fn status(app: &Router, t: &str) -> (u16, Value) {
+    let r = get_bearer(app, "/jwt", Some(t)).await;
+    (r.status.as_u16(), r.body)
+}
+
+fn fast() -> RemoteKeyOptions {
+    RemoteKeyOptions::default()
+        .timeout(Duration::from_millis(800))
+        .connect_timeout(Duration::from_millis(300))
+        .backoff(Duration::from_millis(20), Duration::from_millis(50))
+}
+
+#[tokio::test]
+async fn rotation_new_kid_after_one_refetch_old_kid_gone_after_refresh() {
+    let (k1, k2) = (TestKey::rsa(), TestKey::rsa_alt());
+    let provider = Provider::start(jwks([k1.jwk("k1", "RS256")])).await;
+    let options = fast()
+        .min_refetch_interval(Duration::from_millis(50))
+        .ttl(Duration::from_millis(300))
+        .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
+    let (registry, app) = setup(&provider, options);
+
+    assert_eq!(status(&app, &token(&provider, &k1, Some("k1"))).await.0, 200);
+    assert_eq!(provider.jwks_hits(), 1);
+    // The provider rotates in k2.
+    provider.set_jwks(jwks([k1.jwk("k1", "RS256"), k2.jwk("k2", "RS256")]));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(status(&app, &token(&provider, &k2, Some("k2"))).await.0, 200);
+    assert_eq!(provider.jwks_hits(), 2, "exactly one refetch for the new kid");
+    assert_eq!(status(&app, &token(&provider, &k2, Some("k2"))).await.0, 200);
+    assert_eq!(provider.jwks_hits(), 2, "the new kid is cached");
+
+    // The provider drops k1; until the next refresh k1 tokens still pass.
+    provider.set_jwks(jwks([k2.jwk("k2", "RS256")]));
+    assert_eq!(status(&app, &token(&provider, &k1, Some("k1"))).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Past the TTL: this request triggers a background refresh.
+    let _ = status(&app, &token(&provider, &k2, Some("k2"))).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (code, body) = status(&app, &token(&provider, &k1, Some("k1"))).await;
+    assert_eq!(code, 401);
+    assert_eq!(body["error_description"], "token key id is unknown");
+    assert_eq!(registry.key_caches()[0].key_ids, ["k2"]);
+}
+
+#[tokio::test]
+async fn kid_storm_causes_at_most_one_fetch_per_interval() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let interval = Duration::from_secs(3);
+    let (_registry, app) = setup(&provider, fast().min_refetch_interval(interval));
+    let random_kid_tokens = |wave: usize| -> Vec<String> {
+        (0..1000).map(|i| token(&provider, &key, Some(&format!("kid-{wave}-{i}")))).collect()
+    };
+    // Signing 3,000 tokens takes a while: do it before the clock matters.
+    let (wave1, wave2, wave3) = (random_kid_tokens(1), random_kid_tokens(2), random_kid_tokens(3));
+    // Cold cache, 1,000 concurrent random kids: one shared fetch.
+    let tokens = wave1;
+    let results = join_all(tokens.iter().map(|t| status(&app, t))).await;
+    assert!(results.iter().all(|(c, b)| *c == 401 && b["error_description"] == "token key id is unknown"));
+    assert_eq!(provider.jwks_hits(), 1);
+    // Again within the interval: no fetch at all.
+    let tokens = wave2;
+    let results = join_all(tokens.iter().map(|t| status(&app, t))).await;
+    assert!(results.iter().all(|(c, _)| *c == 401));
+    assert_eq!(provider.jwks_hits(), 1);
+    // After the interval: one more fetch for the whole wave.
+    tokio::time::sleep(interval + Duration::from_millis(50)).await;
+    let tokens = wave3;
+    join_all(tokens.iter().map(|t| status(&app, t))).await;
+    assert_eq!(provider.jwks_hits(), 2);
+    // Known kids never fetch.
+    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(provider.jwks_hits(), 2);
+}
+
+#[tokio::test]
+async fn slow_provider_does_not_slow_cached_kids() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let options = fast()
+        .timeout(Duration::from_millis(500))
+        .min_refetch_interval(Duration::ZERO)
+        .ttl(Duration::from_millis(100))
+        .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
+    let (registry, app) = setup(&provider, options);
+    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
+    provider.set_behavior(Behavior::Delay(Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Past the TTL, a refresh hangs in the background; cached kids answer at once.
+    for _ in 0..5 {
+        let quick = tokio::time::timeout(Duration::from_millis(400), status(&app, &token(&provider, &key, Some("k1")))).await;
+        assert_eq!(quick.expect("cached kid not slowed").0, 200);
+    }
+    // An unknown kid waits for the fetch, which gives up at the timeout.
+    let bounded = tokio::time::timeout(Duration::from_secs(3), status(&app, &token(&provider, &key, Some("zz")))).await;
+    assert_eq!(bounded.expect("ends within the timeout").0, 401);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let state = &registry.key_caches()[0];
+    assert!(state.last_error.as_deref().unwrap_or("").contains("timed out"), "{state:?}");
+    assert_eq!(state.key_ids, ["k1"]);
+}
+
+#[tokio::test]
+async fn failing_provider_keeps_stale_keys_up_to_max_stale() {
+    let key = TestKey::rsa();
+    let failures = [
+        (Behavior::Status(500), "answered HTTP 500"),
+        (Behavior::Body("<html>oops</html>".into()), "not a JWK set"),
+        (Behavior::Body("{}".into()), "not a JWK set"),
+        (Behavior::Body(r#"{"keys":"x"}"#.into()), "not a JWK set"),
+        (Behavior::Body(r#"{"keys":[{"kty":"RSA","#.into()), "not a JWK set"),
+        (Behavior::Body(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0","kid":"k1"}]}"#.into()), "no key usable"),
+        (Behavior::Huge(10 << 20), "larger than 65536 bytes"),
+    ];
+    for (behavior, expected) in failures {
+        let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+        let options = fast()
+            .min_refetch_interval(Duration::ZERO)
+            .ttl(Duration::from_millis(50))
+            .ttl_bounds(Duration::ZERO, Duration::from_secs(60))
+            .max_stale(Duration::from_millis(700));
+        let (registry, app) = setup(&provider, options);
+        let t = token(&provider, &key, Some("k1"));
+        assert_eq!(status(&app, &t).await.0, 200);
+        provider.set_behavior(behavior.clone());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // Stale but within max-stale: still served, while refreshes fail in the background.
+        assert_eq!(status(&app, &t).await.0, 200, "{behavior:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(status(&app, &t).await.0, 200, "{behavior:?}");
+        let state = registry.key_caches().remove(0);
+        assert!(state.last_error.as_deref().unwrap_or("").contains(expected), "{behavior:?}: {state:?}");
+        assert!(state.consecutive_failures >= 1 && state.stale);
+        assert_eq!(state.key_ids, ["k1"]);
+        // Past max-stale: 503 with Retry-After, never a 401 or a panic.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let r = get_bearer(&app, "/jwt", Some(&t)).await;
+        assert_eq!(r.status, 503, "{behavior:?}");
+        assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+        assert_eq!(r.body["error"], "temporarily_unavailable");
+    }
+}
+
+#[tokio::test]
+async fn cold_start_with_the_provider_down_then_back() {
+    let key = TestKey::rsa();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://{addr}");
+    let v = Validator::new("idp")
+        .issuer(url.clone())
+        .audience(AUD)
+        .algorithm(Algorithm::RS256)
+        .jwks_url(format!("{url}/certs"))
+        .remote_options(fast())
+        .static_user(1);
+    let registry = Registry::builder().validator(v).build().unwrap();
+    let err = registry.prefetch().await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::KeyFetch);
+    assert!(err.to_string().contains("connection failed"), "{err}");
+    let app = app(&registry, &[("/jwt", "jwt_idp")]);
+    let t = mint(&key, "RS256", json!({"kid": "k1"}), &claims(&url, AUD, 300));
+    let r = get_bearer(&app, "/jwt", Some(&t)).await;
+    assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(r.header("www-authenticate").is_empty());
+
+    // The provider comes back on the same address.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let provider = Provider::serve(listener, jwks([key.jwk("k1", "RS256")]));
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(get_bearer(&app, "/jwt", Some(&t)).await.status, 200);
+    assert_eq!(provider.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn header_supplied_keys_are_never_used_or_fetched() {
+    let key = TestKey::rsa();
+    let attacker = TestKey::rsa_alt();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let evil = Provider::start(jwks([attacker.jwk("k1", "RS256")])).await;
+    let (_registry, app) = setup(&provider, fast());
+    let c = claims(&provider.issuer(), AUD, 300);
+    let x5c = json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]);
+    for header in [
+        json!({"kid": "k1", "jku": evil.jwks_url()}),
+        json!({"kid": "k1", "x5u": format!("{}/cert.pem", evil.issuer())}),
+        json!({"kid": "k1", "jwk": attacker.jwk("k1", "RS256")}),
+        json!({"kid": "k1", "x5c": x5c}),
+        json!({"jku": evil.jwks_url(), "jwk": attacker.jwk("evil", "RS256")}),
+    ] {
+        let forged = mint(&attacker, "RS256", header.clone(), &c);
+        assert_eq!(status(&app, &forged).await.0, 401, "{header}");
+        let genuine = mint(&key, "RS256", header.clone(), &c);
+        assert_eq!(status(&app, &genuine).await.0, 200, "{header}");
+    }
+    assert_eq!(evil.jwks_hits() + evil.other_hits() + evil.discovery_hits(), 0);
+    assert_eq!(provider.jwks_hits(), 1);
+    assert_eq!(provider.other_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_token_without_kid_tries_the_keys_of_its_algorithm() {
+    let (k1, k2) = (TestKey::rsa(), TestKey::rsa_alt());
+    let provider = Provider::start(jwks([
+        k1.jwk("k1", "RS256"),
+        k2.jwk("k2", "RS256"),
+        TestKey::ec_p256().jwk("e1", "ES256"),
+    ]))
+    .await;
+    let (_registry, app) = setup(&provider, fast());
+    assert_eq!(status(&app, &token(&provider, &k2, None)).await.0, 200);
+    assert_eq!(status(&app, &token(&provider, &k1, None)).await.0, 200);
+    // k1's header and claims with k2's signature over other claims: no key verifies it.
+    let a = token(&provider, &k1, None);
+    let mut other = claims(&provider.issuer(), AUD, 301);
+    other["x"] = json!(1);
+    let b = mint(&k2, "RS256", json!({}), &other);
+    let spliced = format!("{}.{}", a.rsplit_once('.').unwrap().0, b.rsplit_once('.').unwrap().1);
+    let (code, body) = status(&app, &spliced).await;
+    assert_eq!((code, body["error_description"].as_str()), (401, Some("token signature is invalid")));
+}
+
+#[tokio::test]
+async fn unusable_keys_are_skipped_with_reasons() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([
+        key.jwk("good", "RS256"),
+        TestKey::rsa_1024().jwk("small", "RS256"),
+        key.jwk("ps", "PS256"),
+        TestKey::ec_p256().jwk("ec", "ES256"),
+        json!({"kty": "oct", "k": b64([7u8; 32]), "kid": "oct"}),
+        { let mut j = key.jwk("enc", "RS256"); j["use"] = json!("enc"); j },
+    ]))
+    .await;
+    let (registry, app) = setup(&provider, fast());
+    assert_eq!(status(&app, &token(&provider, &key, Some("good"))).await.0, 200);
+    let state = registry.key_caches().remove(0);
+    assert_eq!(state.key_ids, ["good"]);
+    let reasons: Vec<_> = state.skipped.iter().map(|s| (s.kid.clone().unwrap(), s.reason.clone())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("small".to_owned(), "RSA key has 1024 bits, at least 2048 are required".to_owned()),
+            ("ps".to_owned(), "alg PS256 differs from RS256".to_owned()),
+            ("ec".to_owned(), "alg ES256 differs from RS256".to_owned()),
+            ("oct".to_owned(), "symmetric (oct) keys are not accepted here".to_owned()),
+            ("enc".to_owned(), "use is \"enc\", not \"sig\"".to_owned()),
+        ]
+    );
+    // The skipped kid is unknown, not fetched again within the interval.
+    assert_eq!(status(&app, &token(&provider, &key, Some("small"))).await.0, 401);
+    assert_eq!(provider.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn one_cache_per_url_shared_by_validators_and_routes() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256"), TestKey::ec_p256().jwk("e1", "ES256")])).await;
+    let registry = Registry::builder()
+        .validator(validator(&provider, fast()))
+        .validator(
+            Validator::new("idp_ec")
+                .issuer(provider.issuer())
+                .audience(AUD)
+                .algorithm(Algorithm::ES256)
+                .jwks_url(provider.jwks_url())
+                .static_user(2),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(registry.key_caches().len(), 1);
+    let app = app(&registry, &[("/jwt", "jwt_idp"), ("/a", "public_or_jwt_idp"), ("/ec", "jwt_idp_ec")]);
+    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(get_bearer(&app, "/a", Some(&token(&provider, &key, Some("k1")))).await.status, 200);
+    let ec = mint(&TestKey::ec_p256(), "ES256", json!({"kid": "e1"}), &claims(&provider.issuer(), AUD, 300));
+    assert_eq!(get_bearer(&app, "/ec", Some(&ec)).await.status, 200);
+    assert_eq!(provider.jwks_hits(), 1);
+    assert_eq!(registry.key_caches()[0].key_ids, ["k1", "e1"]);
+}
+
+#[tokio::test]
+async fn cache_control_max_age_sets_the_ttl() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    provider.set_cache_control(Some("public, max-age=1000"));
+    let (registry, _app) = setup(&provider, fast());
+    registry.prefetch().await.unwrap();
+    let state = registry.key_caches().remove(0);
+    let due = state.next_refresh.unwrap().duration_since(std::time::SystemTime::now()).unwrap();
+    // Refresh ahead at 80% of the TTL.
+    assert!((Duration::from_secs(790)..=Duration::from_secs(800)).contains(&due), "{due:?}");
+}
+
+#[tokio::test]
+async fn oidc_discovery() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let v = Validator::new("oidc")
+        .issuer(provider.issuer())
+        .audience(AUD)
+        .algorithm(Algorithm::RS256)
+        .oidc_issuer(provider.issuer())
+        .remote_options(fast())
+        .static_user(1);
+    let registry = Registry::builder().validator(v.clone()).build().unwrap();
+    registry.prefetch().await.unwrap();
+    let state = registry.key_caches().remove(0);
+    assert_eq!(state.jwks_uri.as_deref(), Some(provider.jwks_url().as_str()));
+    let router = app(&registry, &[("/jwt", "jwt_oidc")]);
+    assert_eq!(status(&router, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(provider.discovery_hits(), 1);
+
+    // A discovery document naming another issuer is a configuration error naming both.
+    provider.set_discovery_issuer("https://evil.example");
+    let registry = Registry::builder().validator(v).build().unwrap();
+    let err = registry.prefetch().await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::InvalidSetting);
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("configured {:?}", provider.issuer())) && msg.contains("\"https://evil.example\""), "{msg}");
+    let app = app(&registry, &[("/jwt", "jwt_oidc")]);
+    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 503);
+}
+
+#[test]
+fn remote_urls_must_be_https_except_loopback() {
+    let v = |url: &str| {
+        Validator::new("v").issuer("i").audience("a").algorithm(Algorithm::RS256).jwks_url(url).static_user(1)
+    };
+    let err = Registry::builder().validator(v("http://example.com/certs")).build().unwrap_err();
+    assert!(err.to_string().contains("must use https"), "{err}");
+    assert!(Registry::builder().validator(v("https://team.cloudflareaccess.com/cdn-cgi/access/certs")).build().is_ok());
+    let hs = Validator::new("v").issuer("i").audience("a").algorithm(Algorithm::HS256).jwks_url("https://x/certs").static_user(1);
+    assert_eq!(Registry::builder().validator(hs).build().unwrap_err().kind(), &ErrorKind::InvalidKey);
+}
