@@ -47,7 +47,10 @@ pub struct Reply {
 impl Reply {
     /// A header as a string ("" when absent).
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// Every `Set-Cookie` value.
@@ -76,7 +79,11 @@ pub async fn send(app: &Router, req: Request<Body>) -> Reply {
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A GET with the given headers.
@@ -97,7 +104,9 @@ pub async fn get_bearer(app: &Router, path: &str, token: Option<&str>) -> Reply 
 
 /// Serves `app` on 127.0.0.1 and returns its base URL.
 pub async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

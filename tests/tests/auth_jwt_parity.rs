@@ -28,7 +28,12 @@ fn token_with(key: &str, aud: &str, iss: &str, exp_delta: i64, extra: Value) -> 
     if let (Some(c), Value::Object(extra)) = (c.as_object_mut(), extra) {
         c.extend(extra);
     }
-    mint(&TestKey::hmac(key.as_bytes().to_vec()), "HS256", json!({}), &c)
+    mint(
+        &TestKey::hmac(key.as_bytes().to_vec()),
+        "HS256",
+        json!({}),
+        &c,
+    )
 }
 
 fn token() -> String {
@@ -42,7 +47,9 @@ fn registry(validators: Vec<Validator>) -> Registry {
         .with_partner(22, "twins@example.com");
     validators
         .into_iter()
-        .fold(Registry::builder().directory(directory), |b, v| b.validator(v))
+        .fold(Registry::builder().directory(directory), |b, v| {
+            b.validator(v)
+        })
         .build()
         .expect("valid registry")
 }
@@ -50,7 +57,13 @@ fn registry(validators: Vec<Validator>) -> Registry {
 fn one(v: Validator) -> axum::Router {
     let name = v.name().to_owned();
     let r = registry(vec![v]);
-    app(&r, &[("/jwt", &format!("jwt_{name}")), ("/public", &format!("public_or_jwt_{name}"))])
+    app(
+        &r,
+        &[
+            ("/jwt", &format!("jwt_{name}")),
+            ("/public", &format!("public_or_jwt_{name}")),
+        ],
+    )
 }
 
 async fn assert_invalid(app: &axum::Router, token: &str, description: &str) {
@@ -60,7 +73,9 @@ async fn assert_invalid(app: &axum::Router, token: &str, description: &str) {
     assert_eq!(r.body["error_description"], description);
     assert_eq!(
         r.header("www-authenticate"),
-        format!("Bearer realm=\"jwtgate\", error=\"invalid_token\", error_description=\"{description}\"")
+        format!(
+            "Bearer realm=\"jwtgate\", error=\"invalid_token\", error_description=\"{description}\""
+        )
     );
 }
 
@@ -76,18 +91,34 @@ async fn test_missing_authorization_header() {
 #[tokio::test]
 async fn test_malformed_authorization_header() {
     let app = one(validator("validator"));
-    for value in ["a", "Bearer", "Bearer ", "Bearer x y", "Bearer token ", "Basic dXNlcjpwYXNz", ""] {
+    for value in [
+        "a",
+        "Bearer",
+        "Bearer ",
+        "Bearer x y",
+        "Bearer token ",
+        "Basic dXNlcjpwYXNz",
+        "",
+    ] {
         let r = send(&app, get_with("/jwt", &[("authorization", value)])).await;
         assert_eq!(r.status, 401, "{value:?}");
         assert_eq!(r.body["error"], "invalid_request", "{value:?}");
-        assert!(r.header("www-authenticate").contains("error=\"invalid_request\""), "{value:?}");
+        assert!(
+            r.header("www-authenticate")
+                .contains("error=\"invalid_request\""),
+            "{value:?}"
+        );
     }
     // auth_jwt refuses `bearer token` as malformed; RFC 7235 makes the scheme case-insensitive,
     // so here it is a bearer token that is not a JWT.
     let r = send(&app, get_with("/jwt", &[("authorization", "bearer token")])).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"], "invalid_token");
-    let r = send(&app, get_with("/jwt", &[("authorization", &format!("bEaReR {}", token()))])).await;
+    let r = send(
+        &app,
+        get_with("/jwt", &[("authorization", &format!("bEaReR {}", token()))]),
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -120,14 +151,16 @@ async fn two_validators(v2: Validator, chained: bool) -> (u16, Value, u16) {
 
 #[tokio::test]
 async fn test_auth_method_valid_token_two_validators_one_bad_issuer() {
-    let (s2, body, s3) = two_validators(validator("validator2").issuer("http://other.issuer"), false).await;
+    let (s2, body, s3) =
+        two_validators(validator("validator2").issuer("http://other.issuer"), false).await;
     assert_eq!((s2, s3), (401, 200));
     assert_eq!(body["error_description"], "token issuer not accepted");
 }
 
 #[tokio::test]
 async fn test_auth_method_valid_token_two_validators_one_bad_issuer_chained() {
-    let (s2, body, _) = two_validators(validator("validator2").issuer("http://other.issuer"), true).await;
+    let (s2, body, _) =
+        two_validators(validator("validator2").issuer("http://other.issuer"), true).await;
     assert_eq!(s2, 200);
     assert_eq!(body["validator"], "validator3");
 }
@@ -184,21 +217,45 @@ async fn test_auth_method_invalid_token_on_chain() {
     };
     let r = registry(vec![
         v("validator1", "bad", "me", SECRET, Some("validator2")),
-        v("validator2", ISSUER, "bad audience", SECRET, Some("validator3")),
+        v(
+            "validator2",
+            ISSUER,
+            "bad audience",
+            SECRET,
+            Some("validator3"),
+        ),
         v("validator3", ISSUER, "me", bad_key, Some("validator4")),
-        v("validator4", "bad", "bad audience", SECRET, Some("validator5")),
+        v(
+            "validator4",
+            "bad",
+            "bad audience",
+            SECRET,
+            Some("validator5"),
+        ),
         v("validator5", "bad", "me", bad_key, Some("validator6")),
-        v("validator6", ISSUER, "bad audience", bad_key, Some("validator7")),
+        v(
+            "validator6",
+            ISSUER,
+            "bad audience",
+            bad_key,
+            Some("validator7"),
+        ),
         v("validator7", "bad", "bad audience", bad_key, None),
     ]);
     let app = app(&r, &[("/jwt", "jwt_validator1")]);
     let res = get_bearer(&app, "/jwt", Some(&token())).await;
     assert_eq!(res.status, 401);
     assert_eq!(res.body["error"], "invalid_token");
-    assert_eq!(res.body["error_description"], "token refused by every validator of the chain");
+    assert_eq!(
+        res.body["error_description"],
+        "token refused by every validator of the chain"
+    );
     // Unlike auth_jwt's composite error, nothing names a validator.
     let everything = format!("{:?}{}", res.headers, res.body);
-    assert!(!everything.contains("validator1") && !everything.contains("validator7"), "{everything}");
+    assert!(
+        !everything.contains("validator1") && !everything.contains("validator7"),
+        "{everything}"
+    );
 }
 
 #[test]
@@ -222,13 +279,22 @@ fn test_invalid_validation_auto_chain() {
         .validator(validator("validator").next("validator"))
         .build()
         .unwrap_err();
-    assert_eq!(err.to_string(), "Validators mustn't make a closed chain: validator -> validator.");
+    assert_eq!(
+        err.to_string(),
+        "Validators mustn't make a closed chain: validator -> validator."
+    );
 }
 
 #[tokio::test]
 async fn test_partner_id_strategy_email_found() {
     let app = one(validator("validator6"));
-    let t = token_with(SECRET, "me", ISSUER, 100, json!({"email": "mark@example.com"}));
+    let t = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"email": "mark@example.com"}),
+    );
     let r = get_bearer(&app, "/jwt", Some(&t)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["partner_id"], 17);
@@ -237,7 +303,11 @@ async fn test_partner_id_strategy_email_found() {
 #[tokio::test]
 async fn test_partner_id_strategy_email_not_found() {
     let app = one(validator("validator6"));
-    for email in ["notanemail@example.com", "twins@example.com", "MARK@example.com"] {
+    for email in [
+        "notanemail@example.com",
+        "twins@example.com",
+        "MARK@example.com",
+    ] {
         let t = token_with(SECRET, "me", ISSUER, 100, json!({"email": email}));
         let r = get_bearer(&app, "/jwt", Some(&t)).await;
         assert_eq!(r.status, 200, "{email}");
@@ -248,23 +318,47 @@ async fn test_partner_id_strategy_email_not_found() {
 #[tokio::test]
 async fn test_partner_id_strategy_email_not_found_partner_required() {
     let app = one(validator("validator6").partner_by_email(true));
-    let t = token_with(SECRET, "me", ISSUER, 100, json!({"email": "notanemail@example.com"}));
+    let t = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"email": "notanemail@example.com"}),
+    );
     assert_invalid(&app, &t, "no partner matches the token").await;
-    let t = token_with(SECRET, "me", ISSUER, 100, json!({"email": "mark@example.com"}));
+    let t = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"email": "mark@example.com"}),
+    );
     assert_eq!(get_bearer(&app, "/jwt", Some(&t)).await.status, 200);
 }
 
 #[test]
 fn test_get_validator() {
     let none = Registry::builder().build().unwrap();
-    assert_eq!(none.layer("jwt").unwrap_err().kind(), &ErrorKind::AmbiguousValidator);
-    assert_eq!(none.layer("jwt_notavalidator").unwrap_err().kind(), &ErrorKind::UnknownValidator);
+    assert_eq!(
+        none.layer("jwt").unwrap_err().kind(),
+        &ErrorKind::AmbiguousValidator
+    );
+    assert_eq!(
+        none.layer("jwt_notavalidator").unwrap_err().kind(),
+        &ErrorKind::UnknownValidator
+    );
     let one = registry(vec![validator("validator1")]);
-    assert_eq!(one.layer("jwt_notavalidator").unwrap_err().kind(), &ErrorKind::UnknownValidator);
+    assert_eq!(
+        one.layer("jwt_notavalidator").unwrap_err().kind(),
+        &ErrorKind::UnknownValidator
+    );
     assert!(one.layer("jwt").is_ok());
     assert!(one.layer("jwt_validator1").is_ok());
     let two = registry(vec![validator("validator1"), validator("validator2")]);
-    assert_eq!(two.layer("jwt").unwrap_err().kind(), &ErrorKind::AmbiguousValidator);
+    assert_eq!(
+        two.layer("jwt").unwrap_err().kind(),
+        &ErrorKind::AmbiguousValidator
+    );
     assert!(two.layer("jwt_validator2").is_ok());
 }
 
@@ -272,10 +366,28 @@ fn test_get_validator() {
 async fn test_bad_tokens() {
     let app = one(validator("validator"));
     let cases = [
-        (token_with("badsecret-badsecret-badsecret-32", "me", ISSUER, 100, json!({})), "token signature is invalid"),
-        (token_with(SECRET, "badaudience", ISSUER, 100, json!({})), "token audience not accepted"),
-        (token_with(SECRET, "me", "badissuer", 100, json!({})), "token issuer not accepted"),
-        (token_with(SECRET, "me", ISSUER, -100, json!({})), "token expired"),
+        (
+            token_with(
+                "badsecret-badsecret-badsecret-32",
+                "me",
+                ISSUER,
+                100,
+                json!({}),
+            ),
+            "token signature is invalid",
+        ),
+        (
+            token_with(SECRET, "badaudience", ISSUER, 100, json!({})),
+            "token audience not accepted",
+        ),
+        (
+            token_with(SECRET, "me", "badissuer", 100, json!({})),
+            "token issuer not accepted",
+        ),
+        (
+            token_with(SECRET, "me", ISSUER, -100, json!({})),
+            "token expired",
+        ),
     ];
     for (t, why) in cases {
         assert_invalid(&app, &t, why).await;
@@ -287,7 +399,11 @@ async fn test_multiple_aud() {
     let app = one(validator("validator").audience("a1").audience("a2"));
     for aud in ["a1", "a2"] {
         let t = token_with(SECRET, aud, ISSUER, 100, json!({}));
-        assert_eq!(get_bearer(&app, "/jwt", Some(&t)).await.status, 200, "{aud}");
+        assert_eq!(
+            get_bearer(&app, "/jwt", Some(&t)).await.status,
+            200,
+            "{aud}"
+        );
     }
     let t = token_with(SECRET, "a3", ISSUER, 100, json!({}));
     assert_invalid(&app, &t, "token audience not accepted").await;
@@ -296,9 +412,21 @@ async fn test_multiple_aud() {
 #[tokio::test]
 async fn test_nbf() {
     let app = one(validator("validator"));
-    let past = token_with(SECRET, "me", ISSUER, 100, json!({"nbf": jwtgate_test::now() - 60}));
+    let past = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"nbf": jwtgate_test::now() - 60}),
+    );
     assert_eq!(get_bearer(&app, "/jwt", Some(&past)).await.status, 200);
-    let future = token_with(SECRET, "me", ISSUER, 100, json!({"nbf": jwtgate_test::now() + 60}));
+    let future = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"nbf": jwtgate_test::now() + 60}),
+    );
     assert_invalid(&app, &future, "token not yet valid").await;
 }
 
@@ -320,10 +448,22 @@ fn test_auth_method_registration_on_create_unlink_and_rename() {
 
 #[test]
 fn test_name_check() {
-    let err = Registry::builder().validator(validator("not an identifier")).build().unwrap_err();
+    let err = Registry::builder()
+        .validator(validator("not an identifier"))
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidName);
-    assert!(registry(vec![validator("validator_1")]).layer("jwt_validator_1").is_ok());
-    assert!(Registry::builder().validator(validator("1abc")).build().is_err());
+    assert!(
+        registry(vec![validator("validator_1")])
+            .layer("jwt_validator_1")
+            .is_ok()
+    );
+    assert!(
+        Registry::builder()
+            .validator(validator("1abc"))
+            .build()
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -340,7 +480,10 @@ async fn test_public_or_jwt_no_token() {
     let app = one(validator("validator"));
     let r = get_bearer(&app, "/public", None).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, json!({"validator": null, "uid": null, "partner_id": null, "payload": null}));
+    assert_eq!(
+        r.body,
+        json!({"validator": null, "uid": null, "partner_id": null, "payload": null})
+    );
 }
 
 // ---- §B.3: cases implied by auth_jwt's code ----
@@ -368,19 +511,47 @@ async fn required_claims_are_required() {
     let key = TestKey::hmac(SECRET);
     let now = jwtgate_test::now();
     for (c, why) in [
-        (json!({"iss": ISSUER, "aud": "me"}), "token has no exp claim"),
-        (json!({"iss": ISSUER, "exp": now + 100}), "token has no aud claim"),
-        (json!({"aud": "me", "exp": now + 100}), "token has no iss claim"),
-        (json!({"iss": ISSUER, "aud": "me", "exp": now}), "token expired"),
-        (json!({"iss": ISSUER, "aud": "me", "exp": now + 100, "iat": now + 60}), "token issued in the future"),
-        (json!({"iss": ISSUER, "aud": ["x", 1], "exp": now + 100}), "token aud is not a string or an array of strings"),
+        (
+            json!({"iss": ISSUER, "aud": "me"}),
+            "token has no exp claim",
+        ),
+        (
+            json!({"iss": ISSUER, "exp": now + 100}),
+            "token has no aud claim",
+        ),
+        (
+            json!({"aud": "me", "exp": now + 100}),
+            "token has no iss claim",
+        ),
+        (
+            json!({"iss": ISSUER, "aud": "me", "exp": now}),
+            "token expired",
+        ),
+        (
+            json!({"iss": ISSUER, "aud": "me", "exp": now + 100, "iat": now + 60}),
+            "token issued in the future",
+        ),
+        (
+            json!({"iss": ISSUER, "aud": ["x", 1], "exp": now + 100}),
+            "token aud is not a string or an array of strings",
+        ),
     ] {
         assert_invalid(&app, &mint(&key, "HS256", json!({}), &c), why).await;
     }
     let ok = json!({"iss": ISSUER, "aud": ["x", "me"], "exp": now + 100});
-    assert_eq!(get_bearer(&app, "/jwt", Some(&mint(&key, "HS256", json!({}), &ok))).await.status, 200);
+    assert_eq!(
+        get_bearer(&app, "/jwt", Some(&mint(&key, "HS256", json!({}), &ok)))
+            .await
+            .status,
+        200
+    );
     let none = json!({"iss": ISSUER, "aud": ["x"], "exp": now + 100});
-    assert_invalid(&app, &mint(&key, "HS256", json!({}), &none), "token audience not accepted").await;
+    assert_invalid(
+        &app,
+        &mint(&key, "HS256", json!({}), &none),
+        "token audience not accepted",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -393,16 +564,27 @@ async fn only_the_pinned_algorithm_passes() {
     assert_invalid(&app, &rs256, "token algorithm not accepted").await;
     let header = jwtgate_test::b64(r#"{"alg":"none","typ":"JWT"}"#);
     let body = jwtgate_test::b64(c.to_string());
-    assert_invalid(&app, &format!("{header}.{body}."), "token algorithm not accepted").await;
+    assert_invalid(
+        &app,
+        &format!("{header}.{body}."),
+        "token algorithm not accepted",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_single_failing_validator_gives_its_own_reason() {
-    let r = registry(vec![validator("v1").issuer("http://other").next("v2"), validator("v2").audience("zz").issuer("x")]);
+    let r = registry(vec![
+        validator("v1").issuer("http://other").next("v2"),
+        validator("v2").audience("zz").issuer("x"),
+    ]);
     let app = app(&r, &[("/jwt", "jwt_v1")]);
     // v2 fails too: composite.
     let res = get_bearer(&app, "/jwt", Some(&token())).await;
-    assert_eq!(res.body["error_description"], "token refused by every validator of the chain");
+    assert_eq!(
+        res.body["error_description"],
+        "token refused by every validator of the chain"
+    );
     // A lone validator: its reason.
     let app = one(validator("v1").issuer("http://other"));
     assert_invalid(&app, &token(), "token issuer not accepted").await;
@@ -410,14 +592,23 @@ async fn a_single_failing_validator_gives_its_own_reason() {
 
 #[tokio::test]
 async fn the_accepting_validator_decides_user_partner_and_cookie() {
-    let v1 = validator("v1").issuer("http://other").static_user(10).next("v2");
+    let v1 = validator("v1")
+        .issuer("http://other")
+        .static_user(10)
+        .next("v2");
     let v2 = validator("v2")
         .static_user(20)
         .partner_by_email(false)
         .cookie(jwtgate::CookieConfig::new("v2_auth").secret(SECRET));
     let r = registry(vec![v1, v2]);
     let app = app(&r, &[("/jwt", "jwt_v1")]);
-    let t = token_with(SECRET, "me", ISSUER, 100, json!({"email": "mark@example.com"}));
+    let t = token_with(
+        SECRET,
+        "me",
+        ISSUER,
+        100,
+        json!({"email": "mark@example.com"}),
+    );
     let res = get_bearer(&app, "/jwt", Some(&t)).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body["validator"], "v2");

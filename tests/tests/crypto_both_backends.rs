@@ -28,11 +28,20 @@ async fn jwtgate_works_where_a_bare_decode_panics() {
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(rsa.public_pem().as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["api"]);
-    let bare = std::panic::catch_unwind(|| jsonwebtoken::decode::<Value>(&token, &key, &validation));
-    assert!(bare.is_err(), "with both backends enabled, jsonwebtoken::decode panics");
+    let bare =
+        std::panic::catch_unwind(|| jsonwebtoken::decode::<Value>(&token, &key, &validation));
+    assert!(
+        bare.is_err(),
+        "with both backends enabled, jsonwebtoken::decode panics"
+    );
 
     // jwtgate is unaffected, before and after.
     assert_eq!(get_bearer(&app, "/jwt", Some(&token)).await.status, 200);
-    let forged = mint(&TestKey::rsa_alt(), "RS256", json!({}), &claims("iss", "api", 100));
+    let forged = mint(
+        &TestKey::rsa_alt(),
+        "RS256",
+        json!({}),
+        &claims("iss", "api", 100),
+    );
     assert_eq!(get_bearer(&app, "/jwt", Some(&forged)).await.status, 401);
 }

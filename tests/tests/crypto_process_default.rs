@@ -20,7 +20,10 @@ fn counting_verifier(
     (aws_lc::DEFAULT_PROVIDER.verifier_factory)(alg, key)
 }
 
-fn counting_signer(alg: &jsonwebtoken::Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
+fn counting_signer(
+    alg: &jsonwebtoken::Algorithm,
+    key: &EncodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtSigner>> {
     USES.fetch_add(1, Ordering::SeqCst);
     (aws_lc::DEFAULT_PROVIDER.signer_factory)(alg, key)
 }
@@ -33,7 +36,9 @@ static COUNTING: CryptoProvider = CryptoProvider {
 
 #[tokio::test]
 async fn jwtgate_never_uses_the_process_default() {
-    COUNTING.install_default().expect("first install in this process");
+    COUNTING
+        .install_default()
+        .expect("first install in this process");
     let secret = "thesecret-thesecret-thesecret-32";
     let registry = Registry::builder()
         .validator(
@@ -48,15 +53,32 @@ async fn jwtgate_never_uses_the_process_default() {
         .build()
         .unwrap();
     let app = app(&registry, &[("/jwt", "jwt_hs")]);
-    let token = mint(&TestKey::hmac(secret), "HS256", json!({}), &claims("iss", "api", 100));
+    let token = mint(
+        &TestKey::hmac(secret),
+        "HS256",
+        json!({}),
+        &claims("iss", "api", 100),
+    );
     let r = get_bearer(&app, "/jwt", Some(&token)).await;
     assert_eq!(r.status, 200);
     let cookie = r.cookie("c").expect("cookie signed");
-    let r = send(&app, get_with("/jwt", &[("cookie", &format!("c={cookie}"))])).await;
+    let r = send(
+        &app,
+        get_with("/jwt", &[("cookie", &format!("c={cookie}"))]),
+    )
+    .await;
     assert_eq!(r.status, 200);
-    assert_eq!(USES.load(Ordering::SeqCst), 0, "jwtgate called the process-wide provider");
+    assert_eq!(
+        USES.load(Ordering::SeqCst),
+        0,
+        "jwtgate called the process-wide provider"
+    );
 
     // The counter works: a bare jsonwebtoken call goes through it.
-    let _ = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &json!({}), &EncodingKey::from_secret(b"x"));
+    let _ = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({}),
+        &EncodingKey::from_secret(b"x"),
+    );
     assert_eq!(USES.load(Ordering::SeqCst), 1);
 }

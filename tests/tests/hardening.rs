@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::routing::{any, get};
 use jwtgate::{
-    Algorithm, BoxFuture, Claims, ErrorKind, LookupError, PartnerId, Payload, Registry, Rejection, RejectionKind, UserId,
-    UserResolver, Validator, ValidatorName,
+    Algorithm, BoxFuture, Claims, ErrorKind, LookupError, PartnerId, Payload, Registry, Rejection,
+    RejectionKind, UserId, UserResolver, Validator, ValidatorName,
 };
 use jwtgate_test::{TestKey, b64, claims, jwks, mint, mint_raw};
 use jwtgate_tests::{app, get_bearer, get_with, send, whoami};
@@ -30,7 +30,13 @@ fn hs(name: &str) -> Validator {
 fn router(v: Validator) -> Router {
     let name = v.name().to_owned();
     let r = Registry::builder().validator(v).build().expect("registry");
-    app(&r, &[("/jwt", &format!("jwt_{name}")), ("/public", &format!("public_or_jwt_{name}"))])
+    app(
+        &r,
+        &[
+            ("/jwt", &format!("jwt_{name}")),
+            ("/public", &format!("public_or_jwt_{name}")),
+        ],
+    )
 }
 
 fn raw(header: &str, claims: &str) -> String {
@@ -48,27 +54,133 @@ async fn tokens_jsonwebtoken_would_accept_are_refused() {
     let app = router(hs("v"));
     let exp = jwtgate_test::now() + 100;
     let good = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp}}}"#);
-    assert_eq!(get_bearer(&app, "/jwt", Some(&raw(r#"{"alg":"HS256"}"#, &good))).await.status, 200);
+    assert_eq!(
+        get_bearer(&app, "/jwt", Some(&raw(r#"{"alg":"HS256"}"#, &good)))
+            .await
+            .status,
+        200
+    );
 
-    refused(&app, &raw(r#"{"alg":"HS256","crit":["exp"]}"#, &good), "token has critical header extensions").await;
-    refused(&app, &raw(r#"{"alg":"HS256","crit":[]}"#, &good), "token has critical header extensions").await;
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256","crit":["exp"]}"#, &good),
+        "token has critical header extensions",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256","crit":[]}"#, &good),
+        "token has critical header extensions",
+    )
+    .await;
     let dup = format!(r#"{{"iss":"evil","iss":"{ISS}","aud":"api","exp":{exp}}}"#);
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &dup), "token has a duplicated member").await;
-    let dup_other = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"role":"user","role":"admin"}}"#);
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &dup_other), "token has a duplicated member").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":5,"aud":"api","exp":{exp}}}"#)), "token iss is not a string").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":["{ISS}"],"aud":"api","exp":{exp}}}"#)), "token iss is not a string").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":"{ISS}","aud":{{}},"exp":{exp}}}"#)), "token aud is not a string or an array of strings").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":"{ISS}","exp":{exp}}}"#)), "token has no aud claim").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"nbf":{}}}"#, exp + 50)), "token not yet valid").await;
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"iat":{}}}"#, exp)), "token issued in the future").await;
-    refused(&app, &raw(r#"{"alg":["HS256"]}"#, &good), "token alg is not a string").await;
-    refused(&app, &raw(r#"{"alg":"HS256","kid":{}}"#, &good), "token kid is not a string").await;
-    let deep = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"x":{}1{}}}"#, "[".repeat(64), "]".repeat(64));
-    refused(&app, &raw(r#"{"alg":"HS256"}"#, &deep), "token JSON is nested too deeply").await;
-    refused(&app, "a.b.c.d.e", "encrypted tokens (JWE) are not supported").await;
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256"}"#, &dup),
+        "token has a duplicated member",
+    )
+    .await;
+    let dup_other =
+        format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"role":"user","role":"admin"}}"#);
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256"}"#, &dup_other),
+        "token has a duplicated member",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":5,"aud":"api","exp":{exp}}}"#),
+        ),
+        "token iss is not a string",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":["{ISS}"],"aud":"api","exp":{exp}}}"#),
+        ),
+        "token iss is not a string",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":"{ISS}","aud":{{}},"exp":{exp}}}"#),
+        ),
+        "token aud is not a string or an array of strings",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":"{ISS}","exp":{exp}}}"#),
+        ),
+        "token has no aud claim",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(
+                r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"nbf":{}}}"#,
+                exp + 50
+            ),
+        ),
+        "token not yet valid",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"iat":{}}}"#, exp),
+        ),
+        "token issued in the future",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(r#"{"alg":["HS256"]}"#, &good),
+        "token alg is not a string",
+    )
+    .await;
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256","kid":{}}"#, &good),
+        "token kid is not a string",
+    )
+    .await;
+    let deep = format!(
+        r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"x":{}1{}}}"#,
+        "[".repeat(64),
+        "]".repeat(64)
+    );
+    refused(
+        &app,
+        &raw(r#"{"alg":"HS256"}"#, &deep),
+        "token JSON is nested too deeply",
+    )
+    .await;
+    refused(
+        &app,
+        "a.b.c.d.e",
+        "encrypted tokens (JWE) are not supported",
+    )
+    .await;
     refused(&app, "a.b", "token is not a compact JWS").await;
-    let big = format!("{}.{}.{}", b64(r#"{"alg":"HS256"}"#), "A".repeat(9000), "sig");
+    let big = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"HS256"}"#),
+        "A".repeat(9000),
+        "sig"
+    );
     refused(&app, &big, "token too large").await;
     let huge = "A".repeat(1 << 20);
     refused(&app, &huge, "token too large").await;
@@ -77,17 +189,37 @@ async fn tokens_jsonwebtoken_would_accept_are_refused() {
 #[tokio::test]
 async fn header_shapes() {
     let app = router(hs("v"));
-    let t = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &claims(ISS, "api", 100));
+    let t = mint(
+        &TestKey::hmac(SECRET),
+        "HS256",
+        json!({}),
+        &claims(ISS, "api", 100),
+    );
     let auth = format!("Bearer {t}");
-    let r = send(&app, get_with("/jwt", &[("authorization", &auth), ("authorization", &auth)])).await;
-    assert_eq!((r.status.as_u16(), r.body["error"].as_str()), (401, Some("invalid_request")));
-    assert_eq!(r.body["error_description"], "more than one Authorization header");
+    let r = send(
+        &app,
+        get_with(
+            "/jwt",
+            &[("authorization", &auth), ("authorization", &auth)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"].as_str()),
+        (401, Some("invalid_request"))
+    );
+    assert_eq!(
+        r.body["error_description"],
+        "more than one Authorization header"
+    );
     let tab = format!("Bearer {t}\tx");
     let r = send(&app, get_with("/jwt", &[("authorization", &tab)])).await;
     assert_eq!(r.body["error"], "invalid_request");
     let mut req = get_with("/jwt", &[]);
-    req.headers_mut()
-        .insert("authorization", http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap());
+    req.headers_mut().insert(
+        "authorization",
+        http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+    );
     let r = send(&app, req).await;
     assert_eq!(r.body["error"], "invalid_request");
 }
@@ -95,8 +227,14 @@ async fn header_shapes() {
 #[tokio::test]
 async fn rejection_is_in_the_response_extensions() {
     use tower::ServiceExt as _;
-    let res = router(hs("v")).oneshot(get_with("/jwt", &[])).await.unwrap();
-    let rejection = res.extensions().get::<Rejection>().expect("rejection extension");
+    let res = router(hs("v"))
+        .oneshot(get_with("/jwt", &[]))
+        .await
+        .unwrap();
+    let rejection = res
+        .extensions()
+        .get::<Rejection>()
+        .expect("rejection extension");
     assert_eq!(rejection.kind(), RejectionKind::MissingCredentials);
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -105,7 +243,13 @@ async fn rejection_is_in_the_response_extensions() {
 #[test]
 fn key_type_must_fit_the_algorithm() {
     let build = |v: Validator| Registry::builder().validator(v).build();
-    let base = |alg| Validator::new("v").issuer(ISS).audience("api").algorithm(alg).static_user(1);
+    let base = |alg| {
+        Validator::new("v")
+            .issuer(ISS)
+            .audience("api")
+            .algorithm(alg)
+            .static_user(1)
+    };
     let rsa_pem = TestKey::rsa().public_pem();
     // An RSA public key is never an HMAC secret.
     let err = build(base(Algorithm::HS256).secret(rsa_pem)).unwrap_err();
@@ -117,26 +261,49 @@ fn key_type_must_fit_the_algorithm() {
     assert!(build(base(Algorithm::ES256).public_key_pem(TestKey::ec_p384().public_pem())).is_err());
     assert!(build(base(Algorithm::RS256).public_key_pem(TestKey::ed25519().public_pem())).is_err());
     assert!(build(base(Algorithm::RS256).secret(SECRET)).is_err());
-    let err = build(base(Algorithm::RS256).public_key_pem(TestKey::rsa_1024().public_pem())).unwrap_err();
-    assert_eq!(err.to_string(), "validator \"v\": RSA key has 1024 bits, at least 2048 are required");
-    let err = build(base(Algorithm::RS256).public_key_pem(TestKey::rsa().private_pem())).unwrap_err();
+    let err =
+        build(base(Algorithm::RS256).public_key_pem(TestKey::rsa_1024().public_pem())).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "validator \"v\": RSA key has 1024 bits, at least 2048 are required"
+    );
+    let err =
+        build(base(Algorithm::RS256).public_key_pem(TestKey::rsa().private_pem())).unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
     let err = build(base(Algorithm::HS512).secret(SECRET)).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::WeakSecret);
-    assert_eq!(err.to_string(), "validator \"v\": the HS512 secret must be at least 64 bytes long, it has 32");
+    assert_eq!(
+        err.to_string(),
+        "validator \"v\": the HS512 secret must be at least 64 bytes long, it has 32"
+    );
     assert!(!format!("{err:?}").contains(SECRET));
 }
 
 #[tokio::test]
 async fn alg_confusion_with_the_public_key_as_secret_fails() {
     let rsa = TestKey::rsa();
-    let v = Validator::new("v").issuer(ISS).audience("api").algorithm(Algorithm::RS256).public_key_pem(rsa.public_pem()).static_user(1);
+    let v = Validator::new("v")
+        .issuer(ISS)
+        .audience("api")
+        .algorithm(Algorithm::RS256)
+        .public_key_pem(rsa.public_pem())
+        .static_user(1);
     let app = router(v);
-    let forged = mint(&TestKey::hmac(rsa.public_pem()), "HS256", json!({}), &claims(ISS, "api", 100));
+    let forged = mint(
+        &TestKey::hmac(rsa.public_pem()),
+        "HS256",
+        json!({}),
+        &claims(ISS, "api", 100),
+    );
     refused(&app, &forged, "token algorithm not accepted").await;
     let real = mint(&rsa, "RS256", json!({}), &claims(ISS, "api", 100));
     assert_eq!(get_bearer(&app, "/jwt", Some(&real)).await.status, 200);
-    let other = mint(&TestKey::rsa_alt(), "RS256", json!({}), &claims(ISS, "api", 100));
+    let other = mint(
+        &TestKey::rsa_alt(),
+        "RS256",
+        json!({}),
+        &claims(ISS, "api", 100),
+    );
     refused(&app, &other, "token signature is invalid").await;
 }
 
@@ -154,32 +321,67 @@ async fn every_algorithm_end_to_end() {
         (Algorithm::EdDSA, TestKey::ed25519()),
     ];
     for (alg, key) in cases {
-        let base = Validator::new("v").issuer(ISS).audience("api").algorithm(alg).static_user(1);
+        let base = Validator::new("v")
+            .issuer(ISS)
+            .audience("api")
+            .algorithm(alg)
+            .static_user(1);
         let c = claims(ISS, "api", 100);
         // PEM
         let app = router(base.clone().public_key_pem(key.public_pem()));
         let t = mint(&key, alg.as_str(), json!({}), &c);
-        assert_eq!(get_bearer(&app, "/jwt", Some(&t)).await.status, 200, "{alg} pem");
+        assert_eq!(
+            get_bearer(&app, "/jwt", Some(&t)).await.status,
+            200,
+            "{alg} pem"
+        );
         // inline JWK set, selected by kid
-        let set = jwks([key.jwk("k1", alg.as_str()), TestKey::rsa_alt().jwk("k2", "RS256")]);
+        let set = jwks([
+            key.jwk("k1", alg.as_str()),
+            TestKey::rsa_alt().jwk("k2", "RS256"),
+        ]);
         let app = router(base.jwks(set.to_string()));
         let t = mint(&key, alg.as_str(), json!({"kid": "k1"}), &c);
-        assert_eq!(get_bearer(&app, "/jwt", Some(&t)).await.status, 200, "{alg} jwks");
+        assert_eq!(
+            get_bearer(&app, "/jwt", Some(&t)).await.status,
+            200,
+            "{alg} jwks"
+        );
         let t = mint(&key, alg.as_str(), json!({"kid": "nope"}), &c);
         refused(&app, &t, "token key id is unknown").await;
     }
-    for (alg, len) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
+    for (alg, len) in [
+        (Algorithm::HS256, 32),
+        (Algorithm::HS384, 48),
+        (Algorithm::HS512, 64),
+    ] {
         let secret = "s".repeat(len);
-        let v = Validator::new("v").issuer(ISS).audience("api").algorithm(alg).secret(secret.clone()).static_user(1);
-        let t = mint(&TestKey::hmac(secret), alg.as_str(), json!({}), &claims(ISS, "api", 100));
-        assert_eq!(get_bearer(&router(v), "/jwt", Some(&t)).await.status, 200, "{alg}");
+        let v = Validator::new("v")
+            .issuer(ISS)
+            .audience("api")
+            .algorithm(alg)
+            .secret(secret.clone())
+            .static_user(1);
+        let t = mint(
+            &TestKey::hmac(secret),
+            alg.as_str(),
+            json!({}),
+            &claims(ISS, "api", 100),
+        );
+        assert_eq!(
+            get_bearer(&router(v), "/jwt", Some(&t)).await.status,
+            200,
+            "{alg}"
+        );
     }
 }
 
 #[tokio::test]
 async fn cors_preflight_passes_by_default() {
     let r = Registry::builder().validator(hs("v")).build().unwrap();
-    let app = Router::new().route("/x", any(whoami)).route_layer(r.layer("jwt_v").unwrap());
+    let app = Router::new()
+        .route("/x", any(whoami))
+        .route_layer(r.layer("jwt_v").unwrap());
     let preflight = || {
         http::Request::options("/x")
             .header("origin", "https://app.example")
@@ -188,9 +390,13 @@ async fn cors_preflight_passes_by_default() {
             .unwrap()
     };
     assert_eq!(send(&app, preflight()).await.status, 200);
-    let plain_options = http::Request::options("/x").body(axum::body::Body::empty()).unwrap();
+    let plain_options = http::Request::options("/x")
+        .body(axum::body::Body::empty())
+        .unwrap();
     assert_eq!(send(&app, plain_options).await.status, 401);
-    let strict = Router::new().route("/x", any(whoami)).route_layer(r.layer("jwt_v").unwrap().allow_preflight(false));
+    let strict = Router::new()
+        .route("/x", any(whoami))
+        .route_layer(r.layer("jwt_v").unwrap().allow_preflight(false));
     assert_eq!(send(&strict, preflight()).await.status, 401);
 }
 
@@ -200,12 +406,26 @@ struct Mine {
     exp: u64,
 }
 
-async fn typed(Claims(c): Claims<Mine>, user: UserId, v: ValidatorName, p: Option<PartnerId>) -> String {
+async fn typed(
+    Claims(c): Claims<Mine>,
+    user: UserId,
+    v: ValidatorName,
+    p: Option<PartnerId>,
+) -> String {
     format!("{} {} {} {} {:?}", c.sub, c.exp > 0, user, v, p)
 }
 
-async fn optional(user: Option<UserId>, payload: Option<Payload>, claims: Option<Claims<Value>>) -> String {
-    format!("{:?} {} {}", user.map(|u| u.to_string()), payload.is_some(), claims.is_some())
+async fn optional(
+    user: Option<UserId>,
+    payload: Option<Payload>,
+    claims: Option<Claims<Value>>,
+) -> String {
+    format!(
+        "{:?} {} {}",
+        user.map(|u| u.to_string()),
+        payload.is_some(),
+        claims.is_some()
+    )
 }
 
 async fn needs_partner(p: PartnerId) -> String {
@@ -219,7 +439,12 @@ async fn extractors() {
         .route("/typed", get(typed))
         .route("/partner", get(needs_partner))
         .route_layer(r.layer("jwt_v").unwrap())
-        .merge(Router::new().route("/opt", get(optional)).route("/user", get(|u: UserId| async move { u.to_string() })).route_layer(r.layer("public_or_jwt_v").unwrap()))
+        .merge(
+            Router::new()
+                .route("/opt", get(optional))
+                .route("/user", get(|u: UserId| async move { u.to_string() }))
+                .route_layer(r.layer("public_or_jwt_v").unwrap()),
+        )
         .merge(Router::new().route("/nolayer", get(|u: UserId| async move { u.to_string() })));
     let mut c = claims(ISS, "api", 100);
     c["sub"] = json!("alice");
@@ -228,14 +453,26 @@ async fn extractors() {
     let res = get_bearer(&app, "/typed", Some(&t)).await;
     assert_eq!(res.status, 200);
     let _ = text(&res);
-    let res = send(&app, get_with("/typed", &[("authorization", &format!("Bearer {t}"))])).await;
+    let res = send(
+        &app,
+        get_with("/typed", &[("authorization", &format!("Bearer {t}"))]),
+    )
+    .await;
     assert_eq!(res.status, 200);
 
     // Shape mismatch: 403.
-    let no_sub = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &claims(ISS, "api", 100));
+    let no_sub = mint(
+        &TestKey::hmac(SECRET),
+        "HS256",
+        json!({}),
+        &claims(ISS, "api", 100),
+    );
     let res = get_bearer(&app, "/typed", Some(&no_sub)).await;
     assert_eq!(res.status, 403);
-    assert_eq!(res.body["error"], "the token claims do not have the expected shape");
+    assert_eq!(
+        res.body["error"],
+        "the token claims do not have the expected shape"
+    );
     // A required partner that is absent: 403.
     assert_eq!(get_bearer(&app, "/partner", Some(&t)).await.status, 403);
     // Optional forms on an anonymous request.
@@ -248,7 +485,11 @@ async fn extractors() {
     // No layer: a 500 that names it.
     let res = get_bearer(&app, "/nolayer", Some(&t)).await;
     assert_eq!(res.status, 500);
-    assert!(res.body["error"].as_str().unwrap().contains("JwtAuthLayer"), "{:?}", res.body);
+    assert!(
+        res.body["error"].as_str().unwrap().contains("JwtAuthLayer"),
+        "{:?}",
+        res.body
+    );
 }
 
 #[tokio::test]
@@ -259,7 +500,11 @@ async fn extractor_values() {
     let app = Router::new()
         .route("/typed", get(typed))
         .route_layer(r.layer("jwt_v").unwrap())
-        .merge(Router::new().route("/opt", get(optional)).route_layer(r.layer("public_or_jwt_v").unwrap()));
+        .merge(
+            Router::new()
+                .route("/opt", get(optional))
+                .route_layer(r.layer("public_or_jwt_v").unwrap()),
+        );
     let mut c = claims(ISS, "api", 100);
     c["sub"] = json!("alice");
     let t = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
@@ -271,8 +516,14 @@ async fn extractor_values() {
         }
     };
     let auth = format!("Bearer {t}");
-    assert_eq!(body(get_with("/typed", &[("authorization", &auth)])).await, "alice true 7 v None");
-    assert_eq!(body(get_with("/opt", &[("authorization", &auth)])).await, "Some(\"7\") true true");
+    assert_eq!(
+        body(get_with("/typed", &[("authorization", &auth)])).await,
+        "alice true 7 v None"
+    );
+    assert_eq!(
+        body(get_with("/opt", &[("authorization", &auth)])).await,
+        "Some(\"7\") true true"
+    );
     assert_eq!(body(get_with("/opt", &[])).await, "None false false");
 }
 
@@ -286,7 +537,12 @@ async fn user_from_claim() {
         let r = get_bearer(&app, "/jwt", Some(&mint(&key, "HS256", json!({}), &c))).await;
         assert_eq!(r.body["uid"], uid);
     }
-    refused(&app, &mint(&key, "HS256", json!({}), &claims(ISS, "api", 100)), "token has no usable user claim").await;
+    refused(
+        &app,
+        &mint(&key, "HS256", json!({}), &claims(ISS, "api", 100)),
+        "token has no usable user claim",
+    )
+    .await;
 }
 
 /// Automatic registration: unknown emails get a new user id, known ones keep theirs.
@@ -296,7 +552,10 @@ struct Registering {
 }
 
 impl UserResolver for Registering {
-    fn resolve<'a>(&'a self, payload: &'a Payload) -> BoxFuture<'a, Result<Option<UserId>, LookupError>> {
+    fn resolve<'a>(
+        &'a self,
+        payload: &'a Payload,
+    ) -> BoxFuture<'a, Result<Option<UserId>, LookupError>> {
         Box::pin(async move {
             let Some(email) = payload.get_str("email") else {
                 return Ok(None);
@@ -305,7 +564,9 @@ impl UserResolver for Registering {
                 return Err(LookupError::new("database down"));
             }
             let mut users = self.users.lock().unwrap();
-            let id = *users.entry(email.to_owned()).or_insert_with(|| self.next.fetch_add(1, Ordering::SeqCst));
+            let id = *users
+                .entry(email.to_owned())
+                .or_insert_with(|| self.next.fetch_add(1, Ordering::SeqCst));
             Ok(Some(UserId::from(id)))
         })
     }
@@ -313,7 +574,10 @@ impl UserResolver for Registering {
 
 #[tokio::test]
 async fn user_resolver_registers_and_refuses() {
-    let resolver = Registering { next: AtomicU64::new(100), users: Default::default() };
+    let resolver = Registering {
+        next: AtomicU64::new(100),
+        users: Default::default(),
+    };
     let app = router(hs("v").user_resolver(resolver));
     let key = TestKey::hmac(SECRET);
     let with_email = |e: &str| {
@@ -321,24 +585,53 @@ async fn user_resolver_registers_and_refuses() {
         c["email"] = json!(e);
         mint(&key, "HS256", json!({}), &c)
     };
-    assert_eq!(get_bearer(&app, "/jwt", Some(&with_email("a@example.com"))).await.body["uid"], 100);
-    assert_eq!(get_bearer(&app, "/jwt", Some(&with_email("b@example.com"))).await.body["uid"], 101);
-    assert_eq!(get_bearer(&app, "/jwt", Some(&with_email("a@example.com"))).await.body["uid"], 100);
-    refused(&app, &mint(&key, "HS256", json!({}), &claims(ISS, "api", 100)), "token user is not known").await;
+    assert_eq!(
+        get_bearer(&app, "/jwt", Some(&with_email("a@example.com")))
+            .await
+            .body["uid"],
+        100
+    );
+    assert_eq!(
+        get_bearer(&app, "/jwt", Some(&with_email("b@example.com")))
+            .await
+            .body["uid"],
+        101
+    );
+    assert_eq!(
+        get_bearer(&app, "/jwt", Some(&with_email("a@example.com")))
+            .await
+            .body["uid"],
+        100
+    );
+    refused(
+        &app,
+        &mint(&key, "HS256", json!({}), &claims(ISS, "api", 100)),
+        "token user is not known",
+    )
+    .await;
     let r = get_bearer(&app, "/jwt", Some(&with_email("broken@example.com"))).await;
     assert_eq!(r.status, 500);
     assert_eq!(r.body["error"], "server_error");
-    assert!(!r.body.to_string().contains("database"), "backend error text stays in the log");
+    assert!(
+        !r.body.to_string().contains("database"),
+        "backend error text stays in the log"
+    );
 }
 
 #[test]
 fn debug_output_has_no_secrets() {
     let r = Registry::builder()
-        .validator(hs("v").cookie(jwtgate::CookieConfig::new("c").secret("cookie-secret-cookie-secret-0032")))
+        .validator(
+            hs("v")
+                .cookie(jwtgate::CookieConfig::new("c").secret("cookie-secret-cookie-secret-0032")),
+        )
         .build()
         .unwrap();
     let text = format!("{r:?} {:?} {:?}", r.layer("jwt_v").unwrap(), hs("v"));
-    assert!(!text.contains(SECRET) && !text.contains("cookie-secret"), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains("cookie-secret"),
+        "{text}"
+    );
     assert!(text.contains("\"v\""), "{text}");
     let _ = Arc::new(r);
 }

@@ -23,7 +23,10 @@ fn validator(provider: &Provider, options: RemoteKeyOptions) -> Validator {
 }
 
 fn setup(provider: &Provider, options: RemoteKeyOptions) -> (Registry, Router) {
-    let registry = Registry::builder().validator(validator(provider, options)).build().unwrap();
+    let registry = Registry::builder()
+        .validator(validator(provider, options))
+        .build()
+        .unwrap();
     let app = app(&registry, &[("/jwt", "jwt_idp")]);
     (registry, app)
 }
@@ -55,19 +58,35 @@ async fn rotation_new_kid_after_one_refetch_old_kid_gone_after_refresh() {
         .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
     let (registry, app) = setup(&provider, options);
 
-    assert_eq!(status(&app, &token(&provider, &k1, Some("k1"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &k1, Some("k1"))).await.0,
+        200
+    );
     assert_eq!(provider.jwks_hits(), 1);
     // The provider rotates in k2.
     provider.set_jwks(jwks([k1.jwk("k1", "RS256"), k2.jwk("k2", "RS256")]));
     tokio::time::sleep(Duration::from_millis(60)).await;
-    assert_eq!(status(&app, &token(&provider, &k2, Some("k2"))).await.0, 200);
-    assert_eq!(provider.jwks_hits(), 2, "exactly one refetch for the new kid");
-    assert_eq!(status(&app, &token(&provider, &k2, Some("k2"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &k2, Some("k2"))).await.0,
+        200
+    );
+    assert_eq!(
+        provider.jwks_hits(),
+        2,
+        "exactly one refetch for the new kid"
+    );
+    assert_eq!(
+        status(&app, &token(&provider, &k2, Some("k2"))).await.0,
+        200
+    );
     assert_eq!(provider.jwks_hits(), 2, "the new kid is cached");
 
     // The provider drops k1; until the next refresh k1 tokens still pass.
     provider.set_jwks(jwks([k2.jwk("k2", "RS256")]));
-    assert_eq!(status(&app, &token(&provider, &k1, Some("k1"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &k1, Some("k1"))).await.0,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(350)).await;
     // Past the TTL: this request triggers a background refresh.
     let _ = status(&app, &token(&provider, &k2, Some("k2"))).await;
@@ -85,14 +104,24 @@ async fn kid_storm_causes_at_most_one_fetch_per_interval() {
     let interval = Duration::from_secs(3);
     let (_registry, app) = setup(&provider, fast().min_refetch_interval(interval));
     let random_kid_tokens = |wave: usize| -> Vec<String> {
-        (0..1000).map(|i| token(&provider, &key, Some(&format!("kid-{wave}-{i}")))).collect()
+        (0..1000)
+            .map(|i| token(&provider, &key, Some(&format!("kid-{wave}-{i}"))))
+            .collect()
     };
     // Signing 3,000 tokens takes a while: do it before the clock matters.
-    let (wave1, wave2, wave3) = (random_kid_tokens(1), random_kid_tokens(2), random_kid_tokens(3));
+    let (wave1, wave2, wave3) = (
+        random_kid_tokens(1),
+        random_kid_tokens(2),
+        random_kid_tokens(3),
+    );
     // Cold cache, 1,000 concurrent random kids: one shared fetch.
     let tokens = wave1;
     let results = join_all(tokens.iter().map(|t| status(&app, t))).await;
-    assert!(results.iter().all(|(c, b)| *c == 401 && b["error_description"] == "token key id is unknown"));
+    assert!(
+        results
+            .iter()
+            .all(|(c, b)| *c == 401 && b["error_description"] == "token key id is unknown")
+    );
     assert_eq!(provider.jwks_hits(), 1);
     // Again within the interval: no fetch at all.
     let tokens = wave2;
@@ -105,7 +134,10 @@ async fn kid_storm_causes_at_most_one_fetch_per_interval() {
     join_all(tokens.iter().map(|t| status(&app, t))).await;
     assert_eq!(provider.jwks_hits(), 2);
     // Known kids never fetch.
-    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("k1"))).await.0,
+        200
+    );
     assert_eq!(provider.jwks_hits(), 2);
 }
 
@@ -119,20 +151,38 @@ async fn slow_provider_does_not_slow_cached_kids() {
         .ttl(Duration::from_millis(100))
         .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
     let (registry, app) = setup(&provider, options);
-    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("k1"))).await.0,
+        200
+    );
     provider.set_behavior(Behavior::Delay(Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Past the TTL, a refresh hangs in the background; cached kids answer at once.
     for _ in 0..5 {
-        let quick = tokio::time::timeout(Duration::from_millis(400), status(&app, &token(&provider, &key, Some("k1")))).await;
+        let quick = tokio::time::timeout(
+            Duration::from_millis(400),
+            status(&app, &token(&provider, &key, Some("k1"))),
+        )
+        .await;
         assert_eq!(quick.expect("cached kid not slowed").0, 200);
     }
     // An unknown kid waits for the fetch, which gives up at the timeout.
-    let bounded = tokio::time::timeout(Duration::from_secs(3), status(&app, &token(&provider, &key, Some("zz")))).await;
+    let bounded = tokio::time::timeout(
+        Duration::from_secs(3),
+        status(&app, &token(&provider, &key, Some("zz"))),
+    )
+    .await;
     assert_eq!(bounded.expect("ends within the timeout").0, 401);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let state = &registry.key_caches()[0];
-    assert!(state.last_error.as_deref().unwrap_or("").contains("timed out"), "{state:?}");
+    assert!(
+        state
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{state:?}"
+    );
     assert_eq!(state.key_ids, ["k1"]);
 }
 
@@ -165,7 +215,10 @@ async fn failing_provider_keeps_stale_keys_up_to_max_stale() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(status(&app, &t).await.0, 200, "{behavior:?}");
         let state = registry.key_caches().remove(0);
-        assert!(state.last_error.as_deref().unwrap_or("").contains(expected), "{behavior:?}: {state:?}");
+        assert!(
+            state.last_error.as_deref().unwrap_or("").contains(expected),
+            "{behavior:?}: {state:?}"
+        );
         assert!(state.consecutive_failures >= 1 && state.stale);
         assert_eq!(state.key_ids, ["k1"]);
         // Past max-stale: 503 with Retry-After, never a 401 or a panic.
@@ -231,7 +284,10 @@ async fn header_supplied_keys_are_never_used_or_fetched() {
         let genuine = mint(&key, "RS256", header.clone(), &c);
         assert_eq!(status(&app, &genuine).await.0, 200, "{header}");
     }
-    assert_eq!(evil.jwks_hits() + evil.other_hits() + evil.discovery_hits(), 0);
+    assert_eq!(
+        evil.jwks_hits() + evil.other_hits() + evil.discovery_hits(),
+        0
+    );
     assert_eq!(provider.jwks_hits(), 1);
     assert_eq!(provider.other_hits(), 0);
 }
@@ -253,9 +309,16 @@ async fn a_token_without_kid_tries_the_keys_of_its_algorithm() {
     let mut other = claims(&provider.issuer(), AUD, 301);
     other["x"] = json!(1);
     let b = mint(&k2, "RS256", json!({}), &other);
-    let spliced = format!("{}.{}", a.rsplit_once('.').unwrap().0, b.rsplit_once('.').unwrap().1);
+    let spliced = format!(
+        "{}.{}",
+        a.rsplit_once('.').unwrap().0,
+        b.rsplit_once('.').unwrap().1
+    );
     let (code, body) = status(&app, &spliced).await;
-    assert_eq!((code, body["error_description"].as_str()), (401, Some("token signature is invalid")));
+    assert_eq!(
+        (code, body["error_description"].as_str()),
+        (401, Some("token signature is invalid"))
+    );
 }
 
 #[tokio::test]
@@ -267,33 +330,57 @@ async fn unusable_keys_are_skipped_with_reasons() {
         key.jwk("ps", "PS256"),
         TestKey::ec_p256().jwk("ec", "ES256"),
         json!({"kty": "oct", "k": b64([7u8; 32]), "kid": "oct"}),
-        { let mut j = key.jwk("enc", "RS256"); j["use"] = json!("enc"); j },
+        {
+            let mut j = key.jwk("enc", "RS256");
+            j["use"] = json!("enc");
+            j
+        },
     ]))
     .await;
     let (registry, app) = setup(&provider, fast());
-    assert_eq!(status(&app, &token(&provider, &key, Some("good"))).await.0, 200);
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("good"))).await.0,
+        200
+    );
     let state = registry.key_caches().remove(0);
     assert_eq!(state.key_ids, ["good"]);
-    let reasons: Vec<_> = state.skipped.iter().map(|s| (s.kid.clone().unwrap(), s.reason.clone())).collect();
+    let reasons: Vec<_> = state
+        .skipped
+        .iter()
+        .map(|s| (s.kid.clone().unwrap(), s.reason.clone()))
+        .collect();
     assert_eq!(
         reasons,
         [
-            ("small".to_owned(), "RSA key has 1024 bits, at least 2048 are required".to_owned()),
+            (
+                "small".to_owned(),
+                "RSA key has 1024 bits, at least 2048 are required".to_owned()
+            ),
             ("ps".to_owned(), "alg PS256 differs from RS256".to_owned()),
             ("ec".to_owned(), "alg ES256 differs from RS256".to_owned()),
-            ("oct".to_owned(), "symmetric (oct) keys are not accepted here".to_owned()),
+            (
+                "oct".to_owned(),
+                "symmetric (oct) keys are not accepted here".to_owned()
+            ),
             ("enc".to_owned(), "use is \"enc\", not \"sig\"".to_owned()),
         ]
     );
     // The skipped kid is unknown, not fetched again within the interval.
-    assert_eq!(status(&app, &token(&provider, &key, Some("small"))).await.0, 401);
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("small"))).await.0,
+        401
+    );
     assert_eq!(provider.jwks_hits(), 1);
 }
 
 #[tokio::test]
 async fn one_cache_per_url_shared_by_validators_and_routes() {
     let key = TestKey::rsa();
-    let provider = Provider::start(jwks([key.jwk("k1", "RS256"), TestKey::ec_p256().jwk("e1", "ES256")])).await;
+    let provider = Provider::start(jwks([
+        key.jwk("k1", "RS256"),
+        TestKey::ec_p256().jwk("e1", "ES256"),
+    ]))
+    .await;
     let registry = Registry::builder()
         .validator(validator(&provider, fast()))
         .validator(
@@ -307,10 +394,30 @@ async fn one_cache_per_url_shared_by_validators_and_routes() {
         .build()
         .unwrap();
     assert_eq!(registry.key_caches().len(), 1);
-    let app = app(&registry, &[("/jwt", "jwt_idp"), ("/a", "public_or_jwt_idp"), ("/ec", "jwt_idp_ec")]);
-    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 200);
-    assert_eq!(get_bearer(&app, "/a", Some(&token(&provider, &key, Some("k1")))).await.status, 200);
-    let ec = mint(&TestKey::ec_p256(), "ES256", json!({"kid": "e1"}), &claims(&provider.issuer(), AUD, 300));
+    let app = app(
+        &registry,
+        &[
+            ("/jwt", "jwt_idp"),
+            ("/a", "public_or_jwt_idp"),
+            ("/ec", "jwt_idp_ec"),
+        ],
+    );
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("k1"))).await.0,
+        200
+    );
+    assert_eq!(
+        get_bearer(&app, "/a", Some(&token(&provider, &key, Some("k1"))))
+            .await
+            .status,
+        200
+    );
+    let ec = mint(
+        &TestKey::ec_p256(),
+        "ES256",
+        json!({"kid": "e1"}),
+        &claims(&provider.issuer(), AUD, 300),
+    );
     assert_eq!(get_bearer(&app, "/ec", Some(&ec)).await.status, 200);
     assert_eq!(provider.jwks_hits(), 1);
     assert_eq!(registry.key_caches()[0].key_ids, ["k1", "e1"]);
@@ -324,9 +431,16 @@ async fn cache_control_max_age_sets_the_ttl() {
     let (registry, _app) = setup(&provider, fast());
     registry.prefetch().await.unwrap();
     let state = registry.key_caches().remove(0);
-    let due = state.next_refresh.unwrap().duration_since(std::time::SystemTime::now()).unwrap();
+    let due = state
+        .next_refresh
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
     // Refresh ahead at 80% of the TTL.
-    assert!((Duration::from_secs(790)..=Duration::from_secs(800)).contains(&due), "{due:?}");
+    assert!(
+        (Duration::from_secs(790)..=Duration::from_secs(800)).contains(&due),
+        "{due:?}"
+    );
 }
 
 #[tokio::test]
@@ -343,9 +457,15 @@ async fn oidc_discovery() {
     let registry = Registry::builder().validator(v.clone()).build().unwrap();
     registry.prefetch().await.unwrap();
     let state = registry.key_caches().remove(0);
-    assert_eq!(state.jwks_uri.as_deref(), Some(provider.jwks_url().as_str()));
+    assert_eq!(
+        state.jwks_uri.as_deref(),
+        Some(provider.jwks_url().as_str())
+    );
     let router = app(&registry, &[("/jwt", "jwt_oidc")]);
-    assert_eq!(status(&router, &token(&provider, &key, Some("k1"))).await.0, 200);
+    assert_eq!(
+        status(&router, &token(&provider, &key, Some("k1"))).await.0,
+        200
+    );
     assert_eq!(provider.discovery_hits(), 1);
 
     // A discovery document naming another issuer is a configuration error naming both.
@@ -354,19 +474,51 @@ async fn oidc_discovery() {
     let err = registry.prefetch().await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidSetting);
     let msg = err.to_string();
-    assert!(msg.contains(&format!("configured {:?}", provider.issuer())) && msg.contains("\"https://evil.example\""), "{msg}");
+    assert!(
+        msg.contains(&format!("configured {:?}", provider.issuer()))
+            && msg.contains("\"https://evil.example\""),
+        "{msg}"
+    );
     let app = app(&registry, &[("/jwt", "jwt_oidc")]);
-    assert_eq!(status(&app, &token(&provider, &key, Some("k1"))).await.0, 503);
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("k1"))).await.0,
+        503
+    );
 }
 
 #[test]
 fn remote_urls_must_be_https_except_loopback() {
     let v = |url: &str| {
-        Validator::new("v").issuer("i").audience("a").algorithm(Algorithm::RS256).jwks_url(url).static_user(1)
+        Validator::new("v")
+            .issuer("i")
+            .audience("a")
+            .algorithm(Algorithm::RS256)
+            .jwks_url(url)
+            .static_user(1)
     };
-    let err = Registry::builder().validator(v("http://example.com/certs")).build().unwrap_err();
+    let err = Registry::builder()
+        .validator(v("http://example.com/certs"))
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("must use https"), "{err}");
-    assert!(Registry::builder().validator(v("https://team.cloudflareaccess.com/cdn-cgi/access/certs")).build().is_ok());
-    let hs = Validator::new("v").issuer("i").audience("a").algorithm(Algorithm::HS256).jwks_url("https://x/certs").static_user(1);
-    assert_eq!(Registry::builder().validator(hs).build().unwrap_err().kind(), &ErrorKind::InvalidKey);
+    assert!(
+        Registry::builder()
+            .validator(v("https://team.cloudflareaccess.com/cdn-cgi/access/certs"))
+            .build()
+            .is_ok()
+    );
+    let hs = Validator::new("v")
+        .issuer("i")
+        .audience("a")
+        .algorithm(Algorithm::HS256)
+        .jwks_url("https://x/certs")
+        .static_user(1);
+    assert_eq!(
+        Registry::builder()
+            .validator(hs)
+            .build()
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::InvalidKey
+    );
 }

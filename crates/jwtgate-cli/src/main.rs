@@ -19,7 +19,11 @@ use jwtgate::{Algorithm, Identity};
 use serde_json::{Map, Value, json};
 
 #[derive(Parser)]
-#[command(name = "jwtgate", version, about = "JWT bearer authentication: serve, mint, inspect")]
+#[command(
+    name = "jwtgate",
+    version,
+    about = "JWT bearer authentication: serve, mint, inspect"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serves every [[route]] of a config file; each answers with what the layer found.
+    /// Serves every `[[route]]` of a config file; each answers with what the layer found.
     Serve {
         /// The TOML config file.
         #[arg(long)]
@@ -91,11 +95,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "jwtgate=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "jwtgate=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
@@ -128,7 +136,9 @@ fn main() -> ExitCode {
                 _ => return fail("a key is required: --secret, --secret-env or --key-file"),
             };
             let mut c = Map::new();
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()) as i64;
             c.insert("iat".into(), json!(now));
             c.insert("exp".into(), json!(now + expires_in));
             if let Some(iss) = iss {
@@ -175,7 +185,9 @@ fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<St
     let encoding = match key {
         KeyArg::Secret(s) if parsed.is_hmac() => Ok(EncodingKey::from_secret(s)),
         KeyArg::Secret(_) => return Err(format!("{alg} needs --key-file, not a secret")),
-        KeyArg::Pem(_) if parsed.is_hmac() => return Err(format!("{alg} needs --secret, not a key file")),
+        KeyArg::Pem(_) if parsed.is_hmac() => {
+            return Err(format!("{alg} needs --secret, not a key file"));
+        }
         KeyArg::Pem(pem) => match alg {
             a if a.starts_with("RS") || a.starts_with("PS") => EncodingKey::from_rsa_pem(pem),
             a if a.starts_with("ES") => EncodingKey::from_ec_pem(pem),
@@ -192,9 +204,14 @@ fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<St
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let jwt_alg: jsonwebtoken::Algorithm = alg.parse().map_err(|_| format!("unknown algorithm {alg}"))?;
-    let signer = (DEFAULT_PROVIDER.signer_factory)(&jwt_alg, &encoding).map_err(|e| format!("cannot sign with {alg}: {e}"))?;
-    let signature = signer.try_sign(input.as_bytes()).map_err(|e| format!("signing failed: {e}"))?;
+    let jwt_alg: jsonwebtoken::Algorithm = alg
+        .parse()
+        .map_err(|_| format!("unknown algorithm {alg}"))?;
+    let signer = (DEFAULT_PROVIDER.signer_factory)(&jwt_alg, &encoding)
+        .map_err(|e| format!("cannot sign with {alg}: {e}"))?;
+    let signature = signer
+        .try_sign(input.as_bytes())
+        .map_err(|e| format!("signing failed: {e}"))?;
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
@@ -230,9 +247,17 @@ async fn serve(path: PathBuf, listen: SocketAddr) -> ExitCode {
             Err(e) => return fail(e),
         };
         if !route.path.starts_with('/') {
-            return fail(format!("{}: route path {:?} must start with /", path.display(), route.path));
+            return fail(format!(
+                "{}: route path {:?} must start with /",
+                path.display(),
+                route.path
+            ));
         }
-        app = app.merge(Router::new().route(&route.path, any(whoami)).route_layer(layer));
+        app = app.merge(
+            Router::new()
+                .route(&route.path, any(whoami))
+                .route_layer(layer),
+        );
     }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

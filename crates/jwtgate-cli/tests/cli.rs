@@ -71,16 +71,29 @@ async fn serve_answers_with_validator_uid_partner_and_payload() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().unwrap();
-    let base = first.strip_prefix("listening on ").expect("prints its address").to_owned();
+    let base = first
+        .strip_prefix("listening on ")
+        .expect("prints its address")
+        .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{first}");
 
     let http = reqwest::Client::new();
     let mut c = claims("theissuer", "auth_jwt_test_api", 60);
     c["email"] = json!("mark@example.com");
     let token = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
-    let res = http.get(format!("{base}/whoami")).bearer_auth(&token).send().await.unwrap();
+    let res = http
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("demo_auth="));
+    assert!(
+        res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("demo_auth=")
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["validator"], "demo");
     assert_eq!(body["uid"], 42);
@@ -90,35 +103,76 @@ async fn serve_answers_with_validator_uid_partner_and_payload() {
     // `next`: a token for "other" passes on the demo route, with uid from its `sub` claim.
     let mut c = claims("otherissuer", "auth_jwt_test_api", 60);
     c["sub"] = json!("u-9");
-    let other = mint(&TestKey::hmac("other-secret-other-secret-other!"), "HS256", json!({}), &c);
-    let body: Value = http.get(format!("{base}/whoami")).bearer_auth(&other).send().await.unwrap().json().await.unwrap();
-    assert_eq!((&body["validator"], &body["uid"], &body["partner_id"]), (&json!("other"), &json!("u-9"), &Value::Null));
+    let other = mint(
+        &TestKey::hmac("other-secret-other-secret-other!"),
+        "HS256",
+        json!({}),
+        &c,
+    );
+    let body: Value = http
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&body["validator"], &body["uid"], &body["partner_id"]),
+        (&json!("other"), &json!("u-9"), &Value::Null)
+    );
 
     let res = http.get(format!("{base}/public")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"validator": null, "uid": null, "partner_id": null, "payload": null}));
+    assert_eq!(
+        body,
+        json!({"validator": null, "uid": null, "partner_id": null, "payload": null})
+    );
 
     let res = http.get(format!("{base}/whoami")).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"jwtgate\"");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"jwtgate\""
+    );
     child.kill().await.unwrap();
 }
 
 #[test]
 fn bad_config_and_arguments_exit_2_with_a_message() {
-    let config = write_config("bad", &CONFIG.replace("leeway_secs = 0", "leeway_secs = 0\ncolour = \"red\""));
-    let out = command().args(["serve", "--config"]).arg(&config).output().unwrap();
+    let config = write_config(
+        "bad",
+        &CONFIG.replace("leeway_secs = 0", "leeway_secs = 0\ncolour = \"red\""),
+    );
+    let out = command()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("jwtgate.toml:9: unknown field `colour`"), "{err}");
+    assert!(
+        err.contains("jwtgate.toml:9: unknown field `colour`"),
+        "{err}"
+    );
 
-    let out = command().args(["serve", "--config", "/nonexistent/jwtgate.toml"]).output().unwrap();
+    let out = command()
+        .args(["serve", "--config", "/nonexistent/jwtgate.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 
     let config = write_config("env", CONFIG);
-    let out = Command::new(BIN).args(["serve", "--config"]).arg(&config).env_remove("COOKIE_SECRET").env_remove("OTHER_SECRET").output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("COOKIE_SECRET")
+        .env_remove("OTHER_SECRET")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("environment variable"), "{err}");
@@ -127,7 +181,10 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     let out = command().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = command().args(["mint", "--alg", "none", "--secret", SECRET]).output().unwrap();
+    let out = command()
+        .args(["mint", "--alg", "none", "--secret", SECRET])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("never accepted"));
 }
@@ -136,34 +193,87 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
 fn mint_then_inspect() {
     let config = write_config("inspect", CONFIG);
     let out = command()
-        .args(["mint", "--secret", SECRET, "--iss", "theissuer", "--aud", "auth_jwt_test_api", "--email", "mark@example.com"])
+        .args([
+            "mint",
+            "--secret",
+            SECRET,
+            "--iss",
+            "theissuer",
+            "--aud",
+            "auth_jwt_test_api",
+            "--email",
+            "mark@example.com",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(token.split('.').count(), 3);
 
-    let out = command().args(["inspect", "--config"]).arg(&config).arg(&token).output().unwrap();
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&token)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("demo: accepted"), "{text}");
-    assert!(text.contains("other: refused: token signature is invalid"), "{text}");
+    assert!(
+        text.contains("other: refused: token signature is invalid"),
+        "{text}"
+    );
 
     let out = command()
-        .args(["mint", "--secret", SECRET, "--iss", "theissuer", "--aud", "auth_jwt_test_api", "--expires-in=-10"])
+        .args([
+            "mint",
+            "--secret",
+            SECRET,
+            "--iss",
+            "theissuer",
+            "--aud",
+            "auth_jwt_test_api",
+            "--expires-in=-10",
+        ])
         .output()
         .unwrap();
     let expired = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let out = command().args(["inspect", "--config"]).arg(&config).arg(&expired).output().unwrap();
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&expired)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("demo: refused: token expired"));
 
     let key = std::env::temp_dir().join(format!("jwtgate-cli-{}-rsa.pem", std::process::id()));
     std::fs::write(&key, TestKey::rsa().private_pem()).unwrap();
     let out = command()
-        .args(["mint", "--alg", "RS256", "--kid", "k1", "--iss", "x", "--aud", "a", "--aud", "b", "--key-file"])
+        .args([
+            "mint",
+            "--alg",
+            "RS256",
+            "--kid",
+            "k1",
+            "--iss",
+            "x",
+            "--aud",
+            "a",
+            "--aud",
+            "b",
+            "--key-file",
+        ])
         .arg(&key)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -42,34 +42,59 @@ pub struct TestKey {
 }
 
 fn public_jwk(name: &str) -> Value {
-    let all: Value = serde_json::from_str(include_str!("../keys/public_jwks.json")).expect("bundled JWKs");
+    let all: Value =
+        serde_json::from_str(include_str!("../keys/public_jwks.json")).expect("bundled JWKs");
     all[name].clone()
 }
 
 impl TestKey {
     /// A 2048-bit RSA key (RS*/PS*).
     pub fn rsa() -> Self {
-        Self::pem(include_str!("../keys/rsa.pem"), include_str!("../keys/rsa_pub.pem"), "rsa")
+        Self::pem(
+            include_str!("../keys/rsa.pem"),
+            include_str!("../keys/rsa_pub.pem"),
+            "rsa",
+        )
     }
     /// A second, different 2048-bit RSA key (for rotation and wrong-key tests).
     pub fn rsa_alt() -> Self {
-        Self::pem(include_str!("../keys/rsa2.pem"), include_str!("../keys/rsa2_pub.pem"), "rsa2")
+        Self::pem(
+            include_str!("../keys/rsa2.pem"),
+            include_str!("../keys/rsa2_pub.pem"),
+            "rsa2",
+        )
     }
     /// A 1024-bit RSA key, too small to be accepted.
     pub fn rsa_1024() -> Self {
-        Self::pem(include_str!("../keys/rsa1024.pem"), include_str!("../keys/rsa1024_pub.pem"), "rsa1024")
+        Self::pem(
+            include_str!("../keys/rsa1024.pem"),
+            include_str!("../keys/rsa1024_pub.pem"),
+            "rsa1024",
+        )
     }
     /// A P-256 key (ES256).
     pub fn ec_p256() -> Self {
-        Self::pem(include_str!("../keys/ec.pem"), include_str!("../keys/ec_pub.pem"), "ec")
+        Self::pem(
+            include_str!("../keys/ec.pem"),
+            include_str!("../keys/ec_pub.pem"),
+            "ec",
+        )
     }
     /// A P-384 key (ES384).
     pub fn ec_p384() -> Self {
-        Self::pem(include_str!("../keys/ec384.pem"), include_str!("../keys/ec384_pub.pem"), "ec384")
+        Self::pem(
+            include_str!("../keys/ec384.pem"),
+            include_str!("../keys/ec384_pub.pem"),
+            "ec384",
+        )
     }
     /// An Ed25519 key (EdDSA).
     pub fn ed25519() -> Self {
-        Self::pem(include_str!("../keys/ed.pem"), include_str!("../keys/ed_pub.pem"), "ed")
+        Self::pem(
+            include_str!("../keys/ed.pem"),
+            include_str!("../keys/ed_pub.pem"),
+            "ed",
+        )
     }
     /// An HMAC secret (HS*).
     pub fn hmac(secret: impl Into<Vec<u8>>) -> Self {
@@ -132,7 +157,8 @@ impl TestKey {
     /// Signs `input` with `alg` (through aws-lc-rs, whatever the process default).
     pub fn sign(&self, alg: &str, input: &[u8]) -> Vec<u8> {
         let alg: Algorithm = alg.parse().expect("a known algorithm");
-        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, &self.encoding_key()).expect("key fits algorithm");
+        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, &self.encoding_key())
+            .expect("key fits algorithm");
         signer.try_sign(input).expect("signing works")
     }
 }
@@ -202,7 +228,9 @@ pub struct Provider {
 impl Provider {
     /// Starts a provider serving `jwks` on the current tokio runtime.
     pub async fn start(jwks: Value) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
         Self::serve(listener, jwks)
     }
 
@@ -291,11 +319,14 @@ async fn certs(State(state): State<Arc<ProviderState>>) -> Response {
     let behavior = state.behavior.lock().expect("lock").clone();
     let json = |body: String| {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(cc) = state.cache_control.lock().expect("lock").as_deref() {
-            if let Ok(v) = HeaderValue::from_str(cc) {
-                headers.insert(header::CACHE_CONTROL, v);
-            }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(cc) = state.cache_control.lock().expect("lock").as_deref()
+            && let Ok(v) = HeaderValue::from_str(cc)
+        {
+            headers.insert(header::CACHE_CONTROL, v);
         }
         (StatusCode::OK, headers, body).into_response()
     };
@@ -337,7 +368,11 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
         "jwks_uri": format!("{}/certs", state.base),
         "id_token_signing_alg_values_supported": ["RS256"],
     });
-    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
+        .into_response()
 }
 
 async fn other(State(state): State<Arc<ProviderState>>) -> StatusCode {

@@ -145,7 +145,10 @@ impl FromStr for Algorithm {
             "unsigned tokens (`none`) are never accepted".to_owned()
         } else {
             let names: Vec<_> = Self::ALL.iter().map(|a| a.as_str()).collect();
-            format!("unknown algorithm {s:?}; expected one of {}", names.join(", "))
+            format!(
+                "unknown algorithm {s:?}; expected one of {}",
+                names.join(", ")
+            )
         };
         Err(Error::new(ErrorKind::InvalidAlgorithm, why))
     }

@@ -40,7 +40,9 @@ impl RegistryInner {
         if value.len() > MAX_TOKEN_LEN + "Bearer ".len() {
             return Err(self.reject(RejectionKind::InvalidToken, "token too large"));
         }
-        let value = value.to_str().map_err(|_| malformed("malformed Authorization header"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| malformed("malformed Authorization header"))?;
         match value.split_once(' ') {
             Some((scheme, token))
                 if scheme.eq_ignore_ascii_case("bearer")
@@ -49,7 +51,9 @@ impl RegistryInner {
             {
                 Ok(Some(token))
             }
-            _ => Err(malformed("malformed Authorization header, expected: Bearer <token>")),
+            _ => Err(malformed(
+                "malformed Authorization header, expected: Bearer <token>",
+            )),
         }
     }
 
@@ -60,14 +64,14 @@ impl RegistryInner {
         public: bool,
         headers: &HeaderMap,
     ) -> Result<Outcome, Rejection> {
-        if let Some(name) = &self.session_cookie {
-            if cookie::find(headers, name).is_some() {
-                tracing::warn!("request carries both a session cookie and a JWT route");
-                return Err(self.reject(
-                    RejectionKind::SessionMismatch,
-                    "a session cookie was sent to a token-authenticated route",
-                ));
-            }
+        if let Some(name) = &self.session_cookie
+            && cookie::find(headers, name).is_some()
+        {
+            tracing::warn!("request carries both a session cookie and a JWT route");
+            return Err(self.reject(
+                RejectionKind::SessionMismatch,
+                "a session cookie was sent to a token-authenticated route",
+            ));
         }
         let bearer = self.bearer(headers)?;
         let now = claims::now();
@@ -81,7 +85,11 @@ impl RegistryInner {
             let result = match bearer {
                 Some(token) => v.verify(token, now).await,
                 // Only a missing header falls back to the cookie: a header always wins.
-                None => match v.cookie.as_ref().and_then(|c| Some((c, cookie::find(headers, &c.name)?))) {
+                None => match v
+                    .cookie
+                    .as_ref()
+                    .and_then(|c| Some((c, cookie::find(headers, &c.name)?)))
+                {
                     Some((rule, value)) => {
                         credentials_seen = true;
                         v.verify_cookie(rule, value, now)
@@ -109,26 +117,38 @@ impl RegistryInner {
             if public {
                 return Ok(Outcome::Anonymous);
             }
-            return Err(self.reject(RejectionKind::MissingCredentials, "no bearer token or cookie was sent"));
+            return Err(self.reject(
+                RejectionKind::MissingCredentials,
+                "no bearer token or cookie was sent",
+            ));
         };
         self.identify(v, claims, now).await
     }
 
     /// One 401 (or 503) for every failure of the chain; the details were logged.
     fn combine(&self, failures: &[(&CompiledValidator, Failure)]) -> Rejection {
-        let mut real = failures.iter().map(|(_, f)| *f).filter(|f| *f != Failure::Missing);
+        let mut real = failures
+            .iter()
+            .map(|(_, f)| *f)
+            .filter(|f| *f != Failure::Missing);
         let retry = failures.iter().find_map(|(_, f)| match f {
             Failure::KeysUnavailable { retry_after } => Some(*retry_after),
             _ => None,
         });
         if let Some(retry_after) = retry {
             return self
-                .reject(RejectionKind::KeysUnavailable, Failure::KeysUnavailable { retry_after }.description())
+                .reject(
+                    RejectionKind::KeysUnavailable,
+                    Failure::KeysUnavailable { retry_after }.description(),
+                )
                 .retry_after(retry_after);
         }
         match (real.next(), real.next()) {
             (Some(only), None) => self.reject(RejectionKind::InvalidToken, only.description()),
-            _ => self.reject(RejectionKind::InvalidToken, "token refused by every validator of the chain"),
+            _ => self.reject(
+                RejectionKind::InvalidToken,
+                "token refused by every validator of the chain",
+            ),
         }
     }
 
@@ -150,12 +170,19 @@ impl RegistryInner {
             UserStrategy::Claim(claim) => payload
                 .get(claim)
                 .and_then(crate::identity::UserId::from_claim)
-                .ok_or_else(|| self.reject(RejectionKind::InvalidToken, "token has no usable user claim"))?,
+                .ok_or_else(|| {
+                    self.reject(
+                        RejectionKind::InvalidToken,
+                        "token has no usable user claim",
+                    )
+                })?,
             UserStrategy::Resolver(resolver) => resolver
                 .resolve(&payload)
                 .await
                 .map_err(|e| internal("user resolver", &e))?
-                .ok_or_else(|| self.reject(RejectionKind::InvalidToken, "token user is not known"))?,
+                .ok_or_else(|| {
+                    self.reject(RejectionKind::InvalidToken, "token user is not known")
+                })?,
         };
         let partner = match (v.partner_required, payload.get_str("email")) {
             (None, _) => None,

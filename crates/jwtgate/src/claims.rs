@@ -177,11 +177,20 @@ mod tests {
 
     #[test]
     fn wrong_types() {
-        assert_eq!(check(with("exp", json!("9999999999"))), Err(ClaimError::BadExp));
+        assert_eq!(
+            check(with("exp", json!("9999999999"))),
+            Err(ClaimError::BadExp)
+        );
         assert_eq!(check(with("iss", json!(5))), Err(ClaimError::BadIss));
-        assert_eq!(check(with("iss", json!(["http://the.issuer"]))), Err(ClaimError::BadIss));
+        assert_eq!(
+            check(with("iss", json!(["http://the.issuer"]))),
+            Err(ClaimError::BadIss)
+        );
         assert_eq!(check(with("aud", json!({}))), Err(ClaimError::BadAud));
-        assert_eq!(check(with("aud", json!(["a1", 3]))), Err(ClaimError::BadAud));
+        assert_eq!(
+            check(with("aud", json!(["a1", 3]))),
+            Err(ClaimError::BadAud)
+        );
         assert_eq!(check(with("nbf", json!("0"))), Err(ClaimError::BadNbf));
         assert_eq!(check(with("iat", json!(true))), Err(ClaimError::BadIat));
     }
@@ -189,15 +198,30 @@ mod tests {
     #[test]
     fn time_windows() {
         assert_eq!(check(with("nbf", json!(NOW - 60))), Ok(()));
-        assert_eq!(check(with("nbf", json!(NOW + 60))), Err(ClaimError::NotYetValid));
+        assert_eq!(
+            check(with("nbf", json!(NOW + 60))),
+            Err(ClaimError::NotYetValid)
+        );
         assert_eq!(check(with("iat", json!(NOW))), Ok(()));
-        assert_eq!(check(with("iat", json!(NOW + 60))), Err(ClaimError::IssuedInFuture));
+        assert_eq!(
+            check(with("iat", json!(NOW + 60))),
+            Err(ClaimError::IssuedInFuture)
+        );
     }
 
     #[test]
     fn audience_and_issuer_must_match() {
-        assert_eq!(check(with("aud", json!("a3"))), Err(ClaimError::WrongAudience));
-        assert_eq!(check(with("aud", json!([]))), Err(ClaimError::WrongAudience));
-        assert_eq!(check(with("iss", json!("http://other"))), Err(ClaimError::WrongIssuer));
+        assert_eq!(
+            check(with("aud", json!("a3"))),
+            Err(ClaimError::WrongAudience)
+        );
+        assert_eq!(
+            check(with("aud", json!([]))),
+            Err(ClaimError::WrongAudience)
+        );
+        assert_eq!(
+            check(with("iss", json!("http://other"))),
+            Err(ClaimError::WrongIssuer)
+        );
     }
 }

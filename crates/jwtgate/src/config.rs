@@ -175,8 +175,12 @@ impl Config {
     /// Reads and parses a config file. Relative key file paths are relative to the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(ErrorKind::Config, format!("{}: cannot read: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{}: cannot read: {e}", path.display()),
+            )
+        })?;
         Self::from_toml_str(&text, &path.display().to_string(), path.parent())
     }
 
@@ -187,15 +191,22 @@ impl Config {
                 .span()
                 .map(|s| format!("{origin}:{}", line_of(text, s.start)))
                 .unwrap_or_else(|| origin.to_owned());
-            Error::new(ErrorKind::Config, format!("{at}: {}", e.message().trim_end()))
+            Error::new(
+                ErrorKind::Config,
+                format!("{at}: {}", e.message().trim_end()),
+            )
         })?;
         let mut routes = Vec::new();
         for r in &file.route {
-            let auth = r
-                .get_ref()
-                .auth
-                .parse()
-                .map_err(|e: Error| Error::new(ErrorKind::Config, format!("{origin}:{}: key `auth`: {e}", line_of(text, r.span().start))))?;
+            let auth = r.get_ref().auth.parse().map_err(|e: Error| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{origin}:{}: key `auth`: {e}",
+                        line_of(text, r.span().start)
+                    ),
+                )
+            })?;
             routes.push(Route {
                 path: r.get_ref().path.clone(),
                 auth,
@@ -239,14 +250,24 @@ impl Config {
             let at = self.at(spanned.span().start);
             let v = spanned.get_ref();
             let validator = self.validator(v).map_err(|(key, e)| {
-                Error::new(ErrorKind::Config, format!("{at}: validator {:?}: key `{key}`: {e}", v.name))
+                Error::new(
+                    ErrorKind::Config,
+                    format!("{at}: validator {:?}: key `{key}`: {e}", v.name),
+                )
             })?;
             builder = builder.validator(validator);
         }
         let registry = builder.build().map_err(|e| self.locate(e))?;
         for (route, spanned) in self.routes.iter().zip(&self.file.route) {
             registry.index_of(&route.auth).map_err(|e| {
-                Error::new(ErrorKind::Config, format!("{}: route {:?}: key `auth`: {e}", self.at(spanned.span().start), route.path))
+                Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{}: route {:?}: key `auth`: {e}",
+                        self.at(spanned.span().start),
+                        route.path
+                    ),
+                )
             })?;
         }
         Ok(registry)
@@ -268,7 +289,11 @@ impl Config {
             message.contains(&format!("{name:?}")) || message.contains(&format!("chain: {name} "))
         });
         let at = found.map_or_else(|| self.origin.clone(), |v| self.at(v.span().start));
-        let key = if key.is_empty() { String::new() } else { format!("key `{key}`: ") };
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            format!("key `{key}`: ")
+        };
         Error::new(ErrorKind::Config, format!("{at}: {key}{message}"))
     }
 
@@ -280,7 +305,10 @@ impl Config {
     }
 
     fn validator(&self, v: &ValidatorToml) -> Result<Validator, (&'static str, String)> {
-        let algorithm: Algorithm = v.algorithm.parse().map_err(|e: Error| ("algorithm", e.to_string()))?;
+        let algorithm: Algorithm = v
+            .algorithm
+            .parse()
+            .map_err(|e: Error| ("algorithm", e.to_string()))?;
         let mut out = Validator::new(v.name.clone())
             .issuer(v.issuer.clone())
             .algorithm(algorithm)
@@ -320,13 +348,24 @@ impl Config {
         out = match (&v.user.static_id, &v.user.claim) {
             (Some(toml::Value::Integer(id)), None) if *id >= 0 => out.static_user(*id as u64),
             (Some(toml::Value::String(id)), None) if !id.is_empty() => out.static_user(id.as_str()),
-            (Some(_), None) => return Err(("user", "`static` must be a non-negative integer or a non-empty string".into())),
+            (Some(_), None) => {
+                return Err((
+                    "user",
+                    "`static` must be a non-negative integer or a non-empty string".into(),
+                ));
+            }
             (None, Some(claim)) => out.user_from_claim(claim.clone()),
             _ => return Err(("user", "set exactly one of `static` or `claim`".into())),
         };
         if let Some(p) = &v.partner {
             if p.by != "email" {
-                return Err(("partner", format!("unknown partner strategy {:?}; the only one is \"email\"", p.by)));
+                return Err((
+                    "partner",
+                    format!(
+                        "unknown partner strategy {:?}; the only one is \"email\"",
+                        p.by
+                    ),
+                ));
             }
             out = out.partner_by_email(p.required);
         }
@@ -347,9 +386,17 @@ impl Config {
             cookie = match (&c.secret, &c.secret_env) {
                 (Some(s), None) => cookie.secret(s.clone()),
                 (None, Some(var)) => cookie.secret_env(var.clone()),
-                _ => return Err(("cookie", "set exactly one of `secret` or `secret_env`".into())),
+                _ => {
+                    return Err((
+                        "cookie",
+                        "set exactly one of `secret` or `secret_env`".into(),
+                    ));
+                }
             };
-            cookie.clone().compile().map_err(|e| ("cookie", e.to_string()))?;
+            cookie
+                .clone()
+                .compile()
+                .map_err(|e| ("cookie", e.to_string()))?;
             out = out.cookie(cookie);
         }
         if let Some(r) = &v.remote {
@@ -371,7 +418,9 @@ impl Config {
                 ErrorKind::InvalidAlgorithm => "algorithm",
                 _ if e.to_string().starts_with("issuer") => "issuer",
                 _ if e.to_string().contains("audience") => "audience",
-                _ if e.to_string().contains("environment variable") => sources.first().copied().unwrap_or("secret_env"),
+                _ if e.to_string().contains("environment variable") => {
+                    sources.first().copied().unwrap_or("secret_env")
+                }
                 _ => "validator",
             };
             (key, e.to_string())
@@ -390,14 +439,24 @@ fn remote_options(r: &RemoteToml) -> RemoteKeyOptions {
         .timeout(ms(r.timeout_ms, d.timeout))
         .max_body(r.max_body_bytes.unwrap_or(d.max_body))
         .ttl(secs(r.ttl_secs, d.ttl))
-        .ttl_bounds(secs(r.min_ttl_secs, d.min_ttl), secs(r.max_ttl_secs, d.max_ttl))
+        .ttl_bounds(
+            secs(r.min_ttl_secs, d.min_ttl),
+            secs(r.max_ttl_secs, d.max_ttl),
+        )
         .min_refetch_interval(secs(r.min_refetch_interval_secs, d.min_refetch_interval))
         .max_stale(secs(r.max_stale_secs, d.max_stale))
-        .backoff(ms(r.backoff_base_ms, d.backoff_base), ms(r.backoff_max_ms, d.backoff_max))
+        .backoff(
+            ms(r.backoff_base_ms, d.backoff_base),
+            ms(r.backoff_max_ms, d.backoff_max),
+        )
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -441,7 +500,10 @@ auth = "jwt_demo"
     fn the_documented_shape_loads() {
         let config = Config::from_toml_str(DEMO, "app.toml", None).unwrap();
         let registry = config.registry().unwrap();
-        assert_eq!(registry.validator_names().collect::<Vec<_>>(), ["demo", "other"]);
+        assert_eq!(
+            registry.validator_names().collect::<Vec<_>>(),
+            ["demo", "other"]
+        );
         assert_eq!(config.routes()[0].auth, AuthMode::Jwt(Some("demo".into())));
     }
 
@@ -451,34 +513,89 @@ auth = "jwt_demo"
         let err = load(&text).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
         let msg = err.to_string();
-        assert!(msg.starts_with("app.toml:8: unknown field `leeway`"), "{msg}");
+        assert!(
+            msg.starts_with("app.toml:8: unknown field `leeway`"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn semantic_errors_name_file_line_and_key() {
-        let err = load(&DEMO.replace("thesecret-of-at-least-32-bytes!!\"\nleeway", "short\"\nleeway")).unwrap_err();
+        let err = load(&DEMO.replace(
+            "thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "short\"\nleeway",
+        ))
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "app.toml:2: validator \"demo\": key `secret`: the HS256 secret must be at least 32 bytes long, it has 5"
         );
-        let err = load(&DEMO.replace("algorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nleeway", "algorithm = \"none\"\nsecret = \"x\"\nleeway")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:2: validator \"demo\": key `algorithm`:"), "{err}");
-        let err = load(&DEMO.replace("user = { static = 42 }", "user = { static = 42, claim = \"sub\" }")).unwrap_err();
-        assert!(err.to_string().contains("key `user`: set exactly one"), "{err}");
+        let err = load(&DEMO.replace(
+            "algorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "algorithm = \"none\"\nsecret = \"x\"\nleeway",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:2: validator \"demo\": key `algorithm`:"),
+            "{err}"
+        );
+        let err = load(&DEMO.replace(
+            "user = { static = 42 }",
+            "user = { static = 42, claim = \"sub\" }",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("key `user`: set exactly one"),
+            "{err}"
+        );
         let err = load(&DEMO.replace("name = \"other\"", "name = \"other thing\"")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:14: key `name`: validator name \"other thing\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:14: key `name`: validator name \"other thing\""),
+            "{err}"
+        );
         let err = load(&DEMO.replace("auth = \"jwt_demo\"", "auth = \"jwt_nope\"")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:25: route \"/whoami\": key `auth`:"), "{err}");
-        let err = load(&DEMO.replace("secret = \"thesecret-of-at-least-32-bytes!!\"\nuser = { claim", "secret = \"thesecret-of-at-least-32-bytes!!\"\nnext = \"demo\"\nuser = { claim")).unwrap_err();
-        assert!(err.to_string().contains("key `next`: Validators mustn't make a closed chain: other -> demo -> other."), "{err}");
-        let err = load(&DEMO.replace("secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway", "secret = \"thesecret-of-at-least-32-bytes!!\"\njwks_url = \"https://x\"\nleeway")).unwrap_err();
-        assert!(err.to_string().contains("key `jwks_url`: only one key source"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:25: route \"/whoami\": key `auth`:"),
+            "{err}"
+        );
+        let err = load(&DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nuser = { claim",
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nnext = \"demo\"\nuser = { claim",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "key `next`: Validators mustn't make a closed chain: other -> demo -> other."
+            ),
+            "{err}"
+        );
+        let err = load(&DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\njwks_url = \"https://x\"\nleeway",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("key `jwks_url`: only one key source"),
+            "{err}"
+        );
     }
 
     #[test]
     fn secrets_from_the_environment() {
-        let text = DEMO.replace("secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway", "secret_env = \"JWTGATE_CONFIG_TEST_UNSET\"\nleeway");
+        let text = DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "secret_env = \"JWTGATE_CONFIG_TEST_UNSET\"\nleeway",
+        );
         let err = load(&text).unwrap_err();
-        assert!(err.to_string().contains("key `secret_env`: environment variable JWTGATE_CONFIG_TEST_UNSET is not set"), "{err}");
+        assert!(
+            err.to_string().contains(
+                "key `secret_env`: environment variable JWTGATE_CONFIG_TEST_UNSET is not set"
+            ),
+            "{err}"
+        );
     }
 }

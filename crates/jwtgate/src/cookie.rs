@@ -96,8 +96,12 @@ impl CookieConfig {
         if self.name.is_empty() || !self.name.chars().all(token_char) {
             return Err(bad("cookie name must be a non-empty HTTP token"));
         }
-        if !self.path.starts_with('/') || self.path.chars().any(|c| c == ';' || !c.is_ascii_graphic()) {
-            return Err(bad("cookie path must start with / and contain no ';', space or control character"));
+        if !self.path.starts_with('/')
+            || self.path.chars().any(|c| c == ';' || !c.is_ascii_graphic())
+        {
+            return Err(bad(
+                "cookie path must start with / and contain no ';', space or control character",
+            ));
         }
         if self.max_age.is_zero() {
             return Err(bad("cookie max_age must be positive"));
@@ -186,8 +190,17 @@ mod tests {
         let ok = CookieConfig::new("demo_auth").secret(vec![1; 32]);
         assert!(ok.clone().compile().is_ok());
         assert!(ok.clone().path("no-slash").compile().is_err());
-        assert!(CookieConfig::new("bad name").secret(vec![1; 32]).compile().is_err());
-        let err = CookieConfig::new("x").secret(vec![1; 8]).compile().err().unwrap();
+        assert!(
+            CookieConfig::new("bad name")
+                .secret(vec![1; 32])
+                .compile()
+                .is_err()
+        );
+        let err = CookieConfig::new("x")
+            .secret(vec![1; 8])
+            .compile()
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
         let err = CookieConfig::new("x").compile().err().unwrap();
         assert!(err.to_string().contains("needs a secret"));
@@ -196,13 +209,21 @@ mod tests {
 
     #[test]
     fn cookie_never_outlives_the_token() {
-        let rule = CookieConfig::new("c").secret(vec![1; 32]).path("/app").secure(false).compile().unwrap();
+        let rule = CookieConfig::new("c")
+            .secret(vec![1; 32])
+            .path("/app")
+            .secure(false)
+            .compile()
+            .unwrap();
         let mut claims = Map::new();
         claims.insert("exp".into(), Value::from(1_000_100u64));
         let v = rule.issue(&claims, 1_000_000).unwrap();
         let v = v.to_str().unwrap();
         assert!(v.starts_with("c=ey"), "{v}");
-        assert!(v.ends_with("; Path=/app; Max-Age=100; HttpOnly; SameSite=Lax"), "{v}");
+        assert!(
+            v.ends_with("; Path=/app; Max-Age=100; HttpOnly; SameSite=Lax"),
+            "{v}"
+        );
         assert!(rule.issue(&claims, 1_000_100).is_none());
     }
 }

@@ -50,7 +50,9 @@ impl ExtractRejection {
         match self.kind {
             ExtractRejectionKind::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
             ExtractRejectionKind::Anonymous => StatusCode::UNAUTHORIZED,
-            ExtractRejectionKind::NoPartner | ExtractRejectionKind::ClaimsShape => StatusCode::FORBIDDEN,
+            ExtractRejectionKind::NoPartner | ExtractRejectionKind::ClaimsShape => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -106,7 +108,10 @@ macro_rules! extractor {
         impl<S: Send + Sync> FromRequestParts<S> for $ty {
             type Rejection = ExtractRejection;
 
-            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Self, Self::Rejection> {
                 let $id = required(parts)?;
                 Ok($get)
             }
@@ -115,7 +120,10 @@ macro_rules! extractor {
         impl<S: Send + Sync> OptionalFromRequestParts<S> for $ty {
             type Rejection = ExtractRejection;
 
-            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
                 Ok(identity(parts)?.map(|$id| $get))
             }
         }
@@ -131,7 +139,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PartnerId {
     type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        required(parts)?.partner.ok_or(reject(ExtractRejectionKind::NoPartner))
+        required(parts)?
+            .partner
+            .ok_or(reject(ExtractRejectionKind::NoPartner))
     }
 }
 
@@ -139,7 +149,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PartnerId {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for PartnerId {
     type Rejection = ExtractRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(identity(parts)?.and_then(|id| id.partner))
     }
 }
@@ -162,7 +175,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Claims<T> {
 impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequestParts<S> for Claims<T> {
     type Rejection = ExtractRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         identity(parts)?.map(claims).transpose()
     }
 }

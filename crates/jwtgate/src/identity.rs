@@ -211,8 +211,14 @@ mod tests {
     #[test]
     fn user_ids_from_claims() {
         assert_eq!(UserId::from_claim(&json!(42)).unwrap().as_u64(), Some(42));
-        assert_eq!(UserId::from_claim(&json!("abc")).unwrap().as_str(), Some("abc"));
-        assert_eq!(UserId::from_claim(&json!("abc")).unwrap().to_json(), json!("abc"));
+        assert_eq!(
+            UserId::from_claim(&json!("abc")).unwrap().as_str(),
+            Some("abc")
+        );
+        assert_eq!(
+            UserId::from_claim(&json!("abc")).unwrap().to_json(),
+            json!("abc")
+        );
         assert!(UserId::from_claim(&json!("")).is_none());
         assert!(UserId::from_claim(&json!(-1)).is_none());
         assert!(UserId::from_claim(&json!(1.5)).is_none());

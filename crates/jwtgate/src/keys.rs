@@ -68,11 +68,18 @@ impl VerifyingKey {
                 secret.len()
             ));
         }
-        let looks_public = [&b"-----BEGIN"[..], b"ssh-rsa", b"ssh-ed25519", b"ecdsa-sha2-"]
-            .iter()
-            .any(|p| secret.trim_ascii_start().starts_with(p));
+        let looks_public = [
+            &b"-----BEGIN"[..],
+            b"ssh-rsa",
+            b"ssh-ed25519",
+            b"ecdsa-sha2-",
+        ]
+        .iter()
+        .any(|p| secret.trim_ascii_start().starts_with(p));
         if looks_public {
-            return Err("the secret looks like a PEM or SSH key; a public key is not an HMAC secret".into());
+            return Err(
+                "the secret looks like a PEM or SSH key; a public key is not an HMAC secret".into(),
+            );
         }
         Ok(Self {
             kid: None,
@@ -97,11 +104,15 @@ impl VerifyingKey {
             KeyFamily::Ed25519 => DecodingKey::from_ed_pem(pem),
         };
         let key = parsed.map_err(|_| format!("the PEM is not a public key usable with {alg}"))?;
-        let raw = key.try_get_as_bytes().map_err(|_| "unreadable PEM key".to_owned())?;
+        let raw = key
+            .try_get_as_bytes()
+            .map_err(|_| "unreadable PEM key".to_owned())?;
         match family {
             KeyFamily::Rsa => {
-                let (n, _e) = (DEFAULT_PROVIDER.key_utils.rsa_pub_components_from_public_key)(raw)
-                    .map_err(|_| format!("the PEM is not an RSA public key usable with {alg}"))?;
+                let (n, _e) = (DEFAULT_PROVIDER
+                    .key_utils
+                    .rsa_pub_components_from_public_key)(raw)
+                .map_err(|_| format!("the PEM is not an RSA public key usable with {alg}"))?;
                 check_rsa_bits(&n)?;
             }
             KeyFamily::EcP256 if raw.len() != 65 => {
@@ -133,7 +144,9 @@ fn check_rsa_bits(n: &[u8]) -> Result<(), String> {
         .first()
         .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
     if bits < MIN_RSA_BITS {
-        return Err(format!("RSA key has {bits} bits, at least {MIN_RSA_BITS} are required"));
+        return Err(format!(
+            "RSA key has {bits} bits, at least {MIN_RSA_BITS} are required"
+        ));
     }
     Ok(())
 }
@@ -179,10 +192,10 @@ impl KeySet {
         alg: Algorithm,
     ) -> Result<impl Iterator<Item = &VerifyingKey>, Selection> {
         let kid = kid.filter(|_| self.by_kid);
-        if let Some(kid) = kid {
-            if !self.has_kid(kid) {
-                return Err(Selection::UnknownKid);
-            }
+        if let Some(kid) = kid
+            && !self.has_kid(kid)
+        {
+            return Err(Selection::UnknownKid);
         }
         let mut keys = self
             .keys
@@ -260,7 +273,10 @@ pub(crate) fn parse_jwks(
                         });
                         continue;
                     }
-                    if skipped.iter().any(|s| s.kid.as_ref() == Some(kid) && s.reason == "duplicate kid") {
+                    if skipped
+                        .iter()
+                        .any(|s| s.kid.as_ref() == Some(kid) && s.reason == "duplicate kid")
+                    {
                         continue;
                     }
                 }
@@ -280,20 +296,29 @@ pub(crate) fn parse_jwks(
     Ok((KeySet { keys, by_kid: true }, skipped))
 }
 
-fn parse_jwk(raw: serde_json::Value, algs: &[Algorithm], allow_oct: bool) -> Result<VerifyingKey, String> {
+fn parse_jwk(
+    raw: serde_json::Value,
+    algs: &[Algorithm],
+    allow_oct: bool,
+) -> Result<VerifyingKey, String> {
     let jwk: Jwk = serde_json::from_value(raw).map_err(|_| "malformed JWK".to_owned())?;
-    if let Some(use_) = &jwk.use_ {
-        if use_ != "sig" {
-            return Err(format!("use is {use_:?}, not \"sig\""));
-        }
+    if let Some(use_) = &jwk.use_
+        && use_ != "sig"
+    {
+        return Err(format!("use is {use_:?}, not \"sig\""));
     }
     let declared_alg = match &jwk.alg {
         None => None,
-        Some(a) => Some(a.parse::<Algorithm>().map_err(|_| format!("unsupported alg {a:?}"))?),
+        Some(a) => Some(
+            a.parse::<Algorithm>()
+                .map_err(|_| format!("unsupported alg {a:?}"))?,
+        ),
     };
     let b64 = |field: &Option<String>, name: &str| -> Result<Vec<u8>, String> {
         let v = field.as_deref().ok_or_else(|| format!("missing {name}"))?;
-        URL_SAFE_NO_PAD.decode(v).map_err(|_| format!("{name} is not base64url"))
+        URL_SAFE_NO_PAD
+            .decode(v)
+            .map_err(|_| format!("{name} is not base64url"))
     };
     let (family, key) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("RSA", _) => {
@@ -329,10 +354,13 @@ fn parse_jwk(raw: serde_json::Value, algs: &[Algorithm], allow_oct: bool) -> Res
         ("oct", _) => {
             let k = b64(&jwk.k, "k")?;
             let alg = declared_alg.or_else(|| algs.iter().copied().find(|a| a.is_hmac()));
-            if let Some(alg) = alg {
-                if k.len() < alg.min_secret_len() {
-                    return Err(format!("oct key shorter than {} bytes", alg.min_secret_len()));
-                }
+            if let Some(alg) = alg
+                && k.len() < alg.min_secret_len()
+            {
+                return Err(format!(
+                    "oct key shorter than {} bytes",
+                    alg.min_secret_len()
+                ));
             }
             (KeyFamily::Hmac, DecodingKey::from_secret(&k))
         }
@@ -384,7 +412,10 @@ mod tests {
         assert!(check_rsa_bits(&n).is_ok());
         let mut n = vec![0x7f];
         n.extend(vec![0u8; 255]);
-        assert_eq!(check_rsa_bits(&n).unwrap_err(), "RSA key has 2047 bits, at least 2048 are required");
+        assert_eq!(
+            check_rsa_bits(&n).unwrap_err(),
+            "RSA key has 2047 bits, at least 2048 are required"
+        );
     }
 
     #[test]
@@ -423,8 +454,17 @@ mod tests {
 
     #[test]
     fn documents_that_are_not_key_sets_fail() {
-        for doc in [&b"{}"[..], b"{\"keys\":\"x\"}", b"<html>", b"{\"keys\":[", b"{\"keys\":[]}"] {
-            assert!(parse_jwks(doc, &[Algorithm::RS256], false).is_err(), "{doc:?}");
+        for doc in [
+            &b"{}"[..],
+            b"{\"keys\":\"x\"}",
+            b"<html>",
+            b"{\"keys\":[",
+            b"{\"keys\":[]}",
+        ] {
+            assert!(
+                parse_jwks(doc, &[Algorithm::RS256], false).is_err(),
+                "{doc:?}"
+            );
         }
     }
 
@@ -438,7 +478,13 @@ mod tests {
         let (set, _) = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::EdDSA], false).unwrap();
         assert_eq!(set.select(Some("a"), Algorithm::EdDSA).unwrap().count(), 1);
         assert_eq!(set.select(None, Algorithm::EdDSA).unwrap().count(), 2);
-        assert_eq!(set.select(Some("zz"), Algorithm::EdDSA).err(), Some(Selection::UnknownKid));
-        assert_eq!(set.select(None, Algorithm::ES256).err(), Some(Selection::NoFittingKey));
+        assert_eq!(
+            set.select(Some("zz"), Algorithm::EdDSA).err(),
+            Some(Selection::UnknownKid)
+        );
+        assert_eq!(
+            set.select(None, Algorithm::ES256).err(),
+            Some(Selection::NoFittingKey)
+        );
     }
 }

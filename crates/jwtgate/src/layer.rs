@@ -164,13 +164,20 @@ where
         }
         let auth = Box::pin(async move {
             let s = &state;
-            let outcome = s.registry.inner.authenticate(s.start, s.public, req.headers()).await?;
+            let outcome = s
+                .registry
+                .inner
+                .authenticate(s.start, s.public, req.headers())
+                .await?;
             Ok(match outcome {
                 Outcome::Anonymous => {
                     req.extensions_mut().insert(Anonymous);
                     (req, None)
                 }
-                Outcome::Authenticated { identity, set_cookie } => {
+                Outcome::Authenticated {
+                    identity,
+                    set_cookie,
+                } => {
                     req.extensions_mut().insert(identity);
                     (req, set_cookie)
                 }

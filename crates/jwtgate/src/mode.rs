@@ -37,7 +37,10 @@ impl FromStr for AuthMode {
             if crate::validator::is_valid_name(rest) {
                 Ok(Some(rest.to_owned()))
             } else {
-                Err(Error::new(ErrorKind::InvalidMode, format!("invalid auth mode {s:?}: {rest:?} is not a validator name")))
+                Err(Error::new(
+                    ErrorKind::InvalidMode,
+                    format!("invalid auth mode {s:?}: {rest:?} is not a validator name"),
+                ))
             }
         };
         match s {
@@ -51,7 +54,9 @@ impl FromStr for AuthMode {
                 } else {
                     Err(Error::new(
                         ErrorKind::InvalidMode,
-                        format!("invalid auth mode {s:?}: expected jwt_<validator> or public_or_jwt_<validator>"),
+                        format!(
+                            "invalid auth mode {s:?}: expected jwt_<validator> or public_or_jwt_<validator>"
+                        ),
                     ))
                 }
             }
@@ -78,12 +83,21 @@ mod tests {
 
     #[test]
     fn parses_as_odoo_writes_it() {
-        assert_eq!("jwt_demo".parse::<AuthMode>().unwrap(), AuthMode::Jwt(Some("demo".into())));
+        assert_eq!(
+            "jwt_demo".parse::<AuthMode>().unwrap(),
+            AuthMode::Jwt(Some("demo".into()))
+        );
         assert_eq!(
             "public_or_jwt_demo".parse::<AuthMode>().unwrap(),
             AuthMode::PublicOrJwt(Some("demo".into()))
         );
-        assert_eq!("jwt_public_or_jwt_x".parse::<AuthMode>().unwrap().validator(), Some("public_or_jwt_x"));
+        assert_eq!(
+            "jwt_public_or_jwt_x"
+                .parse::<AuthMode>()
+                .unwrap()
+                .validator(),
+            Some("public_or_jwt_x")
+        );
         assert_eq!("jwt".parse::<AuthMode>().unwrap(), AuthMode::Jwt(None));
         for m in ["jwt_demo", "public_or_jwt_demo", "jwt", "public_or_jwt"] {
             assert_eq!(m.parse::<AuthMode>().unwrap().to_string(), m);
@@ -92,7 +106,15 @@ mod tests {
 
     #[test]
     fn refuses_other_strings() {
-        for bad in ["", "user", "jwt_", "jwt_not valid", "JWT_demo", "public_demo", "jwt-demo"] {
+        for bad in [
+            "",
+            "user",
+            "jwt_",
+            "jwt_not valid",
+            "JWT_demo",
+            "public_demo",
+            "jwt-demo",
+        ] {
             let err = bad.parse::<AuthMode>().unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::InvalidMode, "{bad}");
         }

@@ -114,7 +114,12 @@ impl RegistryBuilder {
     /// Checks every validator, parses static keys, links `next` chains and sets up key caches.
     /// No I/O happens here except reading key files and environment variables.
     pub fn build(self) -> Result<Registry, Error> {
-        if self.realm.is_empty() || self.realm.chars().any(|c| c == '"' || c == '\\' || !(c == ' ' || c.is_ascii_graphic())) {
+        if self.realm.is_empty()
+            || self
+                .realm
+                .chars()
+                .any(|c| c == '"' || c == '\\' || !(c == ' ' || c.is_ascii_graphic()))
+        {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 "realm must be non-empty printable ASCII without '\"' or '\\'",
@@ -125,7 +130,10 @@ impl RegistryBuilder {
             if !is_valid_name(&v.name) {
                 return Err(Error::new(
                     ErrorKind::InvalidName,
-                    format!("validator name {:?} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)", v.name),
+                    format!(
+                        "validator name {:?} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)",
+                        v.name
+                    ),
                 ));
             }
             if by_name.insert(v.name.as_str(), i).is_some() {
@@ -142,7 +150,10 @@ impl RegistryBuilder {
                 Some(n) => Some(*by_name.get(n.as_str()).ok_or_else(|| {
                     Error::new(
                         ErrorKind::UnknownValidator,
-                        format!("validator {:?}: next validator {n:?} does not exist", v.name),
+                        format!(
+                            "validator {:?}: next validator {n:?} does not exist",
+                            v.name
+                        ),
                     )
                 })?),
             });
@@ -153,12 +164,16 @@ impl RegistryBuilder {
         let mut caches: Vec<Arc<RemoteKeys>> = Vec::new();
         let mut validators = Vec::with_capacity(self.validators.len());
         for (i, v) in self.validators.iter().enumerate() {
-            let c = v.compile().map_err(|e| e.context(format_args!("validator {:?}", v.name)))?;
+            let c = v
+                .compile()
+                .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?;
             let keys = match c.static_keys {
                 Some(set) => KeyStore::Static(set),
                 #[cfg(feature = "remote-keys")]
-                None => KeyStore::Remote(crate::remote::shared_cache(&mut caches, v, c.algorithm)
-                    .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?),
+                None => KeyStore::Remote(
+                    crate::remote::shared_cache(&mut caches, v, c.algorithm)
+                        .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?,
+                ),
                 #[cfg(not(feature = "remote-keys"))]
                 None => unreachable!("only remote sources have no static keys"),
             };
@@ -198,7 +213,10 @@ fn check_chains(validators: &[Validator], next: &[Option<usize>]) -> Result<(), 
                 let names: Vec<_> = path.iter().map(|&i| validators[i].name.as_str()).collect();
                 return Err(Error::new(
                     ErrorKind::ClosedChain,
-                    format!("Validators mustn't make a closed chain: {}.", names.join(" -> ")),
+                    format!(
+                        "Validators mustn't make a closed chain: {}.",
+                        names.join(" -> ")
+                    ),
                 ));
             }
             if path.len() > validators.len() {
@@ -234,9 +252,15 @@ impl Registry {
     pub(crate) fn index_of(&self, mode: &AuthMode) -> Result<usize, Error> {
         let validators = &self.inner.validators;
         match mode.validator() {
-            Some(name) => validators.iter().position(|v| &*v.name == name).ok_or_else(|| {
-                Error::new(ErrorKind::UnknownValidator, format!("auth mode {mode}: no validator named {name:?}"))
-            }),
+            Some(name) => validators
+                .iter()
+                .position(|v| &*v.name == name)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::UnknownValidator,
+                        format!("auth mode {mode}: no validator named {name:?}"),
+                    )
+                }),
             None if validators.len() == 1 => Ok(0),
             None => Err(Error::new(
                 ErrorKind::AmbiguousValidator,
@@ -333,8 +357,14 @@ mod tests {
 
     #[test]
     fn test_invalid_validation_auto_chain() {
-        let err = Registry::builder().validator(v("validator").next("validator")).build().unwrap_err();
-        assert_eq!(err.to_string(), "Validators mustn't make a closed chain: validator -> validator.");
+        let err = Registry::builder()
+            .validator(v("validator").next("validator"))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Validators mustn't make a closed chain: validator -> validator."
+        );
     }
 
     #[test]
@@ -345,31 +375,70 @@ mod tests {
             .validator(v("c").next("b"))
             .build()
             .unwrap_err();
-        assert_eq!(err.to_string(), "Validators mustn't make a closed chain: c -> b -> c.");
+        assert_eq!(
+            err.to_string(),
+            "Validators mustn't make a closed chain: c -> b -> c."
+        );
     }
 
     #[test]
     fn test_name_check() {
-        let err = Registry::builder().validator(v("not an identifier")).build().unwrap_err();
+        let err = Registry::builder()
+            .validator(v("not an identifier"))
+            .build()
+            .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::InvalidName);
         assert!(err.to_string().contains("\"not an identifier\""));
-        let err = Registry::builder().validator(v("a")).validator(v("a")).build().unwrap_err();
+        let err = Registry::builder()
+            .validator(v("a"))
+            .validator(v("a"))
+            .build()
+            .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::DuplicateName);
-        let err = Registry::builder().validator(v("a").next("zz")).build().unwrap_err();
-        assert_eq!(err.to_string(), "validator \"a\": next validator \"zz\" does not exist");
+        let err = Registry::builder()
+            .validator(v("a").next("zz"))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "validator \"a\": next validator \"zz\" does not exist"
+        );
     }
 
     #[test]
     fn test_get_validator() {
         let empty = Registry::builder().build().unwrap();
-        assert_eq!(empty.layer("jwt").unwrap_err().kind(), &ErrorKind::AmbiguousValidator);
-        assert_eq!(empty.layer("jwt_notavalidator").unwrap_err().kind(), &ErrorKind::UnknownValidator);
-        let one = Registry::builder().validator(v("validator1")).build().unwrap();
-        assert_eq!(one.layer("jwt_notavalidator").unwrap_err().kind(), &ErrorKind::UnknownValidator);
+        assert_eq!(
+            empty.layer("jwt").unwrap_err().kind(),
+            &ErrorKind::AmbiguousValidator
+        );
+        assert_eq!(
+            empty.layer("jwt_notavalidator").unwrap_err().kind(),
+            &ErrorKind::UnknownValidator
+        );
+        let one = Registry::builder()
+            .validator(v("validator1"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            one.layer("jwt_notavalidator").unwrap_err().kind(),
+            &ErrorKind::UnknownValidator
+        );
         assert_eq!(one.index_of(&"jwt".parse().unwrap()).unwrap(), 0);
-        assert_eq!(one.index_of(&"public_or_jwt_validator1".parse().unwrap()).unwrap(), 0);
-        let two = Registry::builder().validator(v("validator1")).validator(v("validator2")).build().unwrap();
-        assert_eq!(two.layer("public_or_jwt").unwrap_err().kind(), &ErrorKind::AmbiguousValidator);
+        assert_eq!(
+            one.index_of(&"public_or_jwt_validator1".parse().unwrap())
+                .unwrap(),
+            0
+        );
+        let two = Registry::builder()
+            .validator(v("validator1"))
+            .validator(v("validator2"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            two.layer("public_or_jwt").unwrap_err().kind(),
+            &ErrorKind::AmbiguousValidator
+        );
         assert_eq!(two.index_of(&"jwt_validator2".parse().unwrap()).unwrap(), 1);
     }
 

@@ -76,7 +76,9 @@ impl Rejection {
     pub fn error_code(&self) -> &'static str {
         match self.kind {
             RejectionKind::MissingCredentials => "missing_token",
-            RejectionKind::MalformedCredentials | RejectionKind::SessionMismatch => "invalid_request",
+            RejectionKind::MalformedCredentials | RejectionKind::SessionMismatch => {
+                "invalid_request"
+            }
             RejectionKind::InvalidToken => "invalid_token",
             RejectionKind::KeysUnavailable => "temporarily_unavailable",
             RejectionKind::Internal => "server_error",
@@ -162,7 +164,10 @@ mod tests {
         assert_eq!(res.headers()[WWW_AUTHENTICATE], "Bearer realm=\"app\"");
         let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
         assert_eq!(body["error"], "missing_token");
-        assert_eq!(res.extensions().get::<Rejection>().unwrap().kind(), RejectionKind::MissingCredentials);
+        assert_eq!(
+            res.extensions().get::<Rejection>().unwrap().kind(),
+            RejectionKind::MissingCredentials
+        );
     }
 
     #[test]
@@ -172,14 +177,21 @@ mod tests {
             res.headers()[WWW_AUTHENTICATE],
             "Bearer realm=\"app\", error=\"invalid_token\", error_description=\"token expired\""
         );
-        assert_eq!(res.body(), r#"{"error":"invalid_token","error_description":"token expired"}"#);
+        assert_eq!(
+            res.body(),
+            r#"{"error":"invalid_token","error_description":"token expired"}"#
+        );
     }
 
     #[test]
     fn unavailable_keys_ask_to_retry() {
-        let res: Response<String> = Rejection::new(RejectionKind::KeysUnavailable, "keys unavailable", Arc::from("a"))
-            .retry_after(0)
-            .into_response();
+        let res: Response<String> = Rejection::new(
+            RejectionKind::KeysUnavailable,
+            "keys unavailable",
+            Arc::from("a"),
+        )
+        .retry_after(0)
+        .into_response();
         assert_eq!(res.status(), 503);
         assert_eq!(res.headers()[RETRY_AFTER], "1");
         assert!(res.headers().get(WWW_AUTHENTICATE).is_none());

@@ -106,12 +106,16 @@ impl RemoteKeyOptions {
 
     fn backoff_after(&self, failures: u32) -> Duration {
         let factor = 1u32 << failures.saturating_sub(1).min(16);
-        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
     }
 
     fn ttl_for(&self, max_age: Option<u64>) -> Duration {
         match max_age {
-            Some(secs) => Duration::from_secs(secs).clamp(self.min_ttl, self.max_ttl.max(self.min_ttl)),
+            Some(secs) => {
+                Duration::from_secs(secs).clamp(self.min_ttl, self.max_ttl.max(self.min_ttl))
+            }
             None => self.ttl,
         }
     }
@@ -184,7 +188,9 @@ pub(crate) struct RemoteKeys {
 
 impl fmt::Debug for RemoteKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteKeys").field("source", &self.label).finish_non_exhaustive()
+        f.debug_struct("RemoteKeys")
+            .field("source", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,7 +205,9 @@ fn check_url(url: &str, what: &str) -> Result<Url, String> {
     if allowed(&parsed) {
         Ok(parsed)
     } else {
-        Err(format!("{what} {url:?} must use https (plain http only on loopback addresses)"))
+        Err(format!(
+            "{what} {url:?} must use https (plain http only on loopback addresses)"
+        ))
     }
 }
 
@@ -209,7 +217,9 @@ fn allowed(url: &Url) -> bool {
         "http" => url.host_str().is_some_and(|host| {
             let host = host.trim_start_matches('[').trim_end_matches(']');
             host.eq_ignore_ascii_case("localhost")
-                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
         }),
         _ => false,
     }
@@ -223,12 +233,24 @@ pub(crate) fn shared_cache(
 ) -> Result<Arc<RemoteKeys>, Error> {
     let invalid = |e: String| Error::new(ErrorKind::InvalidSetting, e);
     let (label, source) = match &validator.key {
-        Some(KeySource::JwksUrl(url)) => (url.clone(), Source::Jwks(check_url(url, "jwks_url").map_err(invalid)?)),
+        Some(KeySource::JwksUrl(url)) => (
+            url.clone(),
+            Source::Jwks(check_url(url, "jwks_url").map_err(invalid)?),
+        ),
         Some(KeySource::OidcIssuer(issuer)) => {
             let base = check_url(issuer, "oidc_issuer").map_err(invalid)?;
-            let config = format!("{}/.well-known/openid-configuration", base.as_str().trim_end_matches('/'));
+            let config = format!(
+                "{}/.well-known/openid-configuration",
+                base.as_str().trim_end_matches('/')
+            );
             let config = Url::parse(&config).map_err(|e| invalid(e.to_string()))?;
-            (issuer.clone(), Source::Discovery { issuer: issuer.clone(), config })
+            (
+                issuer.clone(),
+                Source::Discovery {
+                    issuer: issuer.clone(),
+                    config,
+                },
+            )
         }
         _ => return Err(invalid("no remote key source".into())),
     };
@@ -280,7 +302,10 @@ struct FetchError {
 
 impl From<String> for FetchError {
     fn from(message: String) -> Self {
-        Self { message, config: false }
+        Self {
+            message,
+            config: false,
+        }
     }
 }
 
@@ -305,16 +330,22 @@ impl RemoteKeys {
             let interval = self.options.min_refetch_interval;
             let due = {
                 let s = lock(&self.status);
-                s.last_attempt.is_none_or(|t| now.duration_since(t) >= interval) && s.retry_at.is_none_or(|t| now >= t)
+                s.last_attempt
+                    .is_none_or(|t| now.duration_since(t) >= interval)
+                    && s.retry_at.is_none_or(|t| now >= t)
             };
             self.fly(due).await;
             tracing::debug!(source = %self.label, kid_len = kid.len(), refetched = due, "unknown kid");
-            return Ok(self.usable(Instant::now()).map_or(snap.keys.clone(), |s| s.keys.clone()));
+            return Ok(self
+                .usable(Instant::now())
+                .map_or(snap.keys.clone(), |s| s.keys.clone()));
         }
         let due = lock(&self.status).retry_at.is_none_or(|t| now >= t);
         self.fly(due).await;
         let now = Instant::now();
-        self.usable(now).map(|s| s.keys.clone()).ok_or_else(|| self.retry_after(now))
+        self.usable(now)
+            .map(|s| s.keys.clone())
+            .ok_or_else(|| self.retry_after(now))
     }
 
     fn usable(&self, now: Instant) -> Option<Arc<Snapshot>> {
@@ -325,7 +356,9 @@ impl RemoteKeys {
 
     fn retry_after(&self, now: Instant) -> u64 {
         let s = lock(&self.status);
-        let wait = s.retry_at.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        let wait = s
+            .retry_at
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
         wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
     }
 
@@ -484,8 +517,13 @@ impl RemoteKeys {
                 });
             }
         }
-        let uri = doc.jwks_uri.ok_or_else(|| format!("{config} has no jwks_uri"))?;
-        check_url(&uri, "jwks_uri").map_err(|message| FetchError { message, config: true })
+        let uri = doc
+            .jwks_uri
+            .ok_or_else(|| format!("{config} has no jwks_uri"))?;
+        check_url(&uri, "jwks_uri").map_err(|message| FetchError {
+            message,
+            config: true,
+        })
     }
 
     async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<u64>), FetchError> {
@@ -524,7 +562,11 @@ impl RemoteKeys {
         let now = Instant::now();
         let to_system = |t: Instant| {
             let now_sys = SystemTime::now();
-            if t >= now { now_sys + (t - now) } else { now_sys - (now - t) }
+            if t >= now {
+                now_sys + (t - now)
+            } else {
+                now_sys - (now - t)
+            }
         };
         let next = match (&snap, s.retry_at) {
             (_, Some(retry)) => Some(retry),
@@ -570,13 +612,14 @@ fn parse_max_age(value: &str) -> Option<u64> {
     let mut max_age = None;
     for directive in value.split(',') {
         let directive = directive.trim();
-        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
             return Some(0);
         }
-        if let Some((name, secs)) = directive.split_once('=') {
-            if name.trim().eq_ignore_ascii_case("max-age") {
-                max_age = secs.trim().trim_matches('"').parse().ok();
-            }
+        if let Some((name, secs)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            max_age = secs.trim().trim_matches('"').parse().ok();
         }
     }
     max_age
@@ -588,7 +631,13 @@ mod tests {
 
     #[test]
     fn urls_must_be_https_or_loopback() {
-        assert!(check_url("https://team.cloudflareaccess.com/cdn-cgi/access/certs", "u").is_ok());
+        assert!(
+            check_url(
+                "https://team.cloudflareaccess.com/cdn-cgi/access/certs",
+                "u"
+            )
+            .is_ok()
+        );
         assert!(check_url("http://127.0.0.1:8080/certs", "u").is_ok());
         assert!(check_url("http://[::1]/certs", "u").is_ok());
         assert!(check_url("http://localhost/certs", "u").is_ok());

@@ -48,7 +48,12 @@ mod tests {
 
     #[test]
     fn missing_env_names_the_variable() {
-        let err = Secret::Env("JWTGATE_TEST_SURELY_UNSET".into()).resolve().unwrap_err();
-        assert_eq!(err.to_string(), "environment variable JWTGATE_TEST_SURELY_UNSET is not set");
+        let err = Secret::Env("JWTGATE_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable JWTGATE_TEST_SURELY_UNSET is not set"
+        );
     }
 }

@@ -35,7 +35,10 @@ impl std::error::Error for LookupError {}
 /// missing, return its id. `Ok(None)` refuses the token with a 401.
 pub trait UserResolver: Send + Sync + 'static {
     /// The user for `payload`, `None` to refuse it.
-    fn resolve<'a>(&'a self, payload: &'a Payload) -> BoxFuture<'a, Result<Option<UserId>, LookupError>>;
+    fn resolve<'a>(
+        &'a self,
+        payload: &'a Payload,
+    ) -> BoxFuture<'a, Result<Option<UserId>, LookupError>>;
 }
 
 /// Which user a validated request acts as.
@@ -66,7 +69,10 @@ impl fmt::Debug for UserStrategy {
 /// Where partners are looked up by email.
 pub trait PartnerDirectory: Send + Sync + 'static {
     /// Every partner whose email is exactly `email`.
-    fn partners_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>>;
+    fn partners_by_email<'a>(
+        &'a self,
+        email: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>>;
 }
 
 /// A directory held in memory, from code or from the config file's `[directory]`.
@@ -97,7 +103,10 @@ impl InMemoryDirectory {
 }
 
 impl PartnerDirectory for InMemoryDirectory {
-    fn partners_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>> {
+    fn partners_by_email<'a>(
+        &'a self,
+        email: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>> {
         let found = self.by_email.get(email).cloned().unwrap_or_default();
         Box::pin(async move { Ok(found) })
     }

@@ -111,9 +111,7 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
 }
 
 fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Base64)
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
 }
 
 /// Parses a JSON object with no duplicate members and at most [`MAX_JSON_DEPTH`] levels.
@@ -230,7 +228,10 @@ mod tests {
 
     #[test]
     fn parses_a_plain_token() {
-        let t = token(r#"{"alg":"HS256","kid":"k1"}"#, r#"{"iss":"x","n":[1,{"a":null}]}"#);
+        let t = token(
+            r#"{"alg":"HS256","kid":"k1"}"#,
+            r#"{"iss":"x","n":[1,{"a":null}]}"#,
+        );
         let parsed = parse(&t).unwrap();
         assert_eq!(parsed.alg, "HS256");
         assert_eq!(parsed.kid.as_deref(), Some("k1"));

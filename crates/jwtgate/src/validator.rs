@@ -261,7 +261,9 @@ pub(crate) enum Failure {
     UnknownKid,
     NoFittingKey,
     BadSignature,
-    KeysUnavailable { retry_after: u64 },
+    KeysUnavailable {
+        retry_after: u64,
+    },
 }
 
 impl Failure {
@@ -305,7 +307,11 @@ pub(crate) struct CompiledValidator {
 
 impl CompiledValidator {
     /// Verifies a bearer token: structure, pinned algorithm, key, signature, then claims.
-    pub(crate) async fn verify(&self, token: &str, now: u64) -> Result<Map<String, Value>, Failure> {
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Map<String, Value>, Failure> {
         let token = token::parse(token)?;
         if token.alg != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
@@ -332,15 +338,21 @@ impl CompiledValidator {
     }
 
     /// Verifies this validator's cookie: HS256 with the server secret, same claim rules.
-    pub(crate) fn verify_cookie(&self, cookie: &CookieRule, value: &str, now: u64) -> Result<Map<String, Value>, Failure> {
+    pub(crate) fn verify_cookie(
+        &self,
+        cookie: &CookieRule,
+        value: &str,
+        now: u64,
+    ) -> Result<Map<String, Value>, Failure> {
         let token = token::parse(value)?;
         if token.alg != Algorithm::HS256.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
-        if !cookie
-            .verify
-            .verify(Algorithm::HS256, token.signing_input.as_bytes(), &token.signature)
-        {
+        if !cookie.verify.verify(
+            Algorithm::HS256,
+            token.signing_input.as_bytes(),
+            &token.signature,
+        ) {
             return Err(Failure::BadSignature);
         }
         self.rules.check(&token.claims, now)?;
@@ -372,8 +384,13 @@ pub(crate) struct Compiled {
 impl Validator {
     /// Checks every setting and parses static keys. Errors are prefixed by the caller.
     pub(crate) fn compile(&self) -> Result<Compiled, Error> {
-        let missing = |what: &str| Error::new(ErrorKind::InvalidSetting, format!("{what} is required"));
-        let issuer = self.issuer.clone().filter(|i| !i.is_empty()).ok_or_else(|| missing("issuer"))?;
+        let missing =
+            |what: &str| Error::new(ErrorKind::InvalidSetting, format!("{what} is required"));
+        let issuer = self
+            .issuer
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| missing("issuer"))?;
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(missing("a non-empty audience"));
         }
@@ -381,13 +398,17 @@ impl Validator {
         let user = self.user.clone().ok_or_else(|| {
             missing("user (static id, claim or resolver; there is no default user)")
         })?;
-        if let UserStrategy::Claim(c) = &user {
-            if c.is_empty() {
-                return Err(missing("user claim name"));
-            }
+        if let UserStrategy::Claim(c) = &user
+            && c.is_empty()
+        {
+            return Err(missing("user claim name"));
         }
         let key_err = |e: String| Error::new(ErrorKind::InvalidKey, e);
-        let static_keys = match self.key.as_ref().ok_or_else(|| missing("a key (secret, public key, JWK set or URL)"))? {
+        let static_keys = match self
+            .key
+            .as_ref()
+            .ok_or_else(|| missing("a key (secret, public key, JWK set or URL)"))?
+        {
             KeySource::Secret(secret) => {
                 let secret = secret.resolve()?;
                 let key = VerifyingKey::from_secret(algorithm, &secret).map_err(|e| {
@@ -400,9 +421,9 @@ impl Validator {
                 })?;
                 Some(KeySet::single(key))
             }
-            KeySource::PublicKeyPem(pem) => {
-                Some(KeySet::single(VerifyingKey::from_pem(algorithm, pem).map_err(key_err)?))
-            }
+            KeySource::PublicKeyPem(pem) => Some(KeySet::single(
+                VerifyingKey::from_pem(algorithm, pem).map_err(key_err)?,
+            )),
             KeySource::PublicKeyFile(path) => {
                 let pem = read_key_file(path)?;
                 let key = VerifyingKey::from_pem(algorithm, &pem)
@@ -435,7 +456,11 @@ impl Validator {
             static_keys: static_keys.map(Arc::new),
             user,
             partner_required: self.partner,
-            cookie: self.cookie.clone().map(|c| c.compile().map_err(|e| e.context("cookie"))).transpose()?,
+            cookie: self
+                .cookie
+                .clone()
+                .map(|c| c.compile().map_err(|e| e.context("cookie")))
+                .transpose()?,
         })
     }
 
@@ -465,14 +490,23 @@ mod tests {
 
     #[test]
     fn required_settings_are_named() {
-        let base = Validator::new("v").issuer("i").audience("a").algorithm(Algorithm::HS256);
+        let base = Validator::new("v")
+            .issuer("i")
+            .audience("a")
+            .algorithm(Algorithm::HS256);
         let err = base.clone().compile().err().unwrap();
         assert!(err.to_string().contains("user"), "{err}");
         let err = base.clone().static_user(1).compile().err().unwrap();
         assert!(err.to_string().contains("a key"), "{err}");
         let err = Validator::new("v").compile().err().unwrap();
         assert_eq!(err.to_string(), "issuer is required");
-        let err = base.clone().static_user(1).secret("short").compile().err().unwrap();
+        let err = base
+            .clone()
+            .static_user(1)
+            .secret("short")
+            .compile()
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
     }
 

@@ -34,12 +34,18 @@ async fn whoami(identity: Option<Identity>) -> Json<Value> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "jwtgate=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "jwtgate=info".into()),
+        )
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let self_test = args.iter().any(|a| a == "--self-test");
     let listen: SocketAddr = match args.iter().position(|a| a == "--listen") {
-        Some(i) => args.get(i + 1).ok_or("--listen needs an address")?.parse()?,
+        Some(i) => args
+            .get(i + 1)
+            .ok_or("--listen needs an address")?
+            .parse()?,
         None => "127.0.0.1:3000".parse()?,
     };
 
@@ -79,7 +85,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/whoami", get(whoami))
         .route_layer(registry.layer("jwt_demo")?)
-        .merge(Router::new().route("/hello", get(whoami)).route_layer(registry.layer("public_or_jwt_demo")?))
+        .merge(
+            Router::new()
+                .route("/hello", get(whoami))
+                .route_layer(registry.layer("public_or_jwt_demo")?),
+        )
         .route("/health", get(health));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -111,7 +121,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let checks = [
         ("/whoami", Some(token), 200),
         ("/whoami", None, 401),
@@ -128,7 +140,14 @@ async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error
         let res = req.send().await?;
         let status = res.status().as_u16();
         let body = res.text().await?;
-        println!("{path} ({}) -> {status} {body}", if bearer.is_some() { "token" } else { "no token" });
+        println!(
+            "{path} ({}) -> {status} {body}",
+            if bearer.is_some() {
+                "token"
+            } else {
+                "no token"
+            }
+        );
         ok &= status == expected;
     }
     if ok {

@@ -10,10 +10,23 @@ fn quickstart_self_test_passes() {
         .output()
         .expect("quickstart runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("curl -i -H 'Authorization: Bearer ey"), "{stdout}");
-    assert!(stdout.contains("/whoami (token) -> 200 {\"partner_id\":17"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("curl -i -H 'Authorization: Bearer ey"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/whoami (token) -> 200 {\"partner_id\":17"),
+        "{stdout}"
+    );
     assert!(stdout.contains("\"uid\":\"ada\""), "{stdout}");
-    assert!(stdout.contains("/.well-known") || stdout.contains("\"jwks_uri\":\"http://127.0.0.1:"), "{stdout}");
+    assert!(
+        stdout.contains("/.well-known") || stdout.contains("\"jwks_uri\":\"http://127.0.0.1:"),
+        "{stdout}"
+    );
     assert!(stdout.contains("self-test passed"), "{stdout}");
 }
