@@ -430,18 +430,38 @@ async fn test_nbf() {
     assert_invalid(&app, &future, "token not yet valid").await;
 }
 
-/// auth_jwt registers `_auth_method_jwt_<name>` on create, drops it on unlink and renames it
-/// on rename; here a mode resolves exactly when the registry holds the validator.
+/// auth_jwt registers `_auth_method_jwt_<name>` and `_auth_method_public_or_jwt_<name>` when a
+/// validator is created; here both modes resolve exactly when the registry holds the validator.
 #[test]
-fn test_auth_method_registration_on_create_unlink_and_rename() {
+fn test_auth_method_registration_on_create() {
     let before = registry(vec![]);
-    assert!(before.layer("jwt_validator1").is_err());
-    assert!(before.layer("public_or_jwt_validator1").is_err());
+    assert_eq!(
+        before.layer("jwt_validator1").unwrap_err().kind(),
+        &ErrorKind::UnknownValidator
+    );
+    assert_eq!(
+        before.layer("public_or_jwt_validator1").unwrap_err().kind(),
+        &ErrorKind::UnknownValidator
+    );
     let created = registry(vec![validator("validator1")]);
     assert!(created.layer("jwt_validator1").is_ok());
     assert!(created.layer("public_or_jwt_validator1").is_ok());
+}
+
+#[test]
+fn test_auth_method_unregistration_on_unlink() {
+    let with = registry(vec![validator("validator1"), validator("validator2")]);
+    assert!(with.layer("jwt_validator1").is_ok());
+    let without = registry(vec![validator("validator2")]);
+    assert!(without.layer("jwt_validator1").is_err());
+    assert!(without.layer("public_or_jwt_validator1").is_err());
+}
+
+#[test]
+fn test_auth_method_registration_on_rename() {
     let renamed = registry(vec![validator("validator2")]);
     assert!(renamed.layer("jwt_validator1").is_err());
+    assert!(renamed.layer("public_or_jwt_validator1").is_err());
     assert!(renamed.layer("jwt_validator2").is_ok());
     assert!(renamed.layer("public_or_jwt_validator2").is_ok());
 }

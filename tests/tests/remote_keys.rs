@@ -522,3 +522,38 @@ fn remote_urls_must_be_https_except_loopback() {
         &ErrorKind::InvalidKey
     );
 }
+
+#[tokio::test]
+async fn at_most_one_redirect_and_never_to_plain_http_elsewhere() {
+    let key = TestKey::rsa();
+    let target = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let hop = Provider::start(jwks([])).await;
+    let entry = Provider::start(jwks([])).await;
+    let v = |p: &Provider| {
+        Validator::new("idp")
+            .issuer(target.issuer())
+            .audience(AUD)
+            .algorithm(Algorithm::RS256)
+            .jwks_url(p.jwks_url())
+            .remote_options(fast())
+            .static_user(1)
+    };
+    // One redirect is followed.
+    entry.set_behavior(Behavior::Redirect(target.jwks_url()));
+    let registry = Registry::builder().validator(v(&entry)).build().unwrap();
+    registry.prefetch().await.unwrap();
+    assert_eq!(registry.key_caches()[0].key_ids, ["k1"]);
+    // Two are not.
+    hop.set_behavior(Behavior::Redirect(target.jwks_url()));
+    entry.set_behavior(Behavior::Redirect(hop.jwks_url()));
+    let hits = target.jwks_hits();
+    let registry = Registry::builder().validator(v(&entry)).build().unwrap();
+    let err = registry.prefetch().await.unwrap_err();
+    assert!(err.to_string().contains("redirect refused"), "{err}");
+    assert_eq!(target.jwks_hits(), hits);
+    // Nor one to plain http off this machine.
+    entry.set_behavior(Behavior::Redirect("http://example.com/certs".into()));
+    let registry = Registry::builder().validator(v(&entry)).build().unwrap();
+    let err = registry.prefetch().await.unwrap_err();
+    assert!(err.to_string().contains("redirect refused"), "{err}");
+}

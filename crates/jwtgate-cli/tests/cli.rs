@@ -154,7 +154,7 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("jwtgate.toml:9: unknown field `colour`"),
+        err.contains("jwtgate.toml:9:1: unknown field `colour`"),
         "{err}"
     );
 

@@ -204,6 +204,8 @@ pub enum Behavior {
     Delay(Duration),
     /// 200 with a JSON-looking body of this many bytes.
     Huge(usize),
+    /// 302 to this URL.
+    Redirect(String),
 }
 
 struct ProviderState {
@@ -343,6 +345,7 @@ async fn certs(State(state): State<Arc<ProviderState>>) -> Response {
         )
             .into_response(),
         Behavior::Body(body) => json(body),
+        Behavior::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Behavior::Huge(n) => {
             let mut body = String::with_capacity(n);
             body.push_str("{\"keys\":[");

@@ -189,7 +189,13 @@ impl Config {
         let file: FileToml = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
-                .map(|s| format!("{origin}:{}", line_of(text, s.start)))
+                .map(|s| {
+                    format!(
+                        "{origin}:{}:{}",
+                        line_of(text, s.start),
+                        column_of(text, s.start)
+                    )
+                })
                 .unwrap_or_else(|| origin.to_owned());
             Error::new(
                 ErrorKind::Config,
@@ -451,6 +457,11 @@ fn remote_options(r: &RemoteToml) -> RemoteKeyOptions {
         )
 }
 
+fn column_of(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().rev().take_while(|b| **b != b'\n').count() + 1
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -514,7 +525,7 @@ auth = "jwt_demo"
         assert_eq!(err.kind(), &ErrorKind::Config);
         let msg = err.to_string();
         assert!(
-            msg.starts_with("app.toml:8: unknown field `leeway`"),
+            msg.starts_with("app.toml:8:1: unknown field `leeway`"),
             "{msg}"
         );
     }
@@ -582,6 +593,26 @@ auth = "jwt_demo"
                 .contains("key `jwks_url`: only one key source"),
             "{err}"
         );
+    }
+
+    #[cfg(feature = "remote-keys")]
+    #[test]
+    fn remote_options_load_and_are_checked() {
+        let remote = DEMO.replace(
+            "algorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "algorithm = \"RS256\"\njwks_url = \"https://idp.example/certs\"\nremote = { timeout_ms = 1500, ttl_secs = 120, max_stale_secs = 3600 }\nleeway",
+        );
+        let config = Config::from_toml_str(&remote, "app.toml", None).unwrap();
+        let v = &config.file.validator[0];
+        let opts = remote_options(v.get_ref().remote.as_ref().unwrap());
+        assert_eq!(opts.timeout, Duration::from_millis(1500));
+        assert_eq!(opts.ttl, Duration::from_secs(120));
+        assert_eq!(opts.max_stale, Duration::from_secs(3600));
+        assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.registry().unwrap().key_caches().len(), 1);
+        let err = load(&remote.replace("ttl_secs = 120", "ttl = 120")).unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:8:31:"), "{err}");
+        assert!(err.to_string().contains("unknown field `ttl`"), "{err}");
     }
 
     #[test]

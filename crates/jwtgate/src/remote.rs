@@ -266,7 +266,8 @@ pub(crate) fn shared_cache(
     }
     let options = validator.remote.clone();
     let policy = reqwest::redirect::Policy::custom(|attempt| {
-        if !attempt.previous().is_empty() && attempt.previous().len() > 1 {
+        // `previous()` holds the original URL and every redirect followed so far.
+        if attempt.previous().len() > 1 {
             attempt.error("more than one redirect")
         } else if !allowed(attempt.url()) {
             attempt.error("redirect to a non-https URL")
@@ -351,7 +352,7 @@ impl RemoteKeys {
     fn usable(&self, now: Instant) -> Option<Arc<Snapshot>> {
         self.current
             .load_full()
-            .filter(|s| now <= s.fresh_until + self.options.max_stale)
+            .filter(|s| now <= later(s.fresh_until, self.options.max_stale))
     }
 
     fn retry_after(&self, now: Instant) -> u64 {
@@ -362,15 +363,13 @@ impl RemoteKeys {
         wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
     }
 
+    /// Starts a refresh (on its own task) unless one is running or backoff says wait.
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         if lock(&self.status).retry_at.is_some_and(|t| now < t) {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let flight = self.flight(true);
-            if let Some(flight) = flight {
-                rt.spawn(flight);
-            }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(self.flight(true));
         }
     }
 
@@ -454,8 +453,8 @@ impl RemoteKeys {
                 self.current.store(Some(Arc::new(Snapshot {
                     keys: Arc::new(keys),
                     fetched_system: SystemTime::now(),
-                    refresh_at: now + ttl.mul_f64(0.8),
-                    fresh_until: now + ttl,
+                    refresh_at: later(now, ttl.mul_f64(0.8)),
+                    fresh_until: later(now, ttl),
                 })));
                 s.healthy = Some(true);
                 s.failures = 0;
@@ -467,7 +466,7 @@ impl RemoteKeys {
             Err(e) => {
                 s.failures = s.failures.saturating_add(1);
                 let backoff = self.options.backoff_after(s.failures);
-                s.retry_at = Some(Instant::now() + backoff);
+                s.retry_at = Some(later(Instant::now(), backoff));
                 s.config_error = e.config;
                 if s.healthy != Some(false) {
                     tracing::warn!(source = %self.label, error = %e.message, duration_ms = started.elapsed().as_millis() as u64, "key set fetch failed; serving the last good set if any");
@@ -594,6 +593,13 @@ impl RemoteKeys {
     }
 }
 
+/// `at + d`, saturating far in the future instead of overflowing on huge configured durations.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(at)
+}
+
 fn describe(e: &reqwest::Error) -> FetchError {
     let what = if e.is_timeout() {
         "timed out"
@@ -657,6 +663,14 @@ mod tests {
         assert_eq!(o.ttl_for(Some(600)), Duration::from_secs(600));
         assert_eq!(o.ttl_for(Some(10_000_000)), Duration::from_secs(86_400));
         assert_eq!(o.ttl_for(None), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        let o = RemoteKeyOptions::default().backoff(Duration::MAX, Duration::MAX);
+        assert_eq!(o.backoff_after(70), Duration::MAX);
     }
 
     #[test]
