@@ -167,6 +167,8 @@ impl PartialEq<&str> for ValidatorName {
 }
 
 /// Everything the layer learnt from an accepted token; a request extension.
+///
+/// Serialises as `{"validator": ..., "uid": ..., "partner_id": ..., "payload": {...}}`.
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub(crate) payload: Payload,
@@ -197,6 +199,18 @@ impl Identity {
     }
 }
 
+impl serde::Serialize for Identity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct("Identity", 4)?;
+        s.serialize_field("validator", self.validator.as_str())?;
+        s.serialize_field("uid", &self.user.to_json())?;
+        s.serialize_field("partner_id", &self.partner.map(|p| p.0))?;
+        s.serialize_field("payload", self.payload.as_json())?;
+        s.end()
+    }
+}
+
 /// A request extension marking an anonymous request on a `public_or_jwt` route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -223,6 +237,22 @@ mod tests {
         assert!(UserId::from_claim(&json!(-1)).is_none());
         assert!(UserId::from_claim(&json!(1.5)).is_none());
         assert!(UserId::from_claim(&json!({})).is_none());
+    }
+
+    #[test]
+    fn identity_serialises_its_four_parts() {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!("u1"));
+        let id = Identity {
+            payload: Payload::new(claims),
+            user: UserId::from(42),
+            partner: Some(PartnerId(17)),
+            validator: ValidatorName(Arc::from("demo")),
+        };
+        assert_eq!(
+            serde_json::to_value(&id).unwrap(),
+            json!({"validator": "demo", "uid": 42, "partner_id": 17, "payload": {"sub": "u1"}})
+        );
     }
 
     #[test]
