@@ -107,7 +107,7 @@ impl RegistryInner {
         }
         for (v, failure) in &failures {
             if *failure != Failure::Missing {
-                tracing::info!(validator = %v.name, reason = failure.description(), "token refused");
+                tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
             }
         }
         let Some((v, claims)) = accepted else {

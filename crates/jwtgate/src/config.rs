@@ -137,6 +137,7 @@ struct CookieToml {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
 struct RemoteToml {
     connect_timeout_ms: Option<u64>,
     timeout_ms: Option<u64>,
