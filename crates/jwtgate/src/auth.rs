@@ -9,7 +9,7 @@ use crate::identity::{Identity, Payload, ValidatorName};
 use crate::registry::RegistryInner;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::strategy::UserStrategy;
-use crate::token::MAX_TOKEN_LEN;
+use crate::token::{self, MAX_TOKEN_LEN};
 use crate::validator::{CompiledValidator, Failure};
 
 /// What the layer learnt about a request.
@@ -74,6 +74,17 @@ impl RegistryInner {
             ));
         }
         let bearer = self.bearer(headers)?;
+        // The bearer token is parsed once for the whole chain.
+        let mut bearer = match bearer.map(token::parse).transpose() {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::debug!(
+                    reason = e.description(),
+                    "token refused before any validator"
+                );
+                return Err(self.reject(RejectionKind::InvalidToken, e.description()));
+            }
+        };
         let now = claims::now();
         let mut credentials_seen = bearer.is_some();
         let mut failures: Vec<(&CompiledValidator, Failure)> = Vec::new();
@@ -82,8 +93,8 @@ impl RegistryInner {
         while let Some(i) = at {
             let v = &self.validators[i];
             at = v.next;
-            let result = match bearer {
-                Some(token) => v.verify(token, now).await,
+            let result = match &bearer {
+                Some(token) => v.verify(token, now).await.map(|()| None),
                 // Only a missing header falls back to the cookie: a header always wins.
                 None => match v
                     .cookie
@@ -92,14 +103,14 @@ impl RegistryInner {
                 {
                     Some((rule, value)) => {
                         credentials_seen = true;
-                        v.verify_cookie(rule, value, now)
+                        v.verify_cookie(rule, value, now).map(Some)
                     }
                     None => Err(Failure::Missing),
                 },
             };
             match result {
-                Ok(claims) => {
-                    accepted = Some((v, claims));
+                Ok(cookie_claims) => {
+                    accepted = Some((v, cookie_claims));
                     break;
                 }
                 Err(failure) => failures.push((v, failure)),
@@ -110,7 +121,7 @@ impl RegistryInner {
                 tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
             }
         }
-        let Some((v, claims)) = accepted else {
+        let Some((v, cookie_claims)) = accepted else {
             if credentials_seen {
                 return Err(self.combine(&failures));
             }
@@ -121,6 +132,11 @@ impl RegistryInner {
                 RejectionKind::MissingCredentials,
                 "no bearer token or cookie was sent",
             ));
+        };
+        let claims = match (cookie_claims, bearer.take()) {
+            (Some(claims), _) => claims,
+            (None, Some(token)) => token.claims,
+            (None, None) => unreachable!("a validator accepted a request without credentials"),
         };
         self.identify(v, claims, now).await
     }

@@ -298,12 +298,16 @@ impl Registry {
     /// whether it passes and why not. For diagnostics (`jwtgate inspect`), not for requests.
     pub async fn inspect(&self, token: &str) -> Vec<Verdict> {
         let now = crate::claims::now();
+        let parsed = crate::token::parse(token);
         let mut out = Vec::with_capacity(self.inner.validators.len());
         for v in &self.inner.validators {
-            let result = v.verify(token, now).await;
+            let refusal = match &parsed {
+                Ok(token) => v.verify(token, now).await.err().map(|f| f.description()),
+                Err(e) => Some(e.description()),
+            };
             out.push(Verdict {
                 validator: v.name.to_string(),
-                refusal: result.err().map(|f| f.description()),
+                refusal,
             });
         }
         out

@@ -18,7 +18,7 @@ use crate::keys::{KeySet, Selection, VerifyingKey, parse_jwks};
 use crate::remote::{RemoteKeyOptions, RemoteKeys};
 use crate::secret::Secret;
 use crate::strategy::{UserResolver, UserStrategy};
-use crate::token::{self, TokenError};
+use crate::token::{self, TokenError, UnverifiedToken};
 
 /// Where a validator's key comes from.
 #[derive(Clone)]
@@ -306,13 +306,12 @@ pub(crate) struct CompiledValidator {
 }
 
 impl CompiledValidator {
-    /// Verifies a bearer token: structure, pinned algorithm, key, signature, then claims.
+    /// Verifies a parsed bearer token: pinned algorithm, key, signature, then claims.
     pub(crate) async fn verify(
         &self,
-        token: &str,
+        token: &UnverifiedToken<'_>,
         now: u64,
-    ) -> Result<Map<String, Value>, Failure> {
-        let token = token::parse(token)?;
+    ) -> Result<(), Failure> {
         if token.alg != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
@@ -334,7 +333,7 @@ impl CompiledValidator {
             return Err(Failure::BadSignature);
         }
         self.rules.check(&token.claims, now)?;
-        Ok(token.claims)
+        Ok(())
     }
 
     /// Verifies this validator's cookie: HS256 with the server secret, same claim rules.
