@@ -443,8 +443,15 @@ impl RemoteKeys {
             Ok((keys, skipped, ttl, uri)) => {
                 let now = Instant::now();
                 let ids: Vec<_> = keys.keys.iter().filter_map(|k| k.kid.clone()).collect();
+                // Providers often publish keys for other uses (Keycloak's encryption key):
+                // warn when the skipped set changes, not at every refresh.
+                let changed = skipped != s.skipped;
                 for k in &skipped {
-                    tracing::warn!(source = %self.label, kid = ?k.kid, reason = %k.reason, "skipped a JWK");
+                    if changed {
+                        tracing::warn!(source = %self.label, kid = ?k.kid, reason = %k.reason, "skipped a JWK");
+                    } else {
+                        tracing::debug!(source = %self.label, kid = ?k.kid, reason = %k.reason, "skipped a JWK");
+                    }
                 }
                 tracing::debug!(source = %self.label, url = %uri, keys = keys.keys.len(), ?ids, duration_ms = started.elapsed().as_millis() as u64, "fetched key set");
                 if s.healthy == Some(false) {
