@@ -635,3 +635,68 @@ fn debug_output_has_no_secrets() {
     assert!(text.contains("\"v\""), "{text}");
     let _ = Arc::new(r);
 }
+
+/// A small deterministic generator, so failures reproduce.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn mutated_tokens_and_cookies_never_panic_and_never_pass() {
+    let v = hs("v").cookie(jwtgate::CookieConfig::new("c").secret(SECRET));
+    let app = router(v);
+    let good = mint(
+        &TestKey::hmac(SECRET),
+        "HS256",
+        json!({"kid": "k"}),
+        &claims(ISS, "api", 100),
+    );
+    assert_eq!(get_bearer(&app, "/jwt", Some(&good)).await.status, 200);
+    let alphabet = b"ABCxyz019-_.=+/ \"{}[]:,\\";
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..2000 {
+        let mut bytes = good.clone().into_bytes();
+        for _ in 0..=rng.below(4) {
+            let i = rng.below(bytes.len());
+            match rng.below(3) {
+                0 => bytes[i] = alphabet[rng.below(alphabet.len())],
+                1 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.insert(i, alphabet[rng.below(alphabet.len())]),
+            }
+        }
+        let mutated = String::from_utf8(bytes).unwrap();
+        if mutated == good {
+            continue;
+        }
+        let auth = format!("Bearer {mutated}");
+        let cookie = format!("c={mutated}");
+        let (path, header) = if round % 2 == 0 {
+            ("/jwt", ("authorization", auth.as_str()))
+        } else {
+            ("/public", ("cookie", cookie.as_str()))
+        };
+        let r = send(&app, get_with(path, &[header])).await;
+        // Strict base64url leaves no spare bits, so every change fails, except quotes around a
+        // cookie value, which RFC 6265 allows and which are not part of the value.
+        if r.status == 200 {
+            assert!(
+                path == "/public" && mutated.trim_matches('"') == good,
+                "{mutated} passed"
+            );
+        } else {
+            assert_eq!(r.status, 401, "{mutated}");
+        }
+    }
+}

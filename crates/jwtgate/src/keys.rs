@@ -487,4 +487,43 @@ mod tests {
             Some(Selection::NoFittingKey)
         );
     }
+
+    #[test]
+    fn mutated_key_sets_never_panic() {
+        let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        let n = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
+        let doc = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "a", "use": "sig"},
+            {"kty": "RSA", "n": n, "e": "AQAB", "kid": "b", "alg": "RS256"},
+            {"kty": "EC", "crv": "P-256", "x": x, "y": x, "kid": "c"}
+        ]})
+        .to_string()
+        .into_bytes();
+        let alphabet = b"{}[]\":,0aZ-_ ";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..5000 {
+            let mut d = doc.clone();
+            for _ in 0..=next(3) {
+                let i = next(d.len());
+                match next(3) {
+                    0 => d[i] = alphabet[next(alphabet.len())],
+                    1 => {
+                        d.remove(i);
+                    }
+                    _ => d.insert(i, alphabet[next(alphabet.len())]),
+                }
+            }
+            let _ = parse_jwks(
+                &d,
+                &[Algorithm::EdDSA, Algorithm::RS256, Algorithm::ES256],
+                false,
+            );
+        }
+    }
 }
