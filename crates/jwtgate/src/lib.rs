@@ -91,3 +91,8 @@ pub use validator::Validator;
 /// Re-exported so that implementors of [`UserResolver`] and [`PartnerDirectory`] need not
 /// depend on `futures-util` themselves.
 pub use futures_util::future::BoxFuture;
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
