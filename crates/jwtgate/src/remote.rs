@@ -384,7 +384,9 @@ impl RemoteKeys {
     /// the handle, never across the fetch.
     fn flight(self: &Arc<Self>, start: bool) -> Option<Flight> {
         let mut slot = lock(&self.in_flight);
-        if let Some(flight) = slot.as_ref() {
+        // A finished flight still in the slot means its task never cleared it (the runtime it
+        // ran on shut down): start afresh rather than reuse it forever.
+        if let Some(flight) = slot.as_ref().filter(|f| f.peek().is_none()) {
             return Some(flight.clone());
         }
         if !start {
