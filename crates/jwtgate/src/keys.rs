@@ -250,39 +250,38 @@ pub(crate) fn parse_jwks(
     let doc = crate::token::parse_object(doc).map_err(|e| format!("not a JWK set: {e}"))?;
     let doc: JwkSetDoc = serde_json::from_value(serde_json::Value::Object(doc))
         .map_err(|_| "not a JWK set: expected an object with a \"keys\" array".to_owned())?;
-    let mut keys: Vec<VerifyingKey> = Vec::new();
+    let mut parsed: Vec<VerifyingKey> = Vec::new();
     let mut skipped = Vec::new();
     for (i, raw) in doc.keys.into_iter().enumerate() {
         let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
         if i >= MAX_JWKS_KEYS {
-            skipped.push(SkippedKey {
-                kid,
-                reason: format!("more than {MAX_JWKS_KEYS} keys in the set"),
-            });
+            let reason = format!("more than {MAX_JWKS_KEYS} keys in the set");
+            skipped.push(SkippedKey { kid, reason });
             continue;
         }
         match parse_jwk(raw, algs, allow_oct) {
-            Ok(key) => {
-                if let Some(kid) = &key.kid {
-                    if keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
-                        // Neither copy can be trusted to be the one the issuer meant.
-                        keys.retain(|k| k.kid.as_ref() != Some(kid));
-                        skipped.push(SkippedKey {
-                            kid: Some(kid.clone()),
-                            reason: "duplicate kid".into(),
-                        });
-                        continue;
-                    }
-                    if skipped
-                        .iter()
-                        .any(|s| s.kid.as_ref() == Some(kid) && s.reason == "duplicate kid")
-                    {
-                        continue;
-                    }
-                }
-                keys.push(key);
-            }
+            Ok(key) => parsed.push(key),
             Err(reason) => skipped.push(SkippedKey { kid, reason }),
+        }
+    }
+    // A kid used twice: neither copy can be trusted to be the one the issuer meant.
+    let mut keys = Vec::with_capacity(parsed.len());
+    for key in &parsed {
+        let uses = parsed
+            .iter()
+            .filter(|k| key.kid.is_some() && k.kid == key.kid)
+            .count();
+        if uses <= 1 {
+            keys.push(key.clone());
+        } else if !skipped
+            .iter()
+            .any(|s| s.kid == key.kid && s.reason == "duplicate kid")
+        {
+            let reason = "duplicate kid".to_owned();
+            skipped.push(SkippedKey {
+                kid: key.kid.clone(),
+                reason,
+            });
         }
     }
     if keys.is_empty() {
@@ -446,8 +445,8 @@ mod tests {
                 "symmetric (oct) keys are not accepted here",
                 "RSA key has 17 bits, at least 2048 are required",
                 "unsupported key type \"EC\" / curve \"P-521\"",
-                "duplicate kid",
                 "malformed JWK",
+                "duplicate kid",
             ]
         );
     }
