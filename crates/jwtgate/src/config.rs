@@ -418,7 +418,7 @@ impl Config {
             }
         }
         // Compile now so that errors point at this table and the right key.
-        out.compile().map_err(|e| {
+        out.compile(&mut Default::default()).map_err(|e| {
             let key = match e.kind() {
                 ErrorKind::WeakSecret => sources.first().copied().unwrap_or("secret"),
                 ErrorKind::InvalidKey => sources.first().copied().unwrap_or("secret"),

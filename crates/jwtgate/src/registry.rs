@@ -11,7 +11,7 @@ use crate::mode::AuthMode;
 #[cfg(feature = "remote-keys")]
 use crate::remote::{KeyCacheState, RemoteKeys};
 use crate::strategy::{InMemoryDirectory, PartnerDirectory};
-use crate::validator::{CompiledValidator, KeyStore, Validator, is_valid_name};
+use crate::validator::{CompiledValidator, RemoteCaches, Validator, is_valid_name};
 
 /// All validators of an application. Cheap to clone.
 ///
@@ -160,33 +160,14 @@ impl RegistryBuilder {
         }
         check_chains(&self.validators, &next)?;
 
-        #[cfg(feature = "remote-keys")]
-        let mut caches: Vec<Arc<RemoteKeys>> = Vec::new();
+        let mut caches = RemoteCaches::default();
         let mut validators = Vec::with_capacity(self.validators.len());
-        for (i, v) in self.validators.iter().enumerate() {
-            let c = v
-                .compile()
+        for (v, next) in self.validators.iter().zip(next) {
+            let mut compiled = v
+                .compile(&mut caches)
                 .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?;
-            let keys = match c.static_keys {
-                Some(set) => KeyStore::Static(set),
-                #[cfg(feature = "remote-keys")]
-                None => KeyStore::Remote(
-                    crate::remote::shared_cache(&mut caches, v, c.algorithm)
-                        .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?,
-                ),
-                #[cfg(not(feature = "remote-keys"))]
-                None => unreachable!("only remote sources have no static keys"),
-            };
-            validators.push(CompiledValidator {
-                name: c.name,
-                algorithm: c.algorithm,
-                rules: c.rules,
-                keys,
-                user: c.user,
-                partner_required: c.partner_required,
-                next: next[i],
-                cookie: c.cookie,
-            });
+            compiled.next = next;
+            validators.push(compiled);
         }
         Ok(Registry {
             inner: Arc::new(RegistryInner {

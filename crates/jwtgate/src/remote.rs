@@ -227,7 +227,7 @@ fn allowed(url: &Url) -> bool {
 
 /// The cache for `validator`'s remote source, shared with earlier validators of the same source.
 pub(crate) fn shared_cache(
-    caches: &mut Vec<Arc<RemoteKeys>>,
+    caches: &mut crate::validator::RemoteCaches,
     validator: &Validator,
     algorithm: Algorithm,
 ) -> Result<Arc<RemoteKeys>, Error> {

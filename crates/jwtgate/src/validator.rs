@@ -369,20 +369,17 @@ fn read_key_file(path: &PathBuf) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// Compiles the parts of a validator that do not depend on other validators.
-pub(crate) struct Compiled {
-    pub(crate) name: Arc<str>,
-    pub(crate) algorithm: Algorithm,
-    pub(crate) rules: ClaimRules,
-    pub(crate) static_keys: Option<Arc<KeySet>>,
-    pub(crate) user: UserStrategy,
-    pub(crate) partner_required: Option<bool>,
-    pub(crate) cookie: Option<CookieRule>,
-}
+/// The remote key caches built so far, shared by validators of the same source.
+#[cfg(feature = "remote-keys")]
+pub(crate) type RemoteCaches = Vec<Arc<RemoteKeys>>;
+/// Without remote keys there is nothing to share.
+#[cfg(not(feature = "remote-keys"))]
+pub(crate) type RemoteCaches = ();
 
 impl Validator {
-    /// Checks every setting and parses static keys. Errors are prefixed by the caller.
-    pub(crate) fn compile(&self) -> Result<Compiled, Error> {
+    /// Checks every setting, parses static keys and finds (or adds) the remote key cache.
+    /// `next` is linked by the registry. Errors are prefixed by the caller.
+    pub(crate) fn compile(&self, caches: &mut RemoteCaches) -> Result<CompiledValidator, Error> {
         let missing =
             |what: &str| Error::new(ErrorKind::InvalidSetting, format!("{what} is required"));
         let issuer = self
@@ -403,7 +400,7 @@ impl Validator {
             return Err(missing("user claim name"));
         }
         let key_err = |e: String| Error::new(ErrorKind::InvalidKey, e);
-        let static_keys = match self
+        let keys = match self
             .key
             .as_ref()
             .ok_or_else(|| missing("a key (secret, public key, JWK set or URL)"))?
@@ -418,22 +415,21 @@ impl Validator {
                     };
                     Error::new(kind, e)
                 })?;
-                Some(KeySet::single(key))
+                KeySet::single(key)
             }
-            KeySource::PublicKeyPem(pem) => Some(KeySet::single(
-                VerifyingKey::from_pem(algorithm, pem).map_err(key_err)?,
-            )),
+            KeySource::PublicKeyPem(pem) => {
+                KeySet::single(VerifyingKey::from_pem(algorithm, pem).map_err(key_err)?)
+            }
             KeySource::PublicKeyFile(path) => {
                 let pem = read_key_file(path)?;
                 let key = VerifyingKey::from_pem(algorithm, &pem)
                     .map_err(|e| key_err(format!("{}: {e}", path.display())))?;
-                Some(KeySet::single(key))
+                KeySet::single(key)
             }
-            KeySource::Jwks(json) => Some(self.static_jwks(json, algorithm)?),
-            KeySource::JwksFile(path) => Some(
-                self.static_jwks(&read_key_file(path)?, algorithm)
-                    .map_err(|e| e.context(path.display()))?,
-            ),
+            KeySource::Jwks(json) => self.static_jwks(json, algorithm)?,
+            KeySource::JwksFile(path) => self
+                .static_jwks(&read_key_file(path)?, algorithm)
+                .map_err(|e| e.context(path.display()))?,
             #[cfg(feature = "remote-keys")]
             KeySource::JwksUrl(_) | KeySource::OidcIssuer(_) => {
                 if algorithm.is_hmac() {
@@ -441,10 +437,23 @@ impl Validator {
                         "{algorithm} needs a shared secret; remote key sets never hold secrets"
                     )));
                 }
-                None
+                let cache = crate::remote::shared_cache(caches, self, algorithm)?;
+                return self.finish(issuer, algorithm, user, KeyStore::Remote(cache));
             }
         };
-        Ok(Compiled {
+        #[cfg(not(feature = "remote-keys"))]
+        let () = caches;
+        self.finish(issuer, algorithm, user, KeyStore::Static(Arc::new(keys)))
+    }
+
+    fn finish(
+        &self,
+        issuer: String,
+        algorithm: Algorithm,
+        user: UserStrategy,
+        keys: KeyStore,
+    ) -> Result<CompiledValidator, Error> {
+        Ok(CompiledValidator {
             name: Arc::from(self.name.as_str()),
             algorithm,
             rules: ClaimRules {
@@ -452,9 +461,10 @@ impl Validator {
                 audiences: self.audiences.clone(),
                 leeway: self.leeway.as_secs(),
             },
-            static_keys: static_keys.map(Arc::new),
+            keys,
             user,
             partner_required: self.partner,
+            next: None,
             cookie: self
                 .cookie
                 .clone()
@@ -493,17 +503,29 @@ mod tests {
             .issuer("i")
             .audience("a")
             .algorithm(Algorithm::HS256);
-        let err = base.clone().compile().err().unwrap();
+        let err = base
+            .clone()
+            .compile(&mut RemoteCaches::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("user"), "{err}");
-        let err = base.clone().static_user(1).compile().err().unwrap();
+        let err = base
+            .clone()
+            .static_user(1)
+            .compile(&mut RemoteCaches::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("a key"), "{err}");
-        let err = Validator::new("v").compile().err().unwrap();
+        let err = Validator::new("v")
+            .compile(&mut RemoteCaches::default())
+            .err()
+            .unwrap();
         assert_eq!(err.to_string(), "issuer is required");
         let err = base
             .clone()
             .static_user(1)
             .secret("short")
-            .compile()
+            .compile(&mut RemoteCaches::default())
             .err()
             .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
