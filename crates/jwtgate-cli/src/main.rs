@@ -39,6 +39,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Fetch every remote key set (and run OIDC discovery) before listening; fail if any
+        /// cannot be had, instead of answering 503 until it can.
+        #[arg(long)]
+        prefetch: bool,
     },
     /// Signs a token for testing.
     Mint {
@@ -108,7 +112,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     match cli.command {
-        Command::Serve { config, listen } => runtime.block_on(serve(config, listen)),
+        Command::Serve {
+            config,
+            listen,
+            prefetch,
+        } => runtime.block_on(serve(config, listen, prefetch)),
         Command::Inspect { config, token } => runtime.block_on(inspect(config, token)),
         Command::Mint {
             alg,
@@ -224,7 +232,7 @@ async fn whoami(identity: Option<Identity>) -> Json<Value> {
     })
 }
 
-async fn serve(path: PathBuf, listen: SocketAddr) -> ExitCode {
+async fn serve(path: PathBuf, listen: SocketAddr, prefetch: bool) -> ExitCode {
     let config = match Config::from_file(&path) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -233,6 +241,9 @@ async fn serve(path: PathBuf, listen: SocketAddr) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if prefetch && let Err(e) = registry.prefetch().await {
+        return fail(e);
+    }
     if config.routes().is_empty() {
         return fail(format!("{}: no [[route]] to serve", path.display()));
     }

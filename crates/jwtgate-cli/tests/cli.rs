@@ -277,3 +277,41 @@ fn mint_then_inspect() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn serve_prefetch_fails_on_a_mismatched_oidc_issuer() {
+    let provider =
+        jwtgate_test::Provider::start(jwtgate_test::jwks([TestKey::rsa().jwk("k1", "RS256")]))
+            .await;
+    provider.set_discovery_issuer("https://evil.example");
+    let config = write_config(
+        "prefetch",
+        &format!(
+            r#"[[validator]]
+name = "idp"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+oidc_issuer = "{issuer}"
+user = {{ claim = "sub" }}
+remote = {{ timeout_ms = 2000 }}
+[[route]]
+path = "/x"
+auth = "jwt_idp"
+"#,
+            issuer = provider.issuer()
+        ),
+    );
+    let out = tokio::process::Command::from(command())
+        .args(["serve", "--prefetch", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OIDC discovery issuer mismatch") && err.contains("https://evil.example"),
+        "{err}"
+    );
+}
