@@ -315,3 +315,90 @@ auth = "jwt_idp"
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn inspect_shows_key_cache_state_and_files_resolve_next_to_the_config() {
+    let rsa = TestKey::rsa();
+    let provider =
+        jwtgate_test::Provider::start(jwtgate_test::jwks([rsa.jwk("k1", "RS256")])).await;
+    let config = write_config(
+        "files",
+        &format!(
+            r#"[[validator]]
+name = "remote"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+jwks_url = "{jwks}"
+user = {{ static = 1 }}
+
+[[validator]]
+name = "pem"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+public_key_file = "keys/rsa.pem"
+user = {{ static = 2 }}
+
+[[validator]]
+name = "set"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+jwks_file = "keys/jwks.json"
+user = {{ static = 3 }}
+"#,
+            issuer = provider.issuer(),
+            jwks = provider.jwks_url()
+        ),
+    );
+    let keys = config.parent().unwrap().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("rsa.pem"), rsa.public_pem()).unwrap();
+    std::fs::write(
+        keys.join("jwks.json"),
+        jwtgate_test::jwks([rsa.jwk("k1", "RS256")]).to_string(),
+    )
+    .unwrap();
+    let token = mint(
+        &rsa,
+        "RS256",
+        json!({"kid": "k1"}),
+        &claims(&provider.issuer(), "api", 60),
+    );
+    let out = tokio::process::Command::from(command())
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&token)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in ["remote: accepted", "pem: accepted", "set: accepted"] {
+        assert!(text.contains(line), "{text}");
+    }
+    let cache_line = format!(
+        "keys {}: kids [\"k1\"], fetches 1, failures 0, last error none",
+        provider.jwks_url()
+    );
+    assert!(text.contains(&cache_line), "{text}");
+
+    std::fs::remove_file(keys.join("rsa.pem")).unwrap();
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("validator \"pem\"") && err.contains("rsa.pem"),
+        "{err}"
+    );
+}
