@@ -628,3 +628,30 @@ async fn outages_are_logged_once_per_state_change_and_tokens_never() {
         assert!(!all.contains(signature), "a token reached the log");
     }
 }
+
+/// One registry, several runtimes (as with a shared registry across `#[tokio::test]`s): a fetch
+/// cancelled with its runtime does not block the next runtime's requests.
+#[test]
+fn a_registry_outlives_the_runtime_that_started_a_fetch() {
+    let provider_rt = tokio::runtime::Runtime::new().unwrap();
+    let key = TestKey::rsa();
+    let provider = provider_rt.block_on(Provider::start(jwks([key.jwk("k1", "RS256")])));
+    provider.set_behavior(Behavior::Delay(Duration::from_secs(2)));
+    let (registry, app) = setup(&provider, fast().timeout(Duration::from_secs(5)));
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        let started = tokio::time::timeout(Duration::from_millis(100), registry.prefetch()).await;
+        assert!(started.is_err(), "the fetch is still in flight");
+    });
+    drop(first);
+    provider.set_behavior(Behavior::Serve);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = token(&provider, &key, Some("k1"));
+    assert_eq!(second.block_on(status(&app, &t)).0, 200);
+}

@@ -172,7 +172,8 @@ struct Status {
     config_error: bool,
 }
 
-type Flight = Shared<BoxFuture<'static, ()>>;
+/// A fetch in flight; resolves to `false` when its task was cancelled before finishing.
+type Flight = Shared<BoxFuture<'static, bool>>;
 
 /// One cached remote key set.
 pub(crate) struct RemoteKeys {
@@ -375,8 +376,19 @@ impl RemoteKeys {
 
     /// Joins the fetch in flight, or starts one when `start` is true, and waits for it.
     async fn fly(self: &Arc<Self>, start: bool) {
-        if let Some(flight) = self.flight(start) {
-            flight.await;
+        for _ in 0..2 {
+            let Some(flight) = self.flight(start) else {
+                return;
+            };
+            if flight.clone().await {
+                return;
+            }
+            // The fetch's task was cancelled (the runtime it ran on shut down, as when one
+            // registry serves several test runtimes): forget it and fetch again from here.
+            let mut slot = lock(&self.in_flight);
+            if slot.as_ref().is_some_and(|f| f.ptr_eq(&flight)) {
+                *slot = None;
+            }
         }
     }
 
@@ -384,9 +396,7 @@ impl RemoteKeys {
     /// the handle, never across the fetch.
     fn flight(self: &Arc<Self>, start: bool) -> Option<Flight> {
         let mut slot = lock(&self.in_flight);
-        // A finished flight still in the slot means its task never cleared it (the runtime it
-        // ran on shut down): start afresh rather than reuse it forever.
-        if let Some(flight) = slot.as_ref().filter(|f| f.peek().is_none()) {
+        if let Some(flight) = slot.as_ref() {
             return Some(flight.clone());
         }
         if !start {
@@ -397,16 +407,14 @@ impl RemoteKeys {
         let work = async move {
             this.fetch_and_store().await;
             *lock(&this.in_flight) = None;
+            true
         };
         // Run the fetch on its own task when there is a runtime, so that a request that gives
         // up does not stall it for the others.
-        let flight: BoxFuture<'static, ()> = match tokio::runtime::Handle::try_current() {
+        let flight: BoxFuture<'static, bool> = match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 let handle = rt.spawn(work);
-                async move {
-                    let _ = handle.await;
-                }
-                .boxed()
+                async move { handle.await.unwrap_or(false) }.boxed()
             }
             Err(_) => work.boxed(),
         };
@@ -418,10 +426,7 @@ impl RemoteKeys {
     /// Fetches now, ignoring intervals and backoff; an error says why (for `prefetch`).
     pub(crate) async fn fetch_now(self: &Arc<Self>) -> Result<(), Error> {
         lock(&self.status).retry_at = None;
-        let flight = self.flight(true);
-        if let Some(flight) = flight {
-            flight.await;
-        }
+        self.fly(true).await;
         let s = lock(&self.status);
         match &s.last_error {
             Some(e) => {
