@@ -283,25 +283,29 @@ impl Config {
     /// Adds file, line and key to a registry error, from the validator it names.
     fn locate(&self, e: Error) -> Error {
         let message = e.to_string();
-        let key = match e.kind() {
-            ErrorKind::InvalidName | ErrorKind::DuplicateName => "name",
-            ErrorKind::ClosedChain | ErrorKind::UnknownValidator => "next",
-            ErrorKind::WeakSecret => "secret",
-            ErrorKind::InvalidAlgorithm => "algorithm",
-            ErrorKind::InvalidKey => "key",
-            _ => "",
-        };
+        let named = self.file.validator.iter().find_map(|v| {
+            let prefix = format!("validator {:?}: ", v.get_ref().name);
+            message.strip_prefix(&prefix).map(|detail| (v, detail))
+        });
+        if let Some((v, detail)) = named {
+            let key = key_for(e.kind(), detail, &key_sources(v.get_ref()));
+            return Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{}: validator {:?}: key `{key}`: {detail}",
+                    self.at(v.span().start),
+                    v.get_ref().name
+                ),
+            );
+        }
+        // Name and chain errors name validators inside the message.
         let found = self.file.validator.iter().rev().find(|v| {
             let name = &v.get_ref().name;
             message.contains(&format!("{name:?}")) || message.contains(&format!("chain: {name} "))
         });
         let at = found.map_or_else(|| self.origin.clone(), |v| self.at(v.span().start));
-        let key = if key.is_empty() {
-            String::new()
-        } else {
-            format!("key `{key}`: ")
-        };
-        Error::new(ErrorKind::Config, format!("{at}: {key}{message}"))
+        let key = key_for(e.kind(), &message, &[]);
+        Error::new(ErrorKind::Config, format!("{at}: key `{key}`: {message}"))
     }
 
     fn path(&self, p: &Path) -> PathBuf {
@@ -324,19 +328,7 @@ impl Config {
             OneOrMany::One(a) => out.audience(a.clone()),
             OneOrMany::Many(a) => out.audiences(a.iter().cloned()),
         };
-        let sources: Vec<&str> = [
-            ("secret", v.secret.is_some()),
-            ("secret_env", v.secret_env.is_some()),
-            ("public_key_pem", v.public_key_pem.is_some()),
-            ("public_key_file", v.public_key_file.is_some()),
-            ("jwks", v.jwks.is_some()),
-            ("jwks_file", v.jwks_file.is_some()),
-            ("jwks_url", v.jwks_url.is_some()),
-            ("oidc_issuer", v.oidc_issuer.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect();
+        let sources = key_sources(v);
         out = match sources.as_slice() {
             ["secret"] => out.secret(v.secret.clone().unwrap_or_default()),
             ["secret_env"] => out.secret_env(v.secret_env.clone().unwrap_or_default()),
@@ -400,10 +392,6 @@ impl Config {
                     ));
                 }
             };
-            cookie
-                .clone()
-                .compile()
-                .map_err(|e| ("cookie", e.to_string()))?;
             out = out.cookie(cookie);
         }
         if let Some(r) = &v.remote {
@@ -417,21 +405,6 @@ impl Config {
                 return Err(("remote", "needs the `remote-keys` feature".into()));
             }
         }
-        // Compile now so that errors point at this table and the right key.
-        out.compile(&mut Default::default()).map_err(|e| {
-            let key = match e.kind() {
-                ErrorKind::WeakSecret => sources.first().copied().unwrap_or("secret"),
-                ErrorKind::InvalidKey => sources.first().copied().unwrap_or("secret"),
-                ErrorKind::InvalidAlgorithm => "algorithm",
-                _ if e.to_string().starts_with("issuer") => "issuer",
-                _ if e.to_string().contains("audience") => "audience",
-                _ if e.to_string().contains("environment variable") => {
-                    sources.first().copied().unwrap_or("secret_env")
-                }
-                _ => "validator",
-            };
-            (key, e.to_string())
-        })?;
         Ok(out)
     }
 }
@@ -456,6 +429,40 @@ fn remote_options(r: &RemoteToml) -> RemoteKeyOptions {
             ms(r.backoff_base_ms, d.backoff_base),
             ms(r.backoff_max_ms, d.backoff_max),
         )
+}
+
+/// The key sources a validator table sets, by key name.
+fn key_sources(v: &ValidatorToml) -> Vec<&'static str> {
+    [
+        ("secret", v.secret.is_some()),
+        ("secret_env", v.secret_env.is_some()),
+        ("public_key_pem", v.public_key_pem.is_some()),
+        ("public_key_file", v.public_key_file.is_some()),
+        ("jwks", v.jwks.is_some()),
+        ("jwks_file", v.jwks_file.is_some()),
+        ("jwks_url", v.jwks_url.is_some()),
+        ("oidc_issuer", v.oidc_issuer.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect()
+}
+
+/// The config key an error from building the registry is about.
+fn key_for(kind: &ErrorKind, detail: &str, sources: &[&'static str]) -> &'static str {
+    let source = sources.first().copied().unwrap_or("secret");
+    match kind {
+        ErrorKind::InvalidName | ErrorKind::DuplicateName => "name",
+        ErrorKind::ClosedChain | ErrorKind::UnknownValidator => "next",
+        ErrorKind::InvalidAlgorithm => "algorithm",
+        _ if detail.starts_with("cookie") => "cookie",
+        ErrorKind::WeakSecret | ErrorKind::InvalidKey => source,
+        _ if detail.starts_with("issuer") => "issuer",
+        _ if detail.contains("audience") => "audience",
+        _ if detail.starts_with("user") => "user",
+        _ if detail.contains("environment variable") => source,
+        _ => "validator",
+    }
 }
 
 fn column_of(text: &str, offset: usize) -> usize {
@@ -614,6 +621,25 @@ auth = "jwt_demo"
         let err = load(&remote.replace("ttl_secs = 120", "ttl = 120")).unwrap_err();
         assert!(err.to_string().starts_with("app.toml:8:31:"), "{err}");
         assert!(err.to_string().contains("unknown field `ttl`"), "{err}");
+    }
+
+    #[test]
+    fn cookie_and_audience_errors_point_at_their_keys() {
+        let err = load(&DEMO.replace(
+            "secret = \"cookie-secret-cookie-secret-0032\"",
+            "secret = \"short\"",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:2: validator \"demo\": key `cookie`: cookie secret: the HS256 secret must be at least 32 bytes long, it has 5"
+        );
+        let err =
+            load(&DEMO.replace("audience = [\"auth_jwt_test_api\"]", "audience = []")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:2: validator \"demo\": key `audience`: a non-empty audience is required"
+        );
     }
 
     #[test]

@@ -465,11 +465,7 @@ impl Validator {
             user,
             partner_required: self.partner,
             next: None,
-            cookie: self
-                .cookie
-                .clone()
-                .map(|c| c.compile().map_err(|e| e.context("cookie")))
-                .transpose()?,
+            cookie: self.cookie.clone().map(CookieConfig::compile).transpose()?,
         })
     }
 
