@@ -482,6 +482,7 @@ async fn extractors() {
     let res = get_bearer(&app, "/user", None).await;
     assert_eq!(res.status, 401);
     assert_eq!(res.body["error"], "this handler needs a bearer token");
+    assert_eq!(res.header("www-authenticate"), "Bearer realm=\"jwtgate\"");
     // No layer: a 500 that names it.
     let res = get_bearer(&app, "/nolayer", Some(&t)).await;
     assert_eq!(res.status, 500);

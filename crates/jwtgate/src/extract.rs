@@ -23,6 +23,8 @@ pub struct Claims<T>(pub T);
 #[derive(Debug)]
 pub struct ExtractRejection {
     kind: ExtractRejectionKind,
+    /// The realm, for the challenge of an anonymous request.
+    realm: Option<std::sync::Arc<str>>,
 }
 
 /// What kind of [`ExtractRejection`] this is.
@@ -82,12 +84,19 @@ impl IntoResponse for ExtractRejection {
             tracing::error!("{}", self.message());
         }
         let body = serde_json::json!({ "error": self.message() }).to_string();
-        (self.status(), [(CONTENT_TYPE, "application/json")], body).into_response()
+        let mut res = (self.status(), [(CONTENT_TYPE, "application/json")], body).into_response();
+        // RFC 7235: a 401 carries a challenge.
+        if let Some(realm) = &self.realm
+            && let Ok(v) = http::HeaderValue::try_from(format!("Bearer realm=\"{realm}\""))
+        {
+            res.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+        }
+        res
     }
 }
 
 fn reject(kind: ExtractRejectionKind) -> ExtractRejection {
-    ExtractRejection { kind }
+    ExtractRejection { kind, realm: None }
 }
 
 /// The identity, `None` when anonymous, an error when the layer is missing.
@@ -100,7 +109,10 @@ fn identity(parts: &Parts) -> Result<Option<&Identity>, ExtractRejection> {
 }
 
 fn required(parts: &Parts) -> Result<&Identity, ExtractRejection> {
-    identity(parts)?.ok_or(reject(ExtractRejectionKind::Anonymous))
+    identity(parts)?.ok_or_else(|| ExtractRejection {
+        kind: ExtractRejectionKind::Anonymous,
+        realm: parts.extensions.get::<Anonymous>().map(|a| a.realm.clone()),
+    })
 }
 
 macro_rules! extractor {

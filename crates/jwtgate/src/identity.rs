@@ -211,10 +211,21 @@ impl serde::Serialize for Identity {
     }
 }
 
-/// A request extension marking an anonymous request on a `public_or_jwt` route.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A request extension marking an anonymous request on a `public_or_jwt` route (or a CORS
+/// preflight). It carries the realm, so that a handler that needs a token can still send a
+/// proper `WWW-Authenticate` challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Anonymous;
+pub struct Anonymous {
+    pub(crate) realm: Arc<str>,
+}
+
+impl Anonymous {
+    /// The realm of the route's registry.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -154,7 +154,8 @@ where
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
             // Browsers never send credentials on preflights; handlers see an anonymous request.
-            req.extensions_mut().insert(Anonymous);
+            let realm = state.registry.inner.realm.clone();
+            req.extensions_mut().insert(Anonymous { realm });
             return ResponseFuture {
                 state: State::Calling {
                     future: inner.call(req),
@@ -171,7 +172,8 @@ where
                 .await?;
             Ok(match outcome {
                 Outcome::Anonymous => {
-                    req.extensions_mut().insert(Anonymous);
+                    let realm = s.registry.inner.realm.clone();
+                    req.extensions_mut().insert(Anonymous { realm });
                     (req, None)
                 }
                 Outcome::Authenticated {
