@@ -53,137 +53,97 @@ async fn refused(app: &Router, token: &str, description: &str) {
 async fn tokens_jsonwebtoken_would_accept_are_refused() {
     let app = router(hs("v"));
     let exp = jwtgate_test::now() + 100;
+    let hs256 = r#"{"alg":"HS256"}"#;
     let good = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp}}}"#);
     assert_eq!(
-        get_bearer(&app, "/jwt", Some(&raw(r#"{"alg":"HS256"}"#, &good)))
+        get_bearer(&app, "/jwt", Some(&raw(hs256, &good)))
             .await
             .status,
         200
     );
 
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256","crit":["exp"]}"#, &good),
-        "token has critical header extensions",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256","crit":[]}"#, &good),
-        "token has critical header extensions",
-    )
-    .await;
-    let dup = format!(r#"{{"iss":"evil","iss":"{ISS}","aud":"api","exp":{exp}}}"#);
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256"}"#, &dup),
-        "token has a duplicated member",
-    )
-    .await;
-    let dup_other =
-        format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"role":"user","role":"admin"}}"#);
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256"}"#, &dup_other),
-        "token has a duplicated member",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(r#"{{"iss":5,"aud":"api","exp":{exp}}}"#),
+    let claims = |extra: &str| format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp}{extra}}}"#);
+    let deep = claims(&format!(r#","x":{}1{}"#, "[".repeat(64), "]".repeat(64)));
+    // (header, claims, description)
+    let cases = [
+        (
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            good.clone(),
+            "token has critical header extensions",
         ),
-        "token iss is not a string",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(r#"{{"iss":["{ISS}"],"aud":"api","exp":{exp}}}"#),
+        (
+            r#"{"alg":"HS256","crit":[]}"#,
+            good.clone(),
+            "token has critical header extensions",
         ),
-        "token iss is not a string",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(r#"{{"iss":"{ISS}","aud":{{}},"exp":{exp}}}"#),
+        (
+            hs256,
+            format!(r#"{{"iss":"evil","iss":"{ISS}","aud":"api","exp":{exp}}}"#),
+            "token has a duplicated member",
         ),
-        "token aud is not a string or an array of strings",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(r#"{{"iss":"{ISS}","exp":{exp}}}"#),
+        (
+            hs256,
+            claims(r#","role":"user","role":"admin""#),
+            "token has a duplicated member",
         ),
-        "token has no aud claim",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(
-                r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"nbf":{}}}"#,
-                exp + 50
-            ),
+        (
+            hs256,
+            format!(r#"{{"iss":5,"aud":"api","exp":{exp}}}"#),
+            "token iss is not a string",
         ),
-        "token not yet valid",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(
-            r#"{"alg":"HS256"}"#,
-            &format!(r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"iat":{}}}"#, exp),
+        (
+            hs256,
+            format!(r#"{{"iss":["{ISS}"],"aud":"api","exp":{exp}}}"#),
+            "token iss is not a string",
         ),
-        "token issued in the future",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(r#"{"alg":["HS256"]}"#, &good),
-        "token alg is not a string",
-    )
-    .await;
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256","kid":{}}"#, &good),
-        "token kid is not a string",
-    )
-    .await;
-    let deep = format!(
-        r#"{{"iss":"{ISS}","aud":"api","exp":{exp},"x":{}1{}}}"#,
-        "[".repeat(64),
-        "]".repeat(64)
-    );
-    refused(
-        &app,
-        &raw(r#"{"alg":"HS256"}"#, &deep),
-        "token JSON is nested too deeply",
-    )
-    .await;
-    refused(
-        &app,
-        "a.b.c.d.e",
-        "encrypted tokens (JWE) are not supported",
-    )
-    .await;
-    refused(&app, "a.b", "token is not a compact JWS").await;
-    let big = format!(
-        "{}.{}.{}",
-        b64(r#"{"alg":"HS256"}"#),
-        "A".repeat(9000),
-        "sig"
-    );
-    refused(&app, &big, "token too large").await;
-    let huge = "A".repeat(1 << 20);
-    refused(&app, &huge, "token too large").await;
+        (
+            hs256,
+            format!(r#"{{"iss":"{ISS}","aud":{{}},"exp":{exp}}}"#),
+            "token aud is not a string or an array of strings",
+        ),
+        (
+            hs256,
+            format!(r#"{{"iss":"{ISS}","exp":{exp}}}"#),
+            "token has no aud claim",
+        ),
+        (
+            hs256,
+            claims(&format!(r#","nbf":{}"#, exp + 50)),
+            "token not yet valid",
+        ),
+        (
+            hs256,
+            claims(&format!(r#","iat":{exp}"#)),
+            "token issued in the future",
+        ),
+        (
+            r#"{"alg":["HS256"]}"#,
+            good.clone(),
+            "token alg is not a string",
+        ),
+        (
+            r#"{"alg":"HS256","kid":{}}"#,
+            good.clone(),
+            "token kid is not a string",
+        ),
+        (hs256, deep, "token JSON is nested too deeply"),
+    ];
+    for (header, claims, description) in cases {
+        refused(&app, &raw(header, &claims), description).await;
+    }
+
+    let big = format!("{}.{}.{}", b64(hs256), "A".repeat(9000), "sig");
+    for (token, description) in [
+        (
+            "a.b.c.d.e".to_owned(),
+            "encrypted tokens (JWE) are not supported",
+        ),
+        ("a.b".to_owned(), "token is not a compact JWS"),
+        (big, "token too large"),
+        ("A".repeat(1 << 20), "token too large"),
+    ] {
+        refused(&app, &token, description).await;
+    }
 }
 
 #[tokio::test]
