@@ -1,28 +1,35 @@
 //! Cookie mode (auth_jwt 16.0): after a successful request, an HttpOnly cookie holding the
-//! token's claims re-signed with a server secret, read back when a request has no
-//! `Authorization` header.
+//! token's claims re-signed with a server secret, read back when a request carries none of the
+//! validator's token sources.
 //!
 //! Unlike auth_jwt, the cookie never outlives the original token's `exp`, keeps the original
-//! `aud` (so multi-audience validators work) and is `SameSite=Lax`.
+//! `aud` (so multi-audience validators work), is `SameSite=Lax`, and is bound to the validator
+//! that issued it: each validator signs with its own key, derived from the cookie secret and its
+//! name, so a cookie renamed to another validator's cookie never verifies there, even when both
+//! share the secret.
 
 use std::fmt;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::COOKIE;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use jsonwebtoken::EncodingKey;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
+use crate::credentials::is_token_char;
 use crate::error::{Error, ErrorKind};
-use crate::keys::{VerifyingKey, sign_hs256};
+use crate::failure::Failure;
+use crate::jws::algorithm::Algorithm;
+use crate::jws::claims::ClaimRules;
+use crate::jws::keys::{VerifyingKey, sign_hs256};
+use crate::jws::token;
 use crate::secret::Secret;
 
 /// Settings of a validator's cookie mode.
 #[derive(Clone)]
-pub struct CookieConfig {
+#[must_use]
+pub struct CookieMode {
     pub(crate) name: String,
     pub(crate) path: String,
     pub(crate) max_age: Duration,
@@ -30,9 +37,9 @@ pub struct CookieConfig {
     pub(crate) secret: Option<Secret>,
 }
 
-impl fmt::Debug for CookieConfig {
+impl fmt::Debug for CookieMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CookieConfig")
+        f.debug_struct("CookieMode")
             .field("name", &self.name)
             .field("path", &self.path)
             .field("max_age", &self.max_age)
@@ -42,7 +49,7 @@ impl fmt::Debug for CookieConfig {
     }
 }
 
-impl CookieConfig {
+impl CookieMode {
     /// A cookie named `name`, path `/`, max-age one year (capped by the token's `exp`), `Secure`.
     /// A secret must be set with [`secret`](Self::secret) or [`secret_env`](Self::secret_env).
     pub fn new(name: impl Into<String>) -> Self {
@@ -90,50 +97,86 @@ impl CookieConfig {
         self
     }
 
-    pub(crate) fn compile(self) -> Result<CookieRule, Error> {
-        let bad = |what: &str| Error::new(ErrorKind::InvalidSetting, what.to_owned());
-        let token_char = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
-        if self.name.is_empty() || !self.name.chars().all(token_char) {
-            return Err(bad("cookie name must be a non-empty HTTP token"));
+    /// The cookie's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks the settings and derives the signing key of validator `validator`.
+    pub(crate) fn compile(&self, validator: &str) -> Result<CompiledCookieMode, Error> {
+        let bad = |field, what: &str| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
+        if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
+            return Err(bad("cookie.name", "cookie name must be a non-empty HTTP token"));
         }
         if !self.path.starts_with('/')
             || self.path.chars().any(|c| c == ';' || !c.is_ascii_graphic())
         {
             return Err(bad(
+                "cookie.path",
                 "cookie path must start with / and contain no ';', space or control character",
             ));
         }
         if self.max_age.is_zero() {
-            return Err(bad("cookie max_age must be positive"));
+            return Err(bad("cookie.max_age_secs", "cookie max_age must be positive"));
         }
         let secret = self
             .secret
-            .ok_or_else(|| bad("cookie mode needs a secret (secret or secret_env)"))?
-            .resolve()?;
-        let verify = VerifyingKey::from_secret(Algorithm::HS256, &secret)
-            .map_err(|e| Error::new(ErrorKind::WeakSecret, format!("cookie secret: {e}")))?;
-        Ok(CookieRule {
-            name: self.name,
-            path: self.path,
+            .as_ref()
+            .ok_or_else(|| bad("cookie.secret", "cookie mode needs a secret (secret or secret_env)"))?;
+        let field = secret.field("cookie.secret", "cookie.secret_env");
+        let secret = secret.resolve().map_err(|e| e.in_field(field))?;
+        VerifyingKey::from_secret(Algorithm::HS256, &secret).map_err(|e| {
+            Error::new(ErrorKind::WeakSecret, format!("cookie secret: {e}")).in_field(field)
+        })?;
+        // HMAC-SHA256(secret, context || name): one key per validator, so that a cookie issued
+        // by one validator is refused by every other.
+        let context = format!("jwtgate cookie mode v1\0{validator}");
+        let derived = sign_hs256(&EncodingKey::from_secret(&secret), context.as_bytes())
+            .ok_or_else(|| bad(field, "cookie secret: cannot derive the validator key"))?;
+        let verify = VerifyingKey::from_secret(Algorithm::HS256, &derived)
+            .map_err(|e| bad(field, &format!("cookie secret: {e}")))?;
+        Ok(CompiledCookieMode {
+            name: self.name.clone(),
+            path: self.path.clone(),
             max_age: self.max_age.as_secs().max(1),
             secure: self.secure,
-            sign: EncodingKey::from_secret(&secret),
+            sign: EncodingKey::from_secret(&derived),
             verify,
         })
     }
 }
 
 /// A compiled cookie mode.
-pub(crate) struct CookieRule {
+pub(crate) struct CompiledCookieMode {
     pub(crate) name: String,
     path: String,
     max_age: u64,
     secure: bool,
     sign: EncodingKey,
-    pub(crate) verify: VerifyingKey,
+    verify: VerifyingKey,
 }
 
-impl CookieRule {
+impl CompiledCookieMode {
+    /// Verifies a cookie read back from a request: HS256 with this validator's derived key, then
+    /// the validator's claim rules.
+    pub(crate) fn verify(
+        &self,
+        value: &str,
+        rules: &ClaimRules,
+        now: u64,
+    ) -> Result<Map<String, Value>, Failure> {
+        let token = token::parse(value)?;
+        if token.alg != Algorithm::HS256.as_str() {
+            return Err(Failure::AlgorithmMismatch);
+        }
+        let input = token.signing_input.as_bytes();
+        if !self.verify.verify(Algorithm::HS256, input, &token.signature) {
+            return Err(Failure::BadSignature);
+        }
+        rules.check(&token.claims, now)?;
+        Ok(token.claims)
+    }
+
     /// The `Set-Cookie` value for accepted `claims` at time `now`, or `None` when the token
     /// is about to expire.
     pub(crate) fn issue(&self, claims: &Map<String, Value>, now: u64) -> Option<HeaderValue> {
@@ -159,61 +202,40 @@ impl CookieRule {
     }
 }
 
-/// The value of the first cookie named `name` in the request's `Cookie` headers.
-pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_cookies_across_headers() {
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; b=2"));
-        h.append(COOKIE, HeaderValue::from_static("c=\"3\""));
-        assert_eq!(find(&h, "b"), Some("2"));
-        assert_eq!(find(&h, "c"), Some("3"));
-        assert_eq!(find(&h, "d"), None);
-    }
-
-    #[test]
     fn validates_settings() {
-        let ok = CookieConfig::new("demo_auth").secret(vec![1; 32]);
-        assert!(ok.clone().compile().is_ok());
-        assert!(ok.clone().path("no-slash").compile().is_err());
+        let ok = CookieMode::new("demo_auth").secret(vec![1; 32]);
+        assert!(ok.compile("v").is_ok());
+        assert!(ok.clone().path("no-slash").compile("v").is_err());
         assert!(
-            CookieConfig::new("bad name")
+            CookieMode::new("bad name")
                 .secret(vec![1; 32])
-                .compile()
+                .compile("v")
                 .is_err()
         );
-        let err = CookieConfig::new("x")
+        let err = CookieMode::new("x")
             .secret(vec![1; 8])
-            .compile()
+            .compile("v")
             .err()
             .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
-        let err = CookieConfig::new("x").compile().err().unwrap();
+        assert_eq!(err.field(), Some("cookie.secret"));
+        let err = CookieMode::new("x").compile("v").err().unwrap();
         assert!(err.to_string().contains("needs a secret"));
         assert!(!format!("{ok:?}").contains("[1, 1"));
     }
 
     #[test]
     fn cookie_never_outlives_the_token() {
-        let rule = CookieConfig::new("c")
+        let rule = CookieMode::new("c")
             .secret(vec![1; 32])
             .path("/app")
             .secure(false)
-            .compile()
+            .compile("v")
             .unwrap();
         let mut claims = Map::new();
         claims.insert("exp".into(), Value::from(1_000_100u64));
@@ -225,5 +247,26 @@ mod tests {
             "{v}"
         );
         assert!(rule.issue(&claims, 1_000_100).is_none());
+    }
+
+    #[test]
+    fn a_cookie_verifies_only_for_the_validator_that_issued_it() {
+        let mode = CookieMode::new("c").secret(vec![1; 32]);
+        let (a, b) = (mode.compile("a").unwrap(), mode.compile("b").unwrap());
+        let rules = ClaimRules {
+            issuers: vec!["i".into()],
+            audiences: vec!["x".into()],
+            authorized_party: None,
+            leeway: 0,
+        };
+        let mut claims = Map::new();
+        claims.insert("iss".into(), Value::from("i"));
+        claims.insert("aud".into(), Value::from("x"));
+        claims.insert("exp".into(), Value::from(2_000_000u64));
+        let set = a.issue(&claims, 1_000_000).unwrap();
+        let value = set.to_str().unwrap().split(';').next().unwrap();
+        let value = value.strip_prefix("c=").unwrap();
+        assert!(a.verify(value, &rules, 1_000_000).is_ok());
+        assert_eq!(b.verify(value, &rules, 1_000_000).err(), Some(Failure::BadSignature));
     }
 }

@@ -137,6 +137,15 @@ impl fmt::Display for PartnerId {
     }
 }
 
+/// Whether `name` can name a validator: `[A-Za-z_][A-Za-z0-9_]*`, as in `jwt_<name>` modes.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The name of the validator that accepted the token (after `next` chaining).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ValidatorName(pub(crate) Arc<str>);
@@ -215,7 +224,6 @@ impl serde::Serialize for Identity {
 /// preflight). It carries the realm, so that a handler that needs a token can still send a
 /// proper `WWW-Authenticate` challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Anonymous {
     pub(crate) realm: Arc<str>,
 }
@@ -232,6 +240,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn names_are_identifiers() {
+        for ok in ["validator_1", "_x", "demo", "A9"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "not an identifier", "1abc", "a-b", "é", "a.b"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn user_ids_from_claims() {

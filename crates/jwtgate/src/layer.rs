@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use jwtgate::{Algorithm, Claims, Registry, Validator};
+//! use jwtgate::{Algorithm, Claims, KeySource, Registry, Validator};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize)]
@@ -23,7 +23,7 @@
 //!             .issuer("theissuer")
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::HS256)
-//!             .secret("thesecret-of-at-least-32-bytes!!")
+//!             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
 //!             .user_from_claim("sub"),
 //!     )
 //!     .build()?;
@@ -41,67 +41,54 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use futures_util::future::BoxFuture;
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::auth::Outcome;
+use crate::directory::BoxFuture;
+use crate::engine::{Chain, Engine, Outcome};
 use crate::identity::Anonymous;
-use crate::registry::Registry;
 use crate::rejection::Rejection;
 
-/// Authenticates requests for one auth mode. Made by [`Registry::layer`]; cheap to clone.
+/// Authenticates requests for one auth mode. Made by [`Registry::layer`](crate::Registry::layer);
+/// it holds only configuration (the shared engine and the chain it starts), so it is cheap to
+/// clone.
 #[derive(Clone)]
+#[must_use]
 pub struct JwtAuthLayer {
-    state: Arc<LayerState>,
-}
-
-struct LayerState {
-    registry: Registry,
-    start: usize,
-    public: bool,
+    engine: Arc<Engine>,
+    chain: Chain,
     allow_preflight: bool,
 }
 
 impl fmt::Debug for JwtAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.state;
         f.debug_struct("JwtAuthLayer")
-            .field("validator", &&*s.registry.inner.validators[s.start].name)
-            .field("public", &s.public)
-            .field("allow_preflight", &s.allow_preflight)
+            .field("validator", &&*self.engine.validators[self.chain.start].name)
+            .field("public", &self.chain.public)
+            .field("allow_preflight", &self.allow_preflight)
             .finish()
     }
 }
 
 impl JwtAuthLayer {
-    pub(crate) fn new(registry: Registry, start: usize, public: bool) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, chain: Chain) -> Self {
         Self {
-            state: Arc::new(LayerState {
-                registry,
-                start,
-                public,
-                allow_preflight: true,
-            }),
+            engine,
+            chain,
+            allow_preflight: true,
         }
     }
 
     /// Whether CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`) pass
-    /// without authentication (default `true`: browsers never send credentials on them).
-    #[must_use]
-    pub fn allow_preflight(self, allow: bool) -> Self {
-        let s = &self.state;
-        Self {
-            state: Arc::new(LayerState {
-                registry: s.registry.clone(),
-                start: s.start,
-                public: s.public,
-                allow_preflight: allow,
-            }),
-        }
+    /// without authentication (default `true`: browsers never send credentials on them). A
+    /// preflight that passes reaches the handler as an anonymous request, even on a `jwt_`
+    /// route.
+    pub fn allow_preflight(mut self, allow: bool) -> Self {
+        self.allow_preflight = allow;
+        self
     }
 }
 
@@ -111,7 +98,7 @@ impl<S> Layer<S> for JwtAuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         JwtAuth {
             inner,
-            state: self.state.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -120,19 +107,37 @@ impl<S> Layer<S> for JwtAuthLayer {
 #[derive(Clone)]
 pub struct JwtAuth<S> {
     inner: S,
-    state: Arc<LayerState>,
+    layer: JwtAuthLayer,
+}
+
+impl<S> JwtAuth<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the middleware.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S> fmt::Debug for JwtAuth<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtAuth").finish_non_exhaustive()
+        f.debug_struct("JwtAuth")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
     }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ReqBody: Send + 'static,
     ResBody: From<String>,
 {
@@ -147,81 +152,96 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // The ready service handles this request; the clone waits for the next poll_ready.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
-        if state.allow_preflight
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let engine = self.layer.engine.clone();
+        let chain = self.layer.chain;
+        if self.layer.allow_preflight
             && req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
             // Browsers never send credentials on preflights; handlers see an anonymous request.
-            let realm = state.registry.inner.realm.clone();
-            req.extensions_mut().insert(Anonymous { realm });
-            return ResponseFuture {
-                state: State::Calling {
-                    future: inner.call(req),
-                    set_cookie: None,
-                },
-            };
+            req.extensions_mut().insert(Anonymous {
+                realm: engine.realm.clone(),
+            });
+            return ResponseFuture::calling(inner, req, None);
         }
         let auth = Box::pin(async move {
-            let s = &state;
-            let outcome = s
-                .registry
-                .inner
-                .authenticate(s.start, s.public, req.headers())
+            let (parts, body) = req.into_parts();
+            let outcome = engine
+                .authenticate(chain, &parts.headers, &parts.uri)
                 .await?;
+            let mut req = Request::from_parts(parts, body);
             Ok(match outcome {
                 Outcome::Anonymous => {
-                    let realm = s.registry.inner.realm.clone();
-                    req.extensions_mut().insert(Anonymous { realm });
-                    (req, None)
+                    req.extensions_mut().insert(Anonymous {
+                        realm: engine.realm.clone(),
+                    });
+                    Authenticated {
+                        req,
+                        set_cookie: None,
+                    }
                 }
                 Outcome::Authenticated {
                     identity,
                     set_cookie,
                 } => {
                     req.extensions_mut().insert(identity);
-                    (req, set_cookie)
+                    Authenticated { req, set_cookie }
                 }
             })
         });
         ResponseFuture {
-            state: State::Authenticating {
-                auth,
-                inner: Some(inner),
-            },
+            state: State::Authenticating { auth },
+            inner,
         }
     }
 }
 
-type AuthFuture<B> = BoxFuture<'static, Result<(Request<B>, Option<HeaderValue>), Rejection>>;
+/// A request that passed, and the cookie to set on its response (cookie mode).
+struct Authenticated<B> {
+    req: Request<B>,
+    set_cookie: Option<HeaderValue>,
+}
+
+type AuthFuture<B> = BoxFuture<'static, Result<Authenticated<B>, Rejection>>;
 
 pin_project! {
-    /// Response future of [`JwtAuth`].
+    /// Response future of [`JwtAuth`]. The inner service is kept outside the state, as in
+    /// tower-http's `AsyncRequireAuthorization`.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S, B>,
+        state: State<S::Future, B>,
+        inner: S,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, B>
-    where
-        S: Service<Request<B>>,
-    {
+    enum State<F, B> {
         Authenticating {
             auth: AuthFuture<B>,
-            inner: Option<S>,
         },
         Calling {
             #[pin]
-            future: S::Future,
+            future: F,
             set_cookie: Option<HeaderValue>,
         },
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn calling(mut inner: S, req: Request<B>, set_cookie: Option<HeaderValue>) -> Self {
+        let future = inner.call(req);
+        Self {
+            state: State::Calling { future, set_cookie },
+            inner,
+        }
     }
 }
 
@@ -245,15 +265,12 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Authenticating { auth, inner } => {
-                    let (req, set_cookie) = match ready!(auth.as_mut().poll(cx)) {
+                StateProj::Authenticating { auth } => {
+                    let Authenticated { req, set_cookie } = match ready!(auth.as_mut().poll(cx)) {
                         Ok(done) => done,
                         Err(rejection) => return Poll::Ready(Ok(rejection.into_response())),
                     };
-                    let Some(mut inner) = inner.take() else {
-                        unreachable!("ResponseFuture polled after the inner service was taken")
-                    };
-                    let future = inner.call(req);
+                    let future = this.inner.call(req);
                     this.state.set(State::Calling { future, set_cookie });
                 }
                 StateProj::Calling { future, set_cookie } => {

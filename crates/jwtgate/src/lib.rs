@@ -1,5 +1,9 @@
 //! JWT bearer authentication for axum and tower.
 //!
+//! Tokens are read from wherever providers put them ([`TokenSource`]: the `Authorization`
+//! header, a raw header, a provider's cookie), and [`Preset`]s configure Cloudflare Access,
+//! Keycloak, Auth0, Entra ID, Google, Cognito or any OIDC issuer from a few values.
+//!
 //! jwtgate brings Odoo's `auth_jwt` model to Rust services: named **validators** (issuer,
 //! audiences, one pinned algorithm, a key source, user and partner strategies, `next`
 //! chaining, cookie mode) and per-route **auth modes** `jwt_<validator>` (token required) and
@@ -12,7 +16,7 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use jwtgate::{Algorithm, Registry, UserId, Validator};
+//! use jwtgate::{Algorithm, KeySource, Registry, UserId, Validator};
 //!
 //! # fn main() -> Result<(), jwtgate::Error> {
 //! let registry = Registry::builder()
@@ -21,7 +25,7 @@
 //!             .issuer("https://issuer.example")
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::HS256)
-//!             .secret("thesecret-of-at-least-32-bytes!!")
+//!             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
 //!             .static_user(42),
 //!     )
 //!     .build()?;
@@ -42,55 +46,64 @@
 //! # Security defaults
 //! - One pinned algorithm per validator; `none` never passes; the key type must fit it.
 //! - `exp`, `iss` and `aud` are required; `nbf` and `iat` are checked when present.
-//! - Tokens with `crit` headers, duplicated members, deep JSON, 5 parts (JWE) or over 8 KiB are
-//!   refused before any key is used; header keys (`jku`, `x5u`, `jwk`, `x5c`) are ignored.
+//! - Tokens with `crit` headers, duplicated members, deep JSON, 5 parts (JWE) or over 16 KiB
+//!   (configurable) are refused before any key is used; header keys (`jku`, `x5u`, `jwk`,
+//!   `x5c`) are ignored.
+//! - Registered claims that are present have their registered types (`exp`/`nbf`/`iat`
+//!   finite, non-negative, before year 10000; `sub`/`jti` strings).
 //! - No token or secret is logged or shown by `Debug`.
 //! - Signatures are checked with jsonwebtoken's aws-lc-rs provider, called by name, so another
 //!   crate enabling jsonwebtoken's `rust_crypto` changes nothing here.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-mod algorithm;
-mod auth;
-mod claims;
+// The layout reads edge to kernel: `layer` (tower) -> `engine` (chain, combine, identify) ->
+// `validator` (settings, presets) -> `jws` (parsing, claims, keys; no HTTP). `credentials`
+// reads tokens from requests, `cookie` is Odoo's cookie mode, `directory` holds the extension
+// points, `remote` the shared key caches.
+
 #[cfg(feature = "config")]
 pub mod config;
 mod cookie;
+mod credentials;
+mod directory;
+mod engine;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
+mod failure;
 mod identity;
-mod keys;
+mod jws;
 pub mod layer;
 mod mode;
 mod registry;
 pub mod rejection;
 #[cfg(feature = "remote-keys")]
 mod remote;
+#[cfg(not(feature = "remote-keys"))]
+#[path = "remote/disabled.rs"]
+mod remote;
 mod secret;
-mod strategy;
-mod token;
 mod validator;
 
-pub use algorithm::Algorithm;
-pub use cookie::CookieConfig;
-pub use error::{Error, ErrorKind};
+pub use cookie::CookieMode;
+pub use credentials::TokenSource;
+pub use directory::{BoxFuture, InMemoryDirectory, LookupError, PartnerDirectory, UserResolver};
+pub use error::{Error, ErrorKind, Location};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, ExtractRejection, ExtractRejectionKind};
 pub use identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
-pub use keys::SkippedKey;
+pub use jws::algorithm::Algorithm;
+pub use jws::keys::SkippedKey;
+#[doc(no_inline)]
 pub use layer::{JwtAuth, JwtAuthLayer};
 pub use mode::AuthMode;
 pub use registry::{Registry, RegistryBuilder, Verdict};
+#[doc(no_inline)]
 pub use rejection::{Rejection, RejectionKind};
 #[cfg(feature = "remote-keys")]
 pub use remote::{KeyCacheState, RemoteKeyOptions};
-pub use strategy::{InMemoryDirectory, LookupError, PartnerDirectory, UserResolver, UserStrategy};
-pub use validator::Validator;
-
-/// Re-exported so that implementors of [`UserResolver`] and [`PartnerDirectory`] need not
-/// depend on `futures-util` themselves.
-pub use futures_util::future::BoxFuture;
+pub use validator::{KeySource, Preset, Validator};
 
 /// The README's examples compile (`cargo test --doc`).
 #[cfg(doctest)]

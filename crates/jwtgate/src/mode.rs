@@ -8,6 +8,7 @@ use crate::error::{Error, ErrorKind};
 
 /// How a route authenticates.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuthMode {
     /// A valid token (or validator cookie) is required.
     Jwt(Option<String>),
@@ -34,7 +35,7 @@ impl FromStr for AuthMode {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let named = |rest: &str| {
-            if crate::validator::is_valid_name(rest) {
+            if crate::identity::is_valid_name(rest) {
                 Ok(Some(rest.to_owned()))
             } else {
                 Err(Error::new(

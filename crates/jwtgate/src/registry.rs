@@ -1,22 +1,25 @@
-//! The registry: every validator of an app, compiled once and shared (one `Arc`, one key cache
-//! per JWKS URL); per-route layers come from it.
+//! The registry: every validator of an app, compiled once into one engine and shared (one
+//! `Arc`, one key cache per JWKS URL); per-route layers come from it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::directory::{InMemoryDirectory, PartnerDirectory};
+use crate::engine::{Chain, Engine};
 use crate::error::{Error, ErrorKind};
+use crate::identity::is_valid_name;
 use crate::layer::JwtAuthLayer;
 use crate::mode::AuthMode;
+use crate::remote::KeyCaches;
 #[cfg(feature = "remote-keys")]
-use crate::remote::{KeyCacheState, RemoteKeys};
-use crate::strategy::{InMemoryDirectory, PartnerDirectory};
-use crate::validator::{CompiledValidator, RemoteCaches, Validator, is_valid_name};
+use crate::remote::KeyCacheState;
+use crate::validator::{CompiledValidator, Validator};
 
 /// All validators of an application. Cheap to clone.
 ///
 /// ```
-/// use jwtgate::{Algorithm, Registry, Validator};
+/// use jwtgate::{Algorithm, KeySource, Registry, Validator};
 ///
 /// let registry = Registry::builder()
 ///     .validator(
@@ -24,7 +27,7 @@ use crate::validator::{CompiledValidator, RemoteCaches, Validator, is_valid_name
 ///             .issuer("theissuer")
 ///             .audience("auth_jwt_test_api")
 ///             .algorithm(Algorithm::HS256)
-///             .secret("thesecret-of-at-least-32-bytes!!")
+///             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
 ///             .static_user(42),
 ///     )
 ///     .build()?;
@@ -35,22 +38,13 @@ use crate::validator::{CompiledValidator, RemoteCaches, Validator, is_valid_name
 /// ```
 #[derive(Clone)]
 pub struct Registry {
-    pub(crate) inner: Arc<RegistryInner>,
-}
-
-pub(crate) struct RegistryInner {
-    pub(crate) realm: Arc<str>,
-    pub(crate) validators: Vec<CompiledValidator>,
-    pub(crate) session_cookie: Option<String>,
-    pub(crate) directory: Arc<dyn PartnerDirectory>,
-    #[cfg(feature = "remote-keys")]
-    pub(crate) caches: Vec<Arc<RemoteKeys>>,
+    engine: Arc<Engine>,
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("realm", &self.inner.realm)
+            .field("realm", &self.engine.realm)
             .field("validators", &self.validator_names().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -123,7 +117,8 @@ impl RegistryBuilder {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 "realm must be non-empty printable ASCII without '\"' or '\\'",
-            ));
+            )
+            .in_field("realm"));
         }
         let mut by_name = HashMap::new();
         for (i, v) in self.validators.iter().enumerate() {
@@ -134,13 +129,17 @@ impl RegistryBuilder {
                         "validator name {:?} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)",
                         v.name
                     ),
-                ));
+                )
+                .in_validator(&v.name)
+                .in_field("name"));
             }
             if by_name.insert(v.name.as_str(), i).is_some() {
                 return Err(Error::new(
                     ErrorKind::DuplicateName,
                     format!("validator names must be unique: {:?} is used twice", v.name),
-                ));
+                )
+                .in_validator(&v.name)
+                .in_field("name"));
             }
         }
         let mut next = Vec::with_capacity(self.validators.len());
@@ -150,32 +149,30 @@ impl RegistryBuilder {
                 Some(n) => Some(*by_name.get(n.as_str()).ok_or_else(|| {
                     Error::new(
                         ErrorKind::UnknownValidator,
-                        format!(
-                            "validator {:?}: next validator {n:?} does not exist",
-                            v.name
-                        ),
+                        format!("no validator named {n:?}"),
                     )
+                    .in_validator(&v.name)
+                    .in_field("next")
                 })?),
             });
         }
         check_chains(&self.validators, &next)?;
+        check_cookie_names(&self.validators, self.session_cookie.as_deref())?;
 
-        let mut caches = RemoteCaches::default();
+        let mut caches = KeyCaches::default();
         let mut validators = Vec::with_capacity(self.validators.len());
         for (v, next) in self.validators.iter().zip(next) {
-            let mut compiled = v
+            let compiled = v
                 .compile(&mut caches)
-                .map_err(|e| e.context(format_args!("validator {:?}", v.name)))?;
-            compiled.next = next;
-            validators.push(compiled);
+                .map_err(|e| e.in_validator(&v.name))?;
+            validators.push(CompiledValidator { next, ..compiled });
         }
         Ok(Registry {
-            inner: Arc::new(RegistryInner {
+            engine: Arc::new(Engine {
                 realm: Arc::from(self.realm),
                 validators,
                 session_cookie: self.session_cookie,
                 directory: self.directory,
-                #[cfg(feature = "remote-keys")]
                 caches,
             }),
         })
@@ -192,19 +189,49 @@ fn check_chains(validators: &[Validator], next: &[Option<usize>]) -> Result<(), 
             path.push(i);
             if i == start {
                 let names: Vec<_> = path.iter().map(|&i| validators[i].name.as_str()).collect();
+                // auth_jwt's exact message; the validator whose `next` closes the loop is context.
                 return Err(Error::new(
                     ErrorKind::ClosedChain,
                     format!(
                         "Validators mustn't make a closed chain: {}.",
                         names.join(" -> ")
                     ),
-                ));
+                )
+                .in_validator(&validators[start].name)
+                .in_field("next"));
             }
             if path.len() > validators.len() {
                 break; // a loop that does not pass through `start`; found from one of its members
             }
             at = next[i];
         }
+    }
+    Ok(())
+}
+
+/// jwtgate never issues a cookie that a provider (or the session guard) owns: a cookie-mode
+/// cookie named like a source cookie would overwrite the provider's token.
+fn check_cookie_names(validators: &[Validator], session: Option<&str>) -> Result<(), Error> {
+    for v in validators {
+        let Some(name) = v.cookie.as_ref().map(|c| c.name()) else {
+            continue;
+        };
+        let clash = validators
+            .iter()
+            .find(|other| other.source_cookies().iter().any(|c| c == name));
+        let why = match clash {
+            Some(other) => format!(
+                "cookie {name:?} is a token source of validator {:?}; jwtgate would overwrite the provider's cookie",
+                other.name
+            ),
+            None if session == Some(name) => {
+                format!("cookie {name:?} is the session cookie")
+            }
+            None => continue,
+        };
+        return Err(Error::new(ErrorKind::InvalidSetting, why)
+            .in_validator(&v.name)
+            .in_field("cookie.name"));
     }
     Ok(())
 }
@@ -222,16 +249,25 @@ impl Registry {
 
     /// The names of every validator, in declaration order.
     pub fn validator_names(&self) -> impl Iterator<Item = &str> {
-        self.inner.validators.iter().map(|v| &*v.name)
+        self.engine.validators.iter().map(|v| &*v.name)
     }
 
     /// The realm of the challenges.
     pub fn realm(&self) -> &str {
-        &self.inner.realm
+        &self.engine.realm
     }
 
-    pub(crate) fn index_of(&self, mode: &AuthMode) -> Result<usize, Error> {
-        let validators = &self.inner.validators;
+    /// The chain a mode starts; an unknown or ambiguous validator is an error.
+    pub(crate) fn chain(&self, mode: &AuthMode) -> Result<Chain, Error> {
+        let start = self.index_of(mode)?;
+        Ok(Chain {
+            start,
+            public: mode.is_public(),
+        })
+    }
+
+    fn index_of(&self, mode: &AuthMode) -> Result<usize, Error> {
+        let validators = &self.engine.validators;
         match mode.validator() {
             Some(name) => validators
                 .iter()
@@ -261,8 +297,8 @@ impl Registry {
 
     /// A layer for a parsed [`AuthMode`].
     pub fn layer_for(&self, mode: AuthMode) -> Result<JwtAuthLayer, Error> {
-        let start = self.index_of(&mode)?;
-        Ok(JwtAuthLayer::new(self.clone(), start, mode.is_public()))
+        let chain = self.chain(&mode)?;
+        Ok(JwtAuthLayer::new(self.engine.clone(), chain))
     }
 
     /// `jwt_<name>`: a token is required.
@@ -278,10 +314,10 @@ impl Registry {
     /// Checks `token` against every validator on its own (no `next` chaining), saying for each
     /// whether it passes and why not. For diagnostics (`jwtgate inspect`), not for requests.
     pub async fn inspect(&self, token: &str) -> Vec<Verdict> {
-        let now = crate::claims::now();
-        let parsed = crate::token::parse(token);
-        let mut out = Vec::with_capacity(self.inner.validators.len());
-        for v in &self.inner.validators {
+        let now = crate::jws::claims::now();
+        let parsed = crate::jws::token::parse(token);
+        let mut out = Vec::with_capacity(self.engine.validators.len());
+        for v in &self.engine.validators {
             let refusal = match &parsed {
                 Ok(token) => v.verify(token, now).await.err().map(|f| f.description()),
                 Err(e) => Some(e.description()),
@@ -297,14 +333,14 @@ impl Registry {
     /// The state of every remote key cache (for a health endpoint).
     #[cfg(feature = "remote-keys")]
     pub fn key_caches(&self) -> Vec<KeyCacheState> {
-        self.inner.caches.iter().map(|c| c.state()).collect()
+        self.engine.caches.iter().map(|c| c.state()).collect()
     }
 
     /// Fetches every remote key set now (and runs OIDC discovery), failing on the first error,
     /// so an app can refuse to start without keys instead of answering 503.
     #[cfg(feature = "remote-keys")]
     pub async fn prefetch(&self) -> Result<(), Error> {
-        for cache in &self.inner.caches {
+        for cache in self.engine.caches.iter() {
             cache.fetch_now().await?;
         }
         Ok(())
@@ -314,14 +350,14 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Algorithm;
+    use crate::{Algorithm, CookieMode, KeySource, Preset};
 
     fn v(name: &str) -> Validator {
         Validator::new(name)
             .issuer("i")
             .audience("a")
             .algorithm(Algorithm::HS256)
-            .secret("thesecret-of-at-least-32-bytes!!")
+            .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
             .static_user(1)
     }
 
@@ -334,9 +370,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(
-            err.to_string(),
+            err.message(),
             "Validators mustn't make a closed chain: c -> b -> c."
         );
+        assert_eq!((err.validator(), err.field()), (Some("c"), Some("next")));
     }
 
     #[test]
@@ -353,8 +390,26 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "validator \"a\": next validator \"zz\" does not exist"
+            "validator \"a\": key `next`: no validator named \"zz\""
         );
+    }
+
+    #[test]
+    fn cookie_mode_never_takes_a_provider_cookie() {
+        let cf = Validator::new("cf").preset(Preset::cloudflare_access("acme", "aud"));
+        let err = Registry::builder()
+            .validator(cf.clone())
+            .validator(v("b").cookie(CookieMode::new("CF_Authorization").secret(vec![1; 32])))
+            .build()
+            .unwrap_err();
+        assert_eq!((err.validator(), err.field()), (Some("b"), Some("cookie.name")));
+        assert!(err.message().contains("token source of validator \"cf\""), "{err}");
+        let err = Registry::builder()
+            .session_cookie("sid")
+            .validator(v("b").cookie(CookieMode::new("sid").secret(vec![1; 32])))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), Some("cookie.name"));
     }
 
     #[test]

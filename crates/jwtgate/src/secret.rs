@@ -12,6 +12,14 @@ pub(crate) enum Secret {
 }
 
 impl Secret {
+    /// The setting this secret came from: `inline` or `env`, as the config file names them.
+    pub(crate) fn field(&self, inline: &'static str, env: &'static str) -> &'static str {
+        match self {
+            Self::Inline(_) => inline,
+            Self::Env(_) => env,
+        }
+    }
+
     /// The secret's bytes; an unset or empty variable is an error naming the variable.
     pub(crate) fn resolve(&self) -> Result<Vec<u8>, Error> {
         match self {

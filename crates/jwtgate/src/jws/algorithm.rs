@@ -33,8 +33,11 @@ pub enum Algorithm {
     ES256,
     /// ECDSA on P-384 with SHA-384.
     ES384,
-    /// Ed25519.
+    /// EdDSA with an Ed25519 key (RFC 8037).
     EdDSA,
+    /// Ed25519 as a fully specified JWS algorithm (RFC 9864), what oidc-provider 9, jose 6
+    /// and joserfc sign with; the same Ed25519 keys as `EdDSA`.
+    Ed25519,
 }
 
 /// The kind of key an algorithm needs; used to refuse a key of the wrong type.
@@ -49,7 +52,7 @@ pub(crate) enum KeyFamily {
 
 impl Algorithm {
     /// Every algorithm, in the order of the JWA registry.
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 13] = [
         Self::HS256,
         Self::HS384,
         Self::HS512,
@@ -62,6 +65,7 @@ impl Algorithm {
         Self::ES256,
         Self::ES384,
         Self::EdDSA,
+        Self::Ed25519,
     ];
 
     /// The name used in a token header's `alg`.
@@ -79,6 +83,7 @@ impl Algorithm {
             Self::ES256 => "ES256",
             Self::ES384 => "ES384",
             Self::EdDSA => "EdDSA",
+            Self::Ed25519 => "Ed25519",
         }
     }
 
@@ -95,7 +100,7 @@ impl Algorithm {
             }
             Self::ES256 => KeyFamily::EcP256,
             Self::ES384 => KeyFamily::EcP384,
-            Self::EdDSA => KeyFamily::Ed25519,
+            Self::EdDSA | Self::Ed25519 => KeyFamily::Ed25519,
         }
     }
 
@@ -122,7 +127,8 @@ impl Algorithm {
             Self::PS512 => J::PS512,
             Self::ES256 => J::ES256,
             Self::ES384 => J::ES384,
-            Self::EdDSA => J::EdDSA,
+            // RFC 9864: `Ed25519` is EdDSA restricted to Ed25519 keys, the same verification.
+            Self::EdDSA | Self::Ed25519 => J::EdDSA,
         }
     }
 }

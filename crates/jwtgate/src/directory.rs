@@ -1,12 +1,19 @@
-//! How a validator turns an accepted token into a user and a partner.
+//! The extension points an application (or an adapter crate such as a database directory)
+//! implements: who the user of an accepted token is, and which partner matches its email.
+//! This module depends on nothing but the identity types, so adapters see a small, stable
+//! surface.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::identity::{PartnerId, Payload, UserId};
+
+/// A boxed, `Send` future, the return type of [`UserResolver`] and [`PartnerDirectory`]
+/// methods. The same type as `futures_util::future::BoxFuture`, defined here so that
+/// implementors need no extra crate and jwtgate's public API names none.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An error from an application's [`UserResolver`] or [`PartnerDirectory`].
 ///
@@ -27,7 +34,11 @@ impl fmt::Display for LookupError {
     }
 }
 
-impl std::error::Error for LookupError {}
+impl std::error::Error for LookupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// Resolves (or registers) the user for an accepted token.
 ///
@@ -41,31 +52,6 @@ pub trait UserResolver: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<UserId>, LookupError>>;
 }
 
-/// Which user a validated request acts as.
-///
-/// There is no default: auth_jwt's default (the superuser) silently grants too much.
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum UserStrategy {
-    /// Always this user.
-    Static(UserId),
-    /// The value of this claim, as it is in the token (a number or a string); a token without
-    /// it is refused.
-    Claim(String),
-    /// An application callback.
-    Resolver(Arc<dyn UserResolver>),
-}
-
-impl fmt::Debug for UserStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Static(id) => f.debug_tuple("Static").field(id).finish(),
-            Self::Claim(c) => f.debug_tuple("Claim").field(c).finish(),
-            Self::Resolver(_) => f.write_str("Resolver(..)"),
-        }
-    }
-}
-
 /// Where partners are looked up by email.
 pub trait PartnerDirectory: Send + Sync + 'static {
     /// Every partner whose email is exactly `email`.
@@ -73,6 +59,20 @@ pub trait PartnerDirectory: Send + Sync + 'static {
         &'a self,
         email: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>>;
+}
+
+/// Any `Fn(&Payload) -> Future` is a resolver: `Validator::user_resolver(|p: &Payload| ...)`.
+impl<F, Fut> UserResolver for F
+where
+    F: Fn(&Payload) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<UserId>, LookupError>> + Send + 'static,
+{
+    fn resolve<'a>(
+        &'a self,
+        payload: &'a Payload,
+    ) -> BoxFuture<'a, Result<Option<UserId>, LookupError>> {
+        Box::pin(self(payload))
+    }
 }
 
 /// A directory held in memory, from code or from the config file's `[directory]`.

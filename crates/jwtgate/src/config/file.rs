@@ -1,0 +1,300 @@
+//! The config file's shape: private serde types with `deny_unknown_fields` (a typo never
+//! silently turns a check off) and a span on every key that can fail, so an error points at the
+//! key's own line and column.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileToml {
+    pub(super) realm: Option<Spanned<String>>,
+    pub(super) session_cookie: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) validator: Vec<Spanned<ValidatorToml>>,
+    pub(super) directory: Option<DirectoryToml>,
+    #[serde(default)]
+    pub(super) route: Vec<RouteToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ValidatorToml {
+    pub(super) name: Spanned<String>,
+    pub(super) provider: Option<Spanned<ProviderToml>>,
+    pub(super) issuer: Option<Spanned<String>>,
+    pub(super) audience: Option<Spanned<OneOrMany>>,
+    pub(super) authorized_party: Option<Spanned<String>>,
+    pub(super) algorithm: Option<Spanned<String>>,
+    pub(super) secret: Option<Spanned<String>>,
+    pub(super) secret_env: Option<Spanned<String>>,
+    pub(super) public_key_pem: Option<Spanned<String>>,
+    pub(super) public_key_file: Option<Spanned<PathBuf>>,
+    pub(super) jwks: Option<Spanned<String>>,
+    pub(super) jwks_file: Option<Spanned<PathBuf>>,
+    pub(super) jwks_url: Option<Spanned<String>>,
+    pub(super) oidc_issuer: Option<Spanned<String>>,
+    pub(super) sources: Option<Spanned<Vec<SourceToml>>>,
+    pub(super) typ: Option<Spanned<OneOrMany>>,
+    pub(super) max_token_bytes: Option<Spanned<usize>>,
+    pub(super) leeway_secs: Option<Spanned<u64>>,
+    pub(super) max_leeway_secs: Option<Spanned<u64>>,
+    pub(super) user: Option<Spanned<UserToml>>,
+    pub(super) partner: Option<Spanned<PartnerToml>>,
+    pub(super) next: Option<Spanned<String>>,
+    pub(super) cookie: Option<Spanned<CookieToml>>,
+    pub(super) remote: Option<Spanned<RemoteToml>>,
+}
+
+/// `provider = { cloudflare_access = { team = "...", aud = "..." } }` and so on, with the
+/// preset constructors' argument names.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(super) enum ProviderToml {
+    CloudflareAccess {
+        team: String,
+        aud: String,
+        #[serde(default)]
+        service_tokens: bool,
+        base_url: Option<String>,
+    },
+    Keycloak {
+        base_url: String,
+        realm: String,
+    },
+    Auth0 {
+        domain: String,
+        audience: String,
+        base_url: Option<String>,
+    },
+    EntraId {
+        tenant: String,
+        audience: String,
+        base_url: Option<String>,
+    },
+    Google {
+        client_id: String,
+        base_url: Option<String>,
+    },
+    Cognito {
+        region: String,
+        user_pool_id: String,
+        client_id: String,
+        base_url: Option<String>,
+    },
+    Oidc {
+        issuer: String,
+    },
+}
+
+/// `"authorization"`, `{ header = "...", scheme = "..." }`, `{ cookie = "..." }` or
+/// `{ query = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum SourceToml {
+    Name(String),
+    Table(SourceTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourceTable {
+    pub(super) header: Option<String>,
+    pub(super) scheme: Option<String>,
+    pub(super) cookie: Option<String>,
+    pub(super) query: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(super) fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one.clone()],
+            Self::Many(many) => many.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserToml {
+    #[serde(rename = "static")]
+    pub(super) static_id: Option<toml::Value>,
+    pub(super) claim: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartnerToml {
+    pub(super) by: String,
+    #[serde(default)]
+    pub(super) required: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CookieToml {
+    pub(super) name: Spanned<String>,
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) max_age_secs: Option<Spanned<u64>>,
+    pub(super) secure: Option<bool>,
+    pub(super) secret: Option<Spanned<String>>,
+    pub(super) secret_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
+pub(super) struct RemoteToml {
+    pub(super) connect_timeout_ms: Option<u64>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) max_body_bytes: Option<usize>,
+    pub(super) ttl_secs: Option<u64>,
+    pub(super) min_ttl_secs: Option<u64>,
+    pub(super) max_ttl_secs: Option<u64>,
+    pub(super) min_refetch_interval_secs: Option<u64>,
+    pub(super) max_stale_secs: Option<u64>,
+    pub(super) backoff_base_ms: Option<u64>,
+    pub(super) backoff_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DirectoryToml {
+    #[serde(default)]
+    pub(super) partners: Vec<PartnerEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartnerEntry {
+    pub(super) id: u64,
+    pub(super) email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteToml {
+    pub(super) path: Spanned<String>,
+    pub(super) auth: Spanned<String>,
+}
+
+fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    v.as_ref().map(Spanned::span)
+}
+
+impl ValidatorToml {
+    /// The span of the value of `field` (`cookie.secret` names a key inside `cookie`), with
+    /// the key's own name for finding its column.
+    pub(super) fn span_of(&self, field: &str) -> Option<(Range<usize>, &'static str)> {
+        let (top, inner) = field.split_once('.').unwrap_or((field, ""));
+        if top == "cookie"
+            && let Some(c) = &self.cookie
+        {
+            let c = c.get_ref();
+            let found = match inner {
+                "name" => Some((c.name.span(), "name")),
+                "path" => span(&c.path).map(|s| (s, "path")),
+                "max_age_secs" => span(&c.max_age_secs).map(|s| (s, "max_age_secs")),
+                "secret" => span(&c.secret).map(|s| (s, "secret")),
+                "secret_env" => span(&c.secret_env).map(|s| (s, "secret_env")),
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        let found = match top {
+            "name" => Some((self.name.span(), "name")),
+            "provider" => span(&self.provider).map(|s| (s, "provider")),
+            "issuer" => span(&self.issuer).map(|s| (s, "issuer")),
+            "audience" => span(&self.audience).map(|s| (s, "audience")),
+            "authorized_party" => span(&self.authorized_party).map(|s| (s, "authorized_party")),
+            "algorithm" => span(&self.algorithm).map(|s| (s, "algorithm")),
+            "secret" => span(&self.secret).map(|s| (s, "secret")),
+            "secret_env" => span(&self.secret_env).map(|s| (s, "secret_env")),
+            "public_key_pem" => span(&self.public_key_pem).map(|s| (s, "public_key_pem")),
+            "public_key_file" => span(&self.public_key_file).map(|s| (s, "public_key_file")),
+            "jwks" => span(&self.jwks).map(|s| (s, "jwks")),
+            "jwks_file" => span(&self.jwks_file).map(|s| (s, "jwks_file")),
+            "jwks_url" => span(&self.jwks_url).map(|s| (s, "jwks_url")),
+            "oidc_issuer" => span(&self.oidc_issuer).map(|s| (s, "oidc_issuer")),
+            "sources" => span(&self.sources).map(|s| (s, "sources")),
+            "typ" => span(&self.typ).map(|s| (s, "typ")),
+            "max_token_bytes" => span(&self.max_token_bytes).map(|s| (s, "max_token_bytes")),
+            "leeway_secs" => span(&self.leeway_secs).map(|s| (s, "leeway_secs")),
+            "max_leeway_secs" => span(&self.max_leeway_secs).map(|s| (s, "max_leeway_secs")),
+            "user" => span(&self.user).map(|s| (s, "user")),
+            "partner" => span(&self.partner).map(|s| (s, "partner")),
+            "next" => span(&self.next).map(|s| (s, "next")),
+            "cookie" => span(&self.cookie).map(|s| (s, "cookie")),
+            "remote" => span(&self.remote).map(|s| (s, "remote")),
+            _ => None,
+        };
+        // A key the preset filled has no span of its own: point at the preset.
+        found.or_else(|| span(&self.provider).map(|s| (s, "provider")))
+    }
+}
+
+/// The line (from 1) of byte `offset`.
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The column (from 1, in characters) of byte `offset`.
+pub(super) fn column_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    text.get(start..offset).map_or(1, |s| s.chars().count() + 1)
+}
+
+/// Where the key `key` whose value starts at `value_start` is written: `key = value` on the
+/// same line (also inside an inline table). Falls back to the value itself.
+pub(super) fn key_offset(text: &str, value_start: usize, key: &str) -> usize {
+    let value_start = value_start.min(text.len());
+    let line_start = text[..value_start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..value_start];
+    let mut search = before.len();
+    while let Some(at) = before[..search].rfind(key) {
+        let rest = before[at + key.len()..].trim();
+        let boundary = before[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if rest == "=" && boundary {
+            return line_start + at;
+        }
+        search = at;
+    }
+    value_start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_before_their_values() {
+        let text = "a = 1\ncookie = { name = \"x\", secret = \"short\" }\n";
+        let value = text.find("\"short\"").unwrap();
+        let at = key_offset(text, value, "secret");
+        assert_eq!((line_of(text, at), column_of(text, at)), (2, 24));
+        let value = text.find("{ name").unwrap();
+        assert_eq!(column_of(text, key_offset(text, value, "cookie")), 1);
+        // Not a key on this line: the value's own place.
+        assert_eq!(key_offset(text, value, "nope"), value);
+    }
+}

@@ -1,0 +1,762 @@
+//! Loading a whole setup from a TOML file: validators, partner directory and routes.
+//!
+//! Every error names the file, the line and column of the offending key, and the key; its
+//! [`kind`](crate::Error::kind) stays what the builder said (a weak secret is a
+//! [`WeakSecret`](crate::ErrorKind::WeakSecret) here too). Unknown keys are errors, so a typo
+//! never silently turns a check off. Everything maps onto the public builder: a config file
+//! can do nothing that code cannot.
+//!
+//! ```
+//! use jwtgate::config::Config;
+//!
+//! let config = Config::from_toml_str(r#"
+//! realm = "jwtgate"
+//! [[validator]]
+//! name = "demo"
+//! issuer = "theissuer"
+//! audience = ["auth_jwt_test_api"]
+//! algorithm = "HS256"
+//! secret = "thesecret-of-at-least-32-bytes!!"
+//! user = { static = 42 }
+//! partner = { by = "email", required = false }
+//! [directory]
+//! partners = [{ id = 17, email = "mark@example.com" }]
+//! [[route]]
+//! path = "/whoami"
+//! auth = "jwt_demo"
+//! "#, "inline.toml", None)?;
+//! let registry = config.registry()?;
+//! assert_eq!(config.routes()[0].path, "/whoami");
+//! # let _ = registry;
+//! # Ok::<(), jwtgate::Error>(())
+//! ```
+
+mod file;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use self::file::{
+    FileToml, ProviderToml, SourceTable, SourceToml, ValidatorToml, column_of,
+    key_offset, line_of,
+};
+use crate::cookie::CookieMode;
+use crate::credentials::TokenSource;
+use crate::directory::InMemoryDirectory;
+use crate::error::{Error, ErrorKind, Location};
+use crate::identity::PartnerId;
+use crate::jws::algorithm::Algorithm;
+use crate::mode::AuthMode;
+use crate::registry::Registry;
+#[cfg(feature = "remote-keys")]
+use crate::remote::RemoteKeyOptions;
+use crate::validator::{KeySource, Preset, Validator};
+
+/// A parsed config file.
+#[derive(Debug)]
+pub struct Config {
+    origin: String,
+    text: String,
+    base_dir: Option<PathBuf>,
+    file: FileToml,
+    routes: Vec<Route>,
+}
+
+/// One `[[route]]`: a path and its auth mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Route {
+    /// The route path, as axum writes it.
+    pub path: String,
+    /// The auth mode.
+    pub auth: AuthMode,
+}
+
+/// A key source set in a validator table, by its key.
+type SetSource<'a> = (&'static str, Range<usize>, KeySourceValue<'a>);
+
+enum KeySourceValue<'a> {
+    Text(&'a str),
+    Path(&'a Path),
+}
+
+impl Config {
+    /// Reads and parses a config file. Relative key file paths are relative to the file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{}: cannot read: {e}", path.display()),
+            )
+            .with_source(e)
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses config text; `origin` names it in errors, `base_dir` anchors relative paths.
+    pub fn from_toml_str(text: &str, origin: &str, base_dir: Option<&Path>) -> Result<Self, Error> {
+        let file: FileToml = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end().to_owned();
+            let err = Error::new(ErrorKind::Config, message);
+            let err = match e.span() {
+                Some(s) => err.at(Location::new(
+                    origin,
+                    line_of(text, s.start),
+                    column_of(text, s.start),
+                )),
+                None => err.at(Location::new(origin, 1, 1)),
+            };
+            err.with_source(e)
+        })?;
+        let mut config = Self {
+            origin: origin.to_owned(),
+            text: text.to_owned(),
+            base_dir: base_dir.map(Path::to_path_buf),
+            file,
+            routes: Vec::new(),
+        };
+        let mut routes = Vec::new();
+        for r in &config.file.route {
+            let auth = r.auth.get_ref().parse().map_err(|e: Error| {
+                e.in_field("auth").at(config.location(&r.auth.span(), "auth"))
+            })?;
+            routes.push(Route {
+                path: r.path.get_ref().clone(),
+                auth,
+            });
+        }
+        config.routes = routes;
+        Ok(config)
+    }
+
+    /// The `[[route]]` entries.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The realm (default `jwtgate`).
+    pub fn realm(&self) -> &str {
+        self.file
+            .realm
+            .as_ref()
+            .map_or("jwtgate", |r| r.get_ref().as_str())
+    }
+
+    /// Where the key `key` whose value spans `span` is written.
+    fn location(&self, span: &Range<usize>, key: &str) -> Location {
+        let at = key_offset(&self.text, span.start, key);
+        Location::new(
+            &self.origin,
+            line_of(&self.text, at),
+            column_of(&self.text, at),
+        )
+    }
+
+    /// Builds the registry; also checks that every route names an existing validator.
+    pub fn registry(&self) -> Result<Registry, Error> {
+        let mut builder = Registry::builder().realm(self.realm());
+        if let Some(name) = &self.file.session_cookie {
+            builder = builder.session_cookie(name.get_ref().clone());
+        }
+        let mut directory = InMemoryDirectory::new();
+        for p in self.file.directory.iter().flat_map(|d| &d.partners) {
+            directory.insert(PartnerId(p.id), p.email.clone());
+        }
+        builder = builder.directory(directory);
+        for v in &self.file.validator {
+            let validator = self
+                .validator(v.get_ref())
+                .map_err(|e| self.locate(e.in_validator(v.get_ref().name.get_ref())))?;
+            builder = builder.validator(validator);
+        }
+        let registry = builder.build().map_err(|e| self.locate(e))?;
+        for r in &self.file.route {
+            let auth: AuthMode = r
+                .auth
+                .get_ref()
+                .parse()
+                .map_err(|e: Error| e.in_field("auth"))?;
+            registry.chain(&auth).map_err(|e| {
+                e.in_field("auth")
+                    .at(self.location(&r.auth.span(), "auth"))
+            })?;
+        }
+        Ok(registry)
+    }
+
+    /// Adds the location of the key an error names, from the structured context the builder
+    /// gave it (validator and setting), never from its text.
+    fn locate(&self, e: Error) -> Error {
+        if e.location().is_some() {
+            return e;
+        }
+        let field = e.field();
+        let table = e.validator().and_then(|name| {
+            // The last table of that name: a duplicate is the offending one.
+            self.file
+                .validator
+                .iter()
+                .rev()
+                .find(|v| v.get_ref().name.get_ref() == name)
+        });
+        let at = match (table, field) {
+            (Some(t), Some(f)) => match t.get_ref().span_of(f) {
+                Some((span, key)) => self.location(&span, key),
+                None => self.location(&t.span(), ""),
+            },
+            (Some(t), None) => self.location(&t.span(), ""),
+            (None, Some("realm")) => match &self.file.realm {
+                Some(r) => self.location(&r.span(), "realm"),
+                None => Location::new(&self.origin, 1, 1),
+            },
+            (None, _) => Location::new(&self.origin, 1, 1),
+        };
+        e.at(at)
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        match &self.base_dir {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    fn validator(&self, v: &ValidatorToml) -> Result<Validator, Error> {
+        let invalid = |field: &'static str, message: String| {
+            Error::new(ErrorKind::InvalidSetting, message).in_field(field)
+        };
+        let mut out = Validator::new(v.name.get_ref().clone());
+        if let Some(p) = &v.provider {
+            out = out.preset(preset(p.get_ref()));
+        }
+        if let Some(issuer) = &v.issuer {
+            out = out.issuer(issuer.get_ref().clone());
+        }
+        if let Some(audience) = &v.audience {
+            out = out.audiences(audience.get_ref().to_vec());
+        }
+        if let Some(party) = &v.authorized_party {
+            out = out.authorized_party(party.get_ref().clone());
+        }
+        if let Some(alg) = &v.algorithm {
+            let alg: Algorithm = alg
+                .get_ref()
+                .parse()
+                .map_err(|e: Error| e.in_field("algorithm"))?;
+            out = out.algorithm(alg);
+        }
+        let set = key_sources(v);
+        if let [(first, _, _), (second, _, _), ..] = set.as_slice() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("only one key source may be set, `{first}` is set too"),
+            )
+            .in_field(second));
+        }
+        if let Some((field, _, value)) = set.into_iter().next() {
+            out = out.key(self.key_source(field, value)?);
+        }
+        if let Some(sources) = &v.sources {
+            let list = sources
+                .get_ref()
+                .iter()
+                .map(token_source)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|message| invalid("sources", message))?;
+            out = out.token_sources(list);
+        }
+        if let Some(typ) = &v.typ {
+            out = out.token_types(typ.get_ref().to_vec());
+        }
+        if let Some(bytes) = &v.max_token_bytes {
+            out = out.max_token_bytes(*bytes.get_ref());
+        }
+        if let Some(secs) = &v.leeway_secs {
+            out = out.leeway(Duration::from_secs(*secs.get_ref()));
+        }
+        if let Some(secs) = &v.max_leeway_secs {
+            out = out.max_leeway(Duration::from_secs(*secs.get_ref()));
+        }
+        if let Some(user) = &v.user {
+            let user = user.get_ref();
+            out = match (&user.static_id, &user.claim) {
+                (Some(toml::Value::Integer(id)), None) if *id >= 0 => out.static_user(*id as u64),
+                (Some(toml::Value::String(id)), None) if !id.is_empty() => {
+                    out.static_user(id.as_str())
+                }
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "user",
+                        "`static` must be a non-negative integer or a non-empty string".into(),
+                    ));
+                }
+                (None, Some(claim)) => out.user_from_claim(claim.clone()),
+                _ => {
+                    return Err(invalid(
+                        "user",
+                        "set exactly one of `static` or `claim`".into(),
+                    ));
+                }
+            };
+        }
+        if let Some(p) = &v.partner {
+            let p = p.get_ref();
+            if p.by != "email" {
+                return Err(invalid(
+                    "partner",
+                    format!(
+                        "unknown partner strategy {:?}; the only one is \"email\"",
+                        p.by
+                    ),
+                ));
+            }
+            out = out.partner_by_email(p.required);
+        }
+        if let Some(next) = &v.next {
+            out = out.next(next.get_ref().clone());
+        }
+        if let Some(c) = &v.cookie {
+            let c = c.get_ref();
+            let mut cookie = CookieMode::new(c.name.get_ref().clone());
+            if let Some(path) = &c.path {
+                cookie = cookie.path(path.get_ref().clone());
+            }
+            if let Some(secs) = &c.max_age_secs {
+                cookie = cookie.max_age(Duration::from_secs(*secs.get_ref()));
+            }
+            if let Some(secure) = c.secure {
+                cookie = cookie.secure(secure);
+            }
+            cookie = match (&c.secret, &c.secret_env) {
+                (Some(s), None) => cookie.secret(s.get_ref().clone()),
+                (None, Some(var)) => cookie.secret_env(var.get_ref().clone()),
+                _ => {
+                    return Err(invalid(
+                        "cookie",
+                        "set exactly one of `secret` or `secret_env`".into(),
+                    ));
+                }
+            };
+            out = out.cookie(cookie);
+        }
+        if let Some(r) = &v.remote {
+            #[cfg(feature = "remote-keys")]
+            {
+                out = out.remote_options(remote_options(r.get_ref()));
+            }
+            #[cfg(not(feature = "remote-keys"))]
+            {
+                let _ = r;
+                return Err(invalid("remote", "needs the `remote-keys` feature".into()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn key_source(&self, field: &'static str, value: KeySourceValue<'_>) -> Result<KeySource, Error> {
+        Ok(match (field, value) {
+            ("secret", KeySourceValue::Text(s)) => KeySource::secret(s),
+            ("secret_env", KeySourceValue::Text(s)) => KeySource::secret_env(s),
+            ("public_key_pem", KeySourceValue::Text(s)) => KeySource::public_key_pem(s),
+            ("jwks", KeySourceValue::Text(s)) => KeySource::jwks(s),
+            ("public_key_file", KeySourceValue::Path(p)) => KeySource::public_key_file(self.path(p)),
+            ("jwks_file", KeySourceValue::Path(p)) => KeySource::jwks_file(self.path(p)),
+            #[cfg(feature = "remote-keys")]
+            ("jwks_url", KeySourceValue::Text(s)) => KeySource::jwks_url(s),
+            #[cfg(feature = "remote-keys")]
+            ("oidc_issuer", KeySourceValue::Text(s)) => KeySource::oidc_issuer(s),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "this key source needs the `remote-keys` feature",
+                )
+                .in_field(field));
+            }
+        })
+    }
+}
+
+/// The key sources a validator table sets, in the order of [`KeySource`]'s constructors.
+fn key_sources(v: &ValidatorToml) -> Vec<SetSource<'_>> {
+    fn text<'a>(
+        field: &'static str,
+        v: &'a Option<Spanned<String>>,
+    ) -> Option<SetSource<'a>> {
+        v.as_ref()
+            .map(|s| (field, s.span(), KeySourceValue::Text(s.get_ref())))
+    }
+    fn path<'a>(
+        field: &'static str,
+        v: &'a Option<Spanned<PathBuf>>,
+    ) -> Option<SetSource<'a>> {
+        v.as_ref()
+            .map(|s| (field, s.span(), KeySourceValue::Path(s.get_ref())))
+    }
+    let mut set: Vec<_> = [
+        text("secret", &v.secret),
+        text("secret_env", &v.secret_env),
+        text("public_key_pem", &v.public_key_pem),
+        path("public_key_file", &v.public_key_file),
+        text("jwks", &v.jwks),
+        path("jwks_file", &v.jwks_file),
+        text("jwks_url", &v.jwks_url),
+        text("oidc_issuer", &v.oidc_issuer),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // In file order, so that "set too" names the later key.
+    set.sort_by_key(|(_, span, _)| span.start);
+    set
+}
+
+fn preset(p: &ProviderToml) -> Preset {
+    let with_base = |preset: Preset, base: &Option<String>| match base {
+        Some(b) => preset.base_url(b.clone()),
+        None => preset,
+    };
+    match p {
+        ProviderToml::CloudflareAccess {
+            team,
+            aud,
+            service_tokens,
+            base_url,
+        } => with_base(
+            Preset::cloudflare_access(team.clone(), aud.clone()).service_tokens(*service_tokens),
+            base_url,
+        ),
+        ProviderToml::Keycloak { base_url, realm } => {
+            Preset::keycloak(base_url.clone(), realm.clone())
+        }
+        ProviderToml::Auth0 {
+            domain,
+            audience,
+            base_url,
+        } => with_base(Preset::auth0(domain.clone(), audience.clone()), base_url),
+        ProviderToml::EntraId {
+            tenant,
+            audience,
+            base_url,
+        } => with_base(Preset::entra_id(tenant.clone(), audience.clone()), base_url),
+        ProviderToml::Google {
+            client_id,
+            base_url,
+        } => with_base(Preset::google(client_id.clone()), base_url),
+        ProviderToml::Cognito {
+            region,
+            user_pool_id,
+            client_id,
+            base_url,
+        } => with_base(
+            Preset::cognito(region.clone(), user_pool_id.clone(), client_id.clone()),
+            base_url,
+        ),
+        ProviderToml::Oidc { issuer } => Preset::oidc(issuer.clone()),
+    }
+}
+
+fn token_source(s: &SourceToml) -> Result<TokenSource, String> {
+    match s {
+        SourceToml::Name(name) if name == "authorization" => Ok(TokenSource::authorization()),
+        SourceToml::Name(other) => Err(format!(
+            "unknown source {other:?}; expected \"authorization\", {{ header = \"...\" }}, {{ cookie = \"...\" }} or {{ query = \"...\" }}"
+        )),
+        SourceToml::Table(t) => match t {
+            SourceTable {
+                header: Some(h),
+                scheme,
+                cookie: None,
+                query: None,
+            } => Ok(match scheme {
+                Some(scheme) => TokenSource::header_with_scheme(h.clone(), scheme.clone()),
+                None => TokenSource::header(h.clone()),
+            }),
+            SourceTable {
+                header: None,
+                scheme: None,
+                cookie: Some(c),
+                query: None,
+            } => Ok(TokenSource::cookie(c.clone())),
+            SourceTable {
+                header: None,
+                scheme: None,
+                cookie: None,
+                query: Some(q),
+            } => Ok(TokenSource::query(q.clone())),
+            _ => Err("a source table sets exactly one of `header` (with an optional `scheme`), `cookie` or `query`".into()),
+        },
+    }
+}
+
+#[cfg(feature = "remote-keys")]
+fn remote_options(r: &file::RemoteToml) -> RemoteKeyOptions {
+    let d = RemoteKeyOptions::default();
+    let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+    let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+    d.clone()
+        .connect_timeout(ms(r.connect_timeout_ms, d.connect_timeout))
+        .timeout(ms(r.timeout_ms, d.timeout))
+        .max_body(r.max_body_bytes.unwrap_or(d.max_body))
+        .ttl(secs(r.ttl_secs, d.ttl))
+        .ttl_bounds(
+            secs(r.min_ttl_secs, d.min_ttl),
+            secs(r.max_ttl_secs, d.max_ttl),
+        )
+        .min_refetch_interval(secs(r.min_refetch_interval_secs, d.min_refetch_interval))
+        .max_stale(secs(r.max_stale_secs, d.max_stale))
+        .backoff(
+            ms(r.backoff_base_ms, d.backoff_base),
+            ms(r.backoff_max_ms, d.backoff_max),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = r#"realm = "jwtgate"
+[[validator]]
+name = "demo"
+issuer = "theissuer"
+audience = ["auth_jwt_test_api"]
+algorithm = "HS256"
+secret = "thesecret-of-at-least-32-bytes!!"
+leeway_secs = 0
+user = { static = 42 }
+partner = { by = "email", required = false }
+next = "other"
+cookie = { name = "demo_auth", path = "/", max_age_secs = 31536000, secure = true, secret = "cookie-secret-cookie-secret-0032" }
+
+[[validator]]
+name = "other"
+issuer = "theissuer"
+audience = "auth_jwt_test_api"
+algorithm = "HS256"
+secret = "thesecret-of-at-least-32-bytes!!"
+user = { claim = "sub" }
+
+[directory]
+partners = [{ id = 17, email = "mark@example.com" }]
+
+[[route]]
+path = "/whoami"
+auth = "jwt_demo"
+"#;
+
+    fn load(text: &str) -> Result<Registry, Error> {
+        Config::from_toml_str(text, "app.toml", None)?.registry()
+    }
+
+    #[test]
+    fn the_documented_shape_loads() {
+        let config = Config::from_toml_str(DEMO, "app.toml", None).unwrap();
+        let registry = config.registry().unwrap();
+        assert_eq!(
+            registry.validator_names().collect::<Vec<_>>(),
+            ["demo", "other"]
+        );
+        assert_eq!(config.routes()[0].auth, AuthMode::Jwt(Some("demo".into())));
+    }
+
+    #[test]
+    fn unknown_keys_name_line_and_column() {
+        let text = DEMO.replace("leeway_secs = 0", "leeway = 0");
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config);
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("app.toml:8:1: unknown field `leeway`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_file_line_column_and_key_and_keep_their_kind() {
+        let err = load(&DEMO.replace(
+            "thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "short\"\nleeway",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:7:1: validator \"demo\": key `secret`: the HS256 secret must be at least 32 bytes long, it has 5"
+        );
+        assert_eq!(err.kind(), &ErrorKind::WeakSecret);
+        let at = err.location().unwrap();
+        assert_eq!((at.file(), at.line(), at.column()), ("app.toml", 7, 1));
+        let err = load(&DEMO.replace(
+            "algorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "algorithm = \"none\"\nsecret = \"x\"\nleeway",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:6:1: validator \"demo\": key `algorithm`:"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), &ErrorKind::InvalidAlgorithm);
+        let err = load(&DEMO.replace(
+            "user = { static = 42 }",
+            "user = { static = 42, claim = \"sub\" }",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:9:1: validator \"demo\": key `user`: set exactly one"),
+            "{err}"
+        );
+        let err = load(&DEMO.replace("name = \"other\"", "name = \"other thing\"")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "app.toml:15:1: validator \"other thing\": key `name`: validator name \"other thing\""
+            ),
+            "{err}"
+        );
+        assert_eq!(err.kind(), &ErrorKind::InvalidName);
+        let err = load(&DEMO.replace("auth = \"jwt_demo\"", "auth = \"jwt_nope\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:27:1: key `auth`: auth mode jwt_nope: no validator named"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), &ErrorKind::UnknownValidator);
+        let err = load(&DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nuser = { claim",
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nnext = \"demo\"\nuser = { claim",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:20:1: validator \"other\": key `next`: Validators mustn't make a closed chain: other -> demo -> other."
+        );
+        let err = load(&DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\njwks_url = \"https://x\"\nleeway",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:8:1: validator \"demo\": key `jwks_url`: only one key source"),
+            "{err}"
+        );
+        let err = load(&DEMO.replace("next = \"other\"", "next = \"nope\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:11:1: validator \"demo\": key `next`: no validator named \"nope\""
+        );
+        let err = load(&DEMO.replace("leeway_secs = 0", "leeway_secs = 3600")).unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:8:1: validator \"demo\": key `leeway_secs`:"), "{err}");
+        assert!(load(&DEMO.replace("leeway_secs = 0", "leeway_secs = 3600\nmax_leeway_secs = 3600")).is_ok());
+        let err = load(&DEMO.replace("realm = \"jwtgate\"", "realm = \"a\\\"b\"")).unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:1:1: key `realm`:"), "{err}");
+    }
+
+    #[test]
+    fn sources_providers_and_types_load() {
+        let text = r#"
+[[validator]]
+name = "cf"
+provider = { cloudflare_access = { team = "acme", aud = "4714c1358e65fe4b", service_tokens = true } }
+
+[[validator]]
+name = "kc"
+provider = { keycloak = { base_url = "https://sso.example.com", realm = "main" } }
+authorized_party = "web"
+typ = ["at+jwt"]
+max_token_bytes = 32768
+sources = ["authorization", { header = "X-Token", scheme = "Token" }, { cookie = "kc_token" }, { query = "access_token" }]
+
+[[validator]]
+name = "plain"
+issuer = "i"
+audience = "a"
+algorithm = "Ed25519"
+public_key_pem = """-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
+-----END PUBLIC KEY-----"""
+user = { claim = "sub" }
+"#;
+        let registry = load(text).unwrap();
+        assert_eq!(registry.validator_names().collect::<Vec<_>>(), ["cf", "kc", "plain"]);
+        let err = load(&text.replace("realm = \"main\" }", "realm = \"../x\" }")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("app.toml:8:1: validator \"kc\": key `provider`: realm \"../x\""),
+            "{err}"
+        );
+        let err = load(&text.replace("{ query = \"access_token\" }", "\"bearer\"")).unwrap_err();
+        assert!(err.to_string().contains("key `sources`: unknown source \"bearer\""), "{err}");
+        let err = load(&text.replace("{ cookie = \"kc_token\" }", "{ cookie = \"kc_token\", header = \"x\" }")).unwrap_err();
+        assert!(err.to_string().contains("key `sources`: a source table sets exactly one"), "{err}");
+        let err = load(&text.replace("team = \"acme\"", "tenant = \"acme\"")).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config);
+        assert!(err.to_string().starts_with("app.toml:4:"), "{err}");
+        let err = load(&text.replace("authorized_party = \"web\"\n", "")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("app.toml:8:1: validator \"kc\": key `audience`: an audience or an authorized_party"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "remote-keys")]
+    #[test]
+    fn remote_options_load_and_are_checked() {
+        let remote = DEMO.replace(
+            "algorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "algorithm = \"RS256\"\njwks_url = \"https://idp.example/certs\"\nremote = { timeout_ms = 1500, ttl_secs = 120, max_stale_secs = 3600 }\nleeway",
+        );
+        let config = Config::from_toml_str(&remote, "app.toml", None).unwrap();
+        let v = &config.file.validator[0];
+        let opts = remote_options(v.get_ref().remote.as_ref().unwrap().get_ref());
+        assert_eq!(opts.timeout, Duration::from_millis(1500));
+        assert_eq!(opts.ttl, Duration::from_secs(120));
+        assert_eq!(opts.max_stale, Duration::from_secs(3600));
+        assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.registry().unwrap().key_caches().len(), 1);
+        let err = load(&remote.replace("ttl_secs = 120", "ttl = 120")).unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:8:31:"), "{err}");
+        assert!(err.to_string().contains("unknown field `ttl`"), "{err}");
+    }
+
+    #[test]
+    fn cookie_and_audience_errors_point_at_their_keys() {
+        let err = load(&DEMO.replace(
+            "secret = \"cookie-secret-cookie-secret-0032\"",
+            "secret = \"short\"",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:12:84: validator \"demo\": key `cookie.secret`: cookie secret: the HS256 secret must be at least 32 bytes long, it has 5"
+        );
+        assert_eq!(err.kind(), &ErrorKind::WeakSecret);
+        let err =
+            load(&DEMO.replace("audience = [\"auth_jwt_test_api\"]", "audience = []")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "app.toml:5:1: validator \"demo\": key `audience`: an audience or an authorized_party"
+            ),
+            "{err}"
+        );
+        let err = load(&DEMO.replace("name = \"demo_auth\"", "name = \"session_id\"").replace("realm = \"jwtgate\"", "realm = \"jwtgate\"\nsession_cookie = \"session_id\"")).unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:13:12: validator \"demo\": key `cookie.name`:"), "{err}");
+    }
+
+    #[test]
+    fn secrets_from_the_environment() {
+        let text = DEMO.replace(
+            "secret = \"thesecret-of-at-least-32-bytes!!\"\nleeway",
+            "secret_env = \"JWTGATE_CONFIG_TEST_UNSET\"\nleeway",
+        );
+        let err = load(&text).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "key `secret_env`: environment variable JWTGATE_CONFIG_TEST_UNSET is not set"
+            ),
+            "{err}"
+        );
+    }
+}

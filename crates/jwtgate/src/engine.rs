@@ -1,0 +1,287 @@
+//! The engine: for one request and one chain of validators, find each validator's credential,
+//! verify it, combine refusals into one answer, and identify the user and partner of the
+//! accepted token.
+//!
+//! The registry owns the engine; a layer holds the engine and the chain it starts. The engine
+//! knows nothing of layers, and the verification kernel (`jws`) knows nothing of the engine.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Uri};
+use serde_json::{Map, Value};
+
+use crate::credentials::{Credential, RequestView};
+use crate::directory::PartnerDirectory;
+use crate::failure::Failure;
+use crate::identity::{Identity, Payload, UserId, ValidatorName};
+use crate::jws::claims;
+use crate::jws::token::{self, TokenError, UnverifiedToken};
+use crate::rejection::{Rejection, RejectionKind};
+use crate::remote::KeyCaches;
+use crate::validator::{CompiledValidator, UserStrategy};
+
+/// What the engine learnt about a request.
+pub(crate) enum Outcome {
+    Anonymous,
+    Authenticated {
+        identity: Identity,
+        set_cookie: Option<HeaderValue>,
+    },
+}
+
+/// A chain of validators: where it starts, and whether anonymous requests pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chain {
+    pub(crate) start: usize,
+    pub(crate) public: bool,
+}
+
+/// Every validator of an application, and what they share.
+pub(crate) struct Engine {
+    pub(crate) realm: Arc<str>,
+    pub(crate) validators: Vec<CompiledValidator>,
+    pub(crate) session_cookie: Option<String>,
+    pub(crate) directory: Arc<dyn PartnerDirectory>,
+    #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
+    pub(crate) caches: KeyCaches,
+}
+
+/// Tokens of one request, parsed at most once each however many validators read them (the
+/// same token often comes from two sources: Cloudflare's header and cookie).
+#[derive(Default)]
+struct Parsed<'t> {
+    tokens: Vec<(&'t str, Result<UnverifiedToken<'t>, TokenError>)>,
+}
+
+impl<'t> Parsed<'t> {
+    fn get(&mut self, raw: &'t str) -> Result<&UnverifiedToken<'t>, TokenError> {
+        let i = match self.tokens.iter().position(|(r, _)| *r == raw) {
+            Some(i) => i,
+            None => {
+                self.tokens.push((raw, token::parse(raw)));
+                self.tokens.len() - 1
+            }
+        };
+        self.tokens[i].1.as_ref().map_err(|e| *e)
+    }
+
+    fn take_claims(&mut self, raw: &str) -> Option<Map<String, Value>> {
+        let i = self.tokens.iter().position(|(r, _)| *r == raw)?;
+        self.tokens.swap_remove(i).1.ok().map(|t| t.claims)
+    }
+}
+
+impl Engine {
+    pub(crate) fn reject(&self, kind: RejectionKind, description: &'static str) -> Rejection {
+        Rejection::new(kind, description, self.realm.clone())
+    }
+
+    /// The validators of the chain starting at `start`, in order.
+    fn chain(&self, start: usize) -> impl Iterator<Item = &CompiledValidator> {
+        std::iter::successors(Some(&self.validators[start]), |v| {
+            v.next.map(|i| &self.validators[i])
+        })
+    }
+
+    /// Authenticates a request for `chain`.
+    pub(crate) async fn authenticate(
+        &self,
+        chain: Chain,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Outcome, Rejection> {
+        let mut view = RequestView::new(headers, uri);
+        if let Some(name) = &self.session_cookie
+            && view.may_carry_cookie(name)
+        {
+            tracing::warn!("request carries both a session cookie and a JWT route");
+            return Err(self.reject(
+                RejectionKind::SessionMismatch,
+                "a session cookie was sent to a token-authenticated route",
+            ));
+        }
+        // Every credential is found before any is verified: a malformed one refuses the
+        // request whichever validator would have read it.
+        let mut credentials = Vec::new();
+        for v in self.chain(chain.start) {
+            let mode_cookie = v.cookie.as_ref().map(|c| c.name.as_str());
+            match view.find(&v.sources, mode_cookie) {
+                Ok(found) => credentials.push((v, found)),
+                Err(why) => {
+                    tracing::debug!(validator = %v.name, reason = why, "malformed credentials");
+                    return Err(self.reject(RejectionKind::MalformedCredentials, why));
+                }
+            }
+        }
+        let now = claims::now();
+        let mut parsed = Parsed::default();
+        let mut seen = false;
+        let mut failures: Vec<(&CompiledValidator, Failure)> = Vec::new();
+        let mut accepted = None;
+        for (v, credential) in &credentials {
+            let result = match credential {
+                None => Err(Failure::Missing),
+                Some(Credential::Token(raw)) => {
+                    seen = true;
+                    match v.admits(raw).map(|()| parsed.get(raw)) {
+                        Err(f) => Err(f),
+                        Ok(Err(e)) => Err(Failure::Token(e)),
+                        Ok(Ok(token)) => v.verify(token, now).await.map(|()| None),
+                    }
+                }
+                Some(Credential::ModeCookie(raw)) => {
+                    seen = true;
+                    match &v.cookie {
+                        Some(mode) => mode.verify(raw, &v.rules, now).map(Some),
+                        None => Err(Failure::Missing),
+                    }
+                }
+            };
+            match result {
+                Ok(cookie_claims) => {
+                    accepted = Some((*v, credential, cookie_claims));
+                    break;
+                }
+                Err(failure) => failures.push((v, failure)),
+            }
+        }
+        for (v, failure) in &failures {
+            if *failure != Failure::Missing {
+                tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
+            }
+        }
+        let Some((v, credential, cookie_claims)) = accepted else {
+            if seen {
+                return Err(self.combine(&failures));
+            }
+            if chain.public {
+                return Ok(Outcome::Anonymous);
+            }
+            return Err(self.reject(
+                RejectionKind::MissingCredentials,
+                "no bearer token or cookie was sent",
+            ));
+        };
+        let claims = match (cookie_claims, credential) {
+            (Some(claims), _) => claims,
+            (None, Some(Credential::Token(raw))) => parsed.take_claims(raw).unwrap_or_default(),
+            (None, _) => Map::new(),
+        };
+        self.identify(v, claims, now).await
+    }
+
+    /// One 401 (or 503) for every failure of the chain; the details were logged. When every
+    /// validator that saw a credential refused it for the same reason, that reason is the
+    /// description.
+    fn combine(&self, failures: &[(&CompiledValidator, Failure)]) -> Rejection {
+        let retry = failures.iter().find_map(|(_, f)| match f {
+            Failure::KeysUnavailable { retry_after, .. } => Some((*retry_after, *f)),
+            _ => None,
+        });
+        if let Some((retry_after, failure)) = retry {
+            return self
+                .reject(RejectionKind::KeysUnavailable, failure.description())
+                .retry_after(retry_after);
+        }
+        let mut real = failures
+            .iter()
+            .map(|(_, f)| *f)
+            .filter(|f| *f != Failure::Missing);
+        let first = real.next();
+        match first {
+            Some(only) if real.all(|f| f == only) => {
+                self.reject(RejectionKind::InvalidToken, only.description())
+            }
+            _ => self.reject(
+                RejectionKind::InvalidToken,
+                "token refused by every validator of the chain",
+            ),
+        }
+    }
+
+    /// User, partner and cookie for a token accepted by `v`.
+    async fn identify(
+        &self,
+        v: &CompiledValidator,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<Outcome, Rejection> {
+        let invalid = |failure: Failure| {
+            tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
+            self.reject(RejectionKind::InvalidToken, failure.description())
+        };
+        let set_cookie = v.cookie.as_ref().and_then(|c| c.issue(&claims, now));
+        let payload = Payload::new(claims);
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(validator = %v.name, error = %e, "{what} failed");
+            self.reject(RejectionKind::Internal, "authentication backend error")
+        };
+        let no_user = || {
+            tracing::debug!(validator = %v.name, "token has no usable user claim");
+            self.reject(
+                RejectionKind::InvalidToken,
+                "token has no usable user claim",
+            )
+        };
+        let user = match &v.user {
+            UserStrategy::Static(id) => id.clone(),
+            UserStrategy::Claim { claim, service } => {
+                match (payload.get(claim).and_then(UserId::from_claim), service) {
+                    (Some(user), _) => user,
+                    (None, Some(service)) if is_service_token(&payload) => {
+                        if !service.allowed {
+                            return Err(invalid(Failure::ServiceToken));
+                        }
+                        payload
+                            .get("common_name")
+                            .and_then(UserId::from_claim)
+                            .ok_or_else(no_user)?
+                    }
+                    (None, _) => return Err(no_user()),
+                }
+            }
+            UserStrategy::Resolver(resolver) => resolver
+                .resolve(&payload)
+                .await
+                .map_err(|e| internal("user resolver", &e))?
+                .ok_or_else(|| {
+                    tracing::debug!(validator = %v.name, "user resolver refused the token");
+                    self.reject(RejectionKind::InvalidToken, "token user is not known")
+                })?,
+        };
+        let partner = match (v.partner_required, payload.get_str("email")) {
+            (None, _) | (Some(_), None) => None,
+            (Some(_), Some(email)) => {
+                let found = self
+                    .directory
+                    .partners_by_email(email)
+                    .await
+                    .map_err(|e| internal("partner directory", &e))?;
+                match found.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                }
+            }
+        };
+        if partner.is_none() && v.partner_required == Some(true) {
+            tracing::info!(validator = %v.name, "no single partner matches the token email");
+            return Err(self.reject(RejectionKind::InvalidToken, "no partner matches the token"));
+        }
+        Ok(Outcome::Authenticated {
+            identity: Identity {
+                payload,
+                user,
+                partner,
+                validator: ValidatorName(v.name.clone()),
+            },
+            set_cookie,
+        })
+    }
+}
+
+/// A Cloudflare Access service token: no `email`, an empty `sub`, a `common_name`.
+fn is_service_token(payload: &Payload) -> bool {
+    payload.get("email").is_none()
+        && payload.get_str("sub").is_some_and(str::is_empty)
+        && payload.get_str("common_name").is_some_and(|c| !c.is_empty())
+}

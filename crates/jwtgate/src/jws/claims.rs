@@ -1,0 +1,361 @@
+//! Registered-claim checks (`exp`, `nbf`, `iat`, `iss`, `aud`, `azp`, `sub`, `jti`), stricter
+//! than jsonwebtoken's: every registered claim that is present must have its registered type.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+/// 9999-12-31T23:59:59Z: a NumericDate beyond it is a forged or broken token, not a long one.
+pub(crate) const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// What one validator requires of the registered claims.
+#[derive(Clone, Debug)]
+pub(crate) struct ClaimRules {
+    /// Accepted `iss` values (one, except for providers that emit two spellings).
+    pub(crate) issuers: Vec<String>,
+    /// Accepted audiences; empty when only the authorized party is checked.
+    pub(crate) audiences: Vec<String>,
+    /// The client the token must have been issued to (see [`ClaimRules::authorized_party`]).
+    pub(crate) authorized_party: Option<String>,
+    pub(crate) leeway: u64,
+}
+
+/// Why the claims were refused. The text is safe to send to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClaimError {
+    MissingExp,
+    BadExp,
+    Expired,
+    BadNbf,
+    NotYetValid,
+    BadIat,
+    IssuedInFuture,
+    MissingIss,
+    BadIss,
+    WrongIssuer,
+    MissingAud,
+    BadAud,
+    WrongAudience,
+    BadAzp,
+    WrongAuthorizedParty,
+    BadSub,
+    BadJti,
+}
+
+impl ClaimError {
+    pub(crate) const fn description(self) -> &'static str {
+        match self {
+            Self::MissingExp => "token has no exp claim",
+            Self::BadExp => "token exp is not a number",
+            Self::Expired => "token expired",
+            Self::BadNbf => "token nbf is not a number",
+            Self::NotYetValid => "token not yet valid",
+            Self::BadIat => "token iat is not a number",
+            Self::IssuedInFuture => "token issued in the future",
+            Self::MissingIss => "token has no iss claim",
+            Self::BadIss => "token iss is not a string",
+            Self::WrongIssuer => "token issuer not accepted",
+            Self::MissingAud => "token has no aud claim",
+            Self::BadAud => "token aud is not a string or an array of strings",
+            Self::WrongAudience => "token audience not accepted",
+            Self::BadAzp => "token azp or client_id is not a string",
+            Self::WrongAuthorizedParty => "token authorized party not accepted",
+            Self::BadSub => "token sub is not a string",
+            Self::BadJti => "token jti is not a string",
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A NumericDate claim: a finite, non-negative number not beyond year 9999, or `bad`.
+fn numeric_date(value: &Value, bad: ClaimError) -> Result<f64, ClaimError> {
+    match value.as_f64() {
+        Some(t) if t.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&t) => Ok(t),
+        _ => Err(bad),
+    }
+}
+
+impl ClaimRules {
+    /// Checks the registered claims at time `now`, as PyJWT does for auth_jwt
+    /// (`exp <= now - leeway` is expired), plus type checks jsonwebtoken skips.
+    pub(crate) fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), ClaimError> {
+        self.check_time(claims, now)?;
+        self.check_static(claims)
+    }
+
+    /// `exp`, `nbf` and `iat` against `now`.
+    pub(crate) fn check_time(
+        &self,
+        claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<(), ClaimError> {
+        let now = now as f64;
+        let leeway = self.leeway as f64;
+        let exp = match claims.get("exp") {
+            None | Some(Value::Null) => return Err(ClaimError::MissingExp),
+            Some(v) => numeric_date(v, ClaimError::BadExp)?,
+        };
+        if exp <= now - leeway {
+            return Err(ClaimError::Expired);
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            if numeric_date(nbf, ClaimError::BadNbf)? > now + leeway {
+                return Err(ClaimError::NotYetValid);
+            }
+        }
+        if let Some(iat) = claims.get("iat") {
+            if numeric_date(iat, ClaimError::BadIat)? > now + leeway {
+                return Err(ClaimError::IssuedInFuture);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything that does not depend on the clock: types, issuer, audience, party.
+    pub(crate) fn check_static(&self, claims: &Map<String, Value>) -> Result<(), ClaimError> {
+        for (claim, bad) in [("sub", ClaimError::BadSub), ("jti", ClaimError::BadJti)] {
+            if claims.get(claim).is_some_and(|v| !v.is_string()) {
+                return Err(bad);
+            }
+        }
+        match claims.get("iss") {
+            None | Some(Value::Null) => return Err(ClaimError::MissingIss),
+            Some(Value::String(iss)) if self.issuers.iter().any(|i| i == iss) => {}
+            Some(Value::String(_)) => return Err(ClaimError::WrongIssuer),
+            Some(_) => return Err(ClaimError::BadIss),
+        }
+        let audiences = audiences(claims)?;
+        if !self.audiences.is_empty() {
+            match &audiences {
+                None => return Err(ClaimError::MissingAud),
+                Some(auds) if auds.iter().any(|a| self.audiences.iter().any(|x| x == a)) => {}
+                Some(_) => return Err(ClaimError::WrongAudience),
+            }
+        }
+        if let Some(party) = &self.authorized_party {
+            if Self::authorized_party(claims, audiences.as_deref())? != Some(party.as_str()) {
+                return Err(ClaimError::WrongAuthorizedParty);
+            }
+        }
+        Ok(())
+    }
+
+    /// The client a token was issued to: `azp` (OpenID Connect), else `client_id` (RFC 9068
+    /// access tokens, Cognito), else a single audience (OIDC Core 3.1.3.7: `azp` may be left
+    /// out when the only audience is the client).
+    fn authorized_party<'a>(
+        claims: &'a Map<String, Value>,
+        audiences: Option<&[&'a str]>,
+    ) -> Result<Option<&'a str>, ClaimError> {
+        for claim in ["azp", "client_id"] {
+            match claims.get(claim) {
+                None => {}
+                Some(Value::String(p)) => return Ok(Some(p)),
+                Some(_) => return Err(ClaimError::BadAzp),
+            }
+        }
+        Ok(match audiences {
+            Some([one]) => Some(one),
+            _ => None,
+        })
+    }
+}
+
+/// The `aud` claim as a list; `None` when absent.
+fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>, ClaimError> {
+    match claims.get("aud") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(aud)) => Ok(Some(vec![aud.as_str()])),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().ok_or(ClaimError::BadAud))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(ClaimError::BadAud),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            issuers: vec!["http://the.issuer".into()],
+            audiences: vec!["a1".into(), "a2".into()],
+            authorized_party: None,
+            leeway: 0,
+        }
+    }
+
+    fn check(claims: Value) -> Result<(), ClaimError> {
+        rules().check(claims.as_object().unwrap(), NOW)
+    }
+
+    fn base() -> Value {
+        json!({"iss": "http://the.issuer", "aud": "a1", "exp": NOW + 100})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut v = base();
+        v[key] = value;
+        v
+    }
+
+    fn without(key: &str) -> Value {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove(key);
+        v
+    }
+
+    #[test]
+    fn accepts_a_valid_set() {
+        assert_eq!(check(base()), Ok(()));
+        assert_eq!(check(with("aud", json!(["zz", "a2"]))), Ok(()));
+        assert_eq!(check(with("exp", json!(NOW as f64 + 0.5))), Ok(()));
+    }
+
+    #[test]
+    fn exp_equal_to_now_is_expired() {
+        assert_eq!(check(with("exp", json!(NOW))), Err(ClaimError::Expired));
+        assert_eq!(check(with("exp", json!(NOW + 1))), Ok(()));
+        let leeway = ClaimRules {
+            leeway: 5,
+            ..rules()
+        };
+        let claims = with("exp", json!(NOW - 4));
+        assert_eq!(leeway.check(claims.as_object().unwrap(), NOW), Ok(()));
+    }
+
+    #[test]
+    fn required_claims() {
+        assert_eq!(check(without("exp")), Err(ClaimError::MissingExp));
+        assert_eq!(check(without("iss")), Err(ClaimError::MissingIss));
+        assert_eq!(check(without("aud")), Err(ClaimError::MissingAud));
+        assert_eq!(check(with("exp", json!(null))), Err(ClaimError::MissingExp));
+    }
+
+    #[test]
+    fn wrong_types() {
+        assert_eq!(
+            check(with("exp", json!("9999999999"))),
+            Err(ClaimError::BadExp)
+        );
+        assert_eq!(check(with("iss", json!(5))), Err(ClaimError::BadIss));
+        assert_eq!(
+            check(with("iss", json!(["http://the.issuer"]))),
+            Err(ClaimError::BadIss)
+        );
+        assert_eq!(check(with("aud", json!({}))), Err(ClaimError::BadAud));
+        assert_eq!(
+            check(with("aud", json!(["a1", 3]))),
+            Err(ClaimError::BadAud)
+        );
+        assert_eq!(check(with("nbf", json!("0"))), Err(ClaimError::BadNbf));
+        assert_eq!(check(with("iat", json!(true))), Err(ClaimError::BadIat));
+    }
+
+    #[test]
+    fn time_windows() {
+        assert_eq!(check(with("nbf", json!(NOW - 60))), Ok(()));
+        assert_eq!(
+            check(with("nbf", json!(NOW + 60))),
+            Err(ClaimError::NotYetValid)
+        );
+        assert_eq!(check(with("iat", json!(NOW))), Ok(()));
+        assert_eq!(
+            check(with("iat", json!(NOW + 60))),
+            Err(ClaimError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn audience_and_issuer_must_match() {
+        assert_eq!(
+            check(with("aud", json!("a3"))),
+            Err(ClaimError::WrongAudience)
+        );
+        assert_eq!(
+            check(with("aud", json!([]))),
+            Err(ClaimError::WrongAudience)
+        );
+        assert_eq!(
+            check(with("iss", json!("http://other"))),
+            Err(ClaimError::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn registered_claims_have_their_types_and_ranges() {
+        for (claim, value, err) in [
+            ("exp", json!(-1), ClaimError::BadExp),
+            ("exp", json!(1e300), ClaimError::BadExp),
+            ("exp", json!(253_402_300_800u64), ClaimError::BadExp),
+            ("nbf", json!(-5), ClaimError::BadNbf),
+            ("nbf", json!(1e20), ClaimError::BadNbf),
+            ("iat", json!(-0.5), ClaimError::BadIat),
+            ("sub", json!(5), ClaimError::BadSub),
+            ("sub", json!(null), ClaimError::BadSub),
+            ("jti", json!(["x"]), ClaimError::BadJti),
+        ] {
+            assert_eq!(check(with(claim, value.clone())), Err(err), "{claim} = {value}");
+        }
+        assert_eq!(check(with("sub", json!(""))), Ok(()));
+        assert_eq!(check(with("exp", json!(253_402_300_799u64))), Ok(()));
+    }
+
+    #[test]
+    fn authorized_party_instead_of_or_beside_audience() {
+        let party = |audiences: Vec<String>| ClaimRules {
+            audiences,
+            authorized_party: Some("web".into()),
+            ..rules()
+        };
+        let only = party(Vec::new());
+        let ok = |r: &ClaimRules, v: Value| r.check(v.as_object().unwrap(), NOW);
+        // Keycloak access token: aud "account", azp the client.
+        let kc = with("aud", json!("account"));
+        let mut kc_azp = kc.clone();
+        kc_azp["azp"] = json!("web");
+        assert_eq!(ok(&only, kc_azp.clone()), Ok(()));
+        assert_eq!(ok(&only, kc.clone()), Err(ClaimError::WrongAuthorizedParty));
+        let mut other = kc.clone();
+        other["azp"] = json!("mobile");
+        assert_eq!(ok(&only, other), Err(ClaimError::WrongAuthorizedParty));
+        // RFC 9068 / Cognito access token: client_id and no aud.
+        let mut cognito = without("aud");
+        cognito["client_id"] = json!("web");
+        assert_eq!(ok(&only, cognito), Ok(()));
+        // An ID token whose only audience is the client needs no azp.
+        assert_eq!(ok(&only, with("aud", json!(["web"]))), Ok(()));
+        assert_eq!(ok(&only, with("aud", json!(["web", "x"]))), Err(ClaimError::WrongAuthorizedParty));
+        let mut bad = kc.clone();
+        bad["azp"] = json!(7);
+        assert_eq!(ok(&only, bad), Err(ClaimError::BadAzp));
+        // Beside an audience: both must hold.
+        let both = party(vec!["account".into()]);
+        assert_eq!(ok(&both, kc_azp), Ok(()));
+        assert_eq!(ok(&both, kc), Err(ClaimError::WrongAuthorizedParty));
+    }
+
+    #[test]
+    fn several_issuer_spellings() {
+        let r = ClaimRules {
+            issuers: vec!["https://accounts.google.com".into(), "accounts.google.com".into()],
+            ..rules()
+        };
+        for iss in ["https://accounts.google.com", "accounts.google.com"] {
+            assert_eq!(r.check(with("iss", json!(iss)).as_object().unwrap(), NOW), Ok(()));
+        }
+    }
+}

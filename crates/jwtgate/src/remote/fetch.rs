@@ -1,0 +1,167 @@
+//! One bounded HTTP GET: HTTPS (plain HTTP only to loopback), connect and total timeouts, a
+//! body limit, at most one redirect, and `Cache-Control: max-age` read for the TTL.
+
+use reqwest::header::{ACCEPT, CACHE_CONTROL};
+use reqwest::{StatusCode, Url};
+
+use super::options::RemoteKeyOptions;
+use crate::error::{Error, ErrorKind};
+
+/// Why a fetch failed; `config` marks a mistake in the configuration (no retry fixes it).
+pub(crate) struct FetchError {
+    pub(crate) message: String,
+    pub(crate) config: bool,
+}
+
+impl From<String> for FetchError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            config: false,
+        }
+    }
+}
+
+
+/// The HTTP client of one cache, with its redirect policy.
+pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Error> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        // `previous()` holds the original URL and every redirect followed so far.
+        if attempt.previous().len() > 1 {
+            attempt.error("more than one redirect")
+        } else if !allowed(attempt.url()) {
+            attempt.error("redirect to a non-https URL")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .redirect(policy)
+        .user_agent(concat!("jwtgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::new(ErrorKind::InvalidSetting, format!("HTTP client: {e}")).with_source(e))
+}
+
+/// HTTPS, or HTTP to a loopback address.
+pub(crate) fn check_url(url: &str, what: &str) -> Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("{what} {url:?} is not a URL: {e}"))?;
+    if allowed(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(format!(
+            "{what} {url:?} must use https (plain http only on loopback addresses)"
+        ))
+    }
+}
+
+fn allowed(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
+    }
+}
+
+/// GETs `url`, returning the body (at most `max_body` bytes) and its `max-age`.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    max_body: usize,
+) -> Result<(Vec<u8>, Option<u64>), FetchError> {
+
+    let mut res = client
+        .get(url.clone())
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    if res.status() != StatusCode::OK {
+        return Err(format!("{url} answered HTTP {}", res.status().as_u16()).into());
+    }
+    let limit = max_body;
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("{url} body is larger than {limit} bytes").into());
+    }
+    let max_age = res
+        .headers()
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_max_age);
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("{url} body is larger than {limit} bytes").into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, max_age))
+}
+
+pub(crate) fn describe(e: &reqwest::Error) -> FetchError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else {
+        "request failed"
+    };
+    let url = e.url().map(|u| u.to_string()).unwrap_or_default();
+    format!("{url} {what}").into()
+}
+
+fn parse_max_age(value: &str) -> Option<u64> {
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
+            return Some(0);
+        }
+        if let Some((name, secs)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            max_age = secs.trim().trim_matches('"').parse().ok();
+        }
+    }
+    max_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_or_loopback() {
+        assert!(
+            check_url(
+                "https://team.cloudflareaccess.com/cdn-cgi/access/certs",
+                "u"
+            )
+            .is_ok()
+        );
+        assert!(check_url("http://127.0.0.1:8080/certs", "u").is_ok());
+        assert!(check_url("http://[::1]/certs", "u").is_ok());
+        assert!(check_url("http://localhost/certs", "u").is_ok());
+        let err = check_url("http://10.0.0.1/certs", "jwks_url").unwrap_err();
+        assert!(err.contains("must use https"), "{err}");
+        assert!(check_url("ftp://x/", "u").is_err());
+        assert!(check_url("not a url", "u").is_err());
+    }
+
+    #[test]
+    fn cache_control() {
+        assert_eq!(parse_max_age("public, max-age=600"), Some(600));
+        assert_eq!(parse_max_age("no-store"), Some(0));
+        assert_eq!(parse_max_age("public"), None);
+    }
+}

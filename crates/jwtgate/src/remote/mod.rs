@@ -1,0 +1,444 @@
+//! Remote keys: one cache per JWKS URL (or OIDC issuer), shared by every validator and route
+//! that uses it.
+//!
+//! - Reads are lock-free ([`ArcSwapOption`]); no lock is ever held across I/O.
+//! - Fetches have connect and total timeouts, a body limit, at most one redirect, and HTTPS
+//!   (plain HTTP only on loopback addresses).
+//! - A set is fresh for its TTL (`Cache-Control: max-age` within bounds, else the default) and
+//!   refreshed in the background ahead of expiry; requests do not wait for it.
+//! - An unknown `kid` causes at most one fetch per `min_refetch_interval`; concurrent misses
+//!   share one fetch (single flight).
+//! - When refreshes fail, the last good set is served up to `max_stale`, with backoff between
+//!   attempts; with no good set at all, requests get a 503 with `Retry-After`.
+
+//! - A kid miss right after a scheduled fetch still fetches: only kid-miss fetches count
+//!   against the interval.
+//! - An OIDC issuer contradicted by its discovery document is a configuration error: logged
+//!   at error level with both values on every attempt, shown in the state, and named in the
+//!   503's description.
+
+mod discovery;
+mod fetch;
+mod options;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use reqwest::Url;
+
+pub use options::{KeyCacheState, RemoteKeyOptions};
+
+use self::fetch::{FetchError, check_url};
+use crate::error::{Error, ErrorKind};
+use crate::jws::algorithm::Algorithm;
+use crate::jws::jwk::parse_jwks;
+use crate::jws::keys::{KeySet, SkippedKey};
+use crate::validator::RemoteSource;
+
+enum Source {
+    Jwks(Url),
+    Discovery { issuer: String, config: Url },
+}
+
+struct Snapshot {
+    keys: Arc<KeySet>,
+    fetched_system: SystemTime,
+    refresh_at: Instant,
+    fresh_until: Instant,
+}
+
+#[derive(Default)]
+struct Status {
+    /// When the last fetch caused by an unknown kid started.
+    last_kid_miss: Option<Instant>,
+    retry_at: Option<Instant>,
+    failures: u32,
+    last_error: Option<String>,
+    healthy: Option<bool>,
+    jwks_uri: Option<Url>,
+    fetches: u64,
+    skipped: Vec<SkippedKey>,
+    config_error: bool,
+}
+
+/// A fetch in flight; resolves to `false` when its task was cancelled before finishing.
+type Flight = Shared<BoxFuture<'static, bool>>;
+
+/// One cached remote key set.
+pub(crate) struct RemoteKeys {
+    label: String,
+    source: Source,
+    options: RemoteKeyOptions,
+    algorithms: Mutex<Vec<Algorithm>>,
+    client: reqwest::Client,
+    current: ArcSwapOption<Snapshot>,
+    in_flight: Mutex<Option<Flight>>,
+    status: Mutex<Status>,
+}
+
+impl fmt::Debug for RemoteKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteKeys")
+            .field("source", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding these short locks leaves plain data; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why no key set can be served now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Unavailable {
+    /// Seconds until the next attempt.
+    pub(crate) retry_after: u64,
+    /// The source is misconfigured, not merely unreachable.
+    pub(crate) misconfigured: bool,
+}
+
+/// Every remote key cache of a registry, one per source, shared by the validators using it.
+#[derive(Default)]
+pub(crate) struct KeyCaches {
+    caches: Vec<Arc<RemoteKeys>>,
+}
+
+impl KeyCaches {
+    /// The cache for `source`, shared with earlier validators of the same source; a validator
+    /// joining a cache adds its algorithm to the keys the cache keeps.
+    pub(crate) fn shared(
+        &mut self,
+        source: &RemoteSource,
+        options: &RemoteKeyOptions,
+        algorithm: Algorithm,
+        validator: &str,
+    ) -> Result<Arc<RemoteKeys>, Error> {
+        let invalid = |e: String| Error::new(ErrorKind::InvalidSetting, e);
+        let label = source.label().to_owned();
+        if let Some(existing) = self.caches.iter().find(|c| c.label == label) {
+            if existing.options != *options {
+                tracing::warn!(source = %label, validator, "validators sharing a key source set different remote options; the first one's apply");
+            }
+            let mut algs = lock(&existing.algorithms);
+            if !algs.contains(&algorithm) {
+                algs.push(algorithm);
+            }
+            return Ok(existing.clone());
+        }
+        let source = match source {
+            RemoteSource::JwksUrl(url) => {
+                Source::Jwks(check_url(url, "jwks_url").map_err(invalid)?)
+            }
+            RemoteSource::OidcIssuer(issuer) => {
+                let base = check_url(issuer, "oidc_issuer").map_err(invalid)?;
+                let config = format!(
+                    "{}/.well-known/openid-configuration",
+                    base.as_str().trim_end_matches('/')
+                );
+                let config = Url::parse(&config).map_err(|e| invalid(e.to_string()))?;
+                Source::Discovery {
+                    issuer: issuer.clone(),
+                    config,
+                }
+            }
+        };
+        let cache = Arc::new(RemoteKeys {
+            label,
+            source,
+            options: options.clone(),
+            algorithms: Mutex::new(vec![algorithm]),
+            client: fetch::client(options)?,
+            current: ArcSwapOption::empty(),
+            in_flight: Mutex::new(None),
+            status: Mutex::new(Status::default()),
+        });
+        self.caches.push(cache.clone());
+        Ok(cache)
+    }
+
+    /// Every cache, in the order validators first named them.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<RemoteKeys>> {
+        self.caches.iter()
+    }
+}
+
+impl RemoteKeys {
+    /// The key set to check a token with `kid` against, or why there is none.
+    pub(crate) async fn keys_for(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+    ) -> Result<Arc<KeySet>, Unavailable> {
+        let now = Instant::now();
+        if let Some(snap) = self.usable(now) {
+            if now >= snap.refresh_at {
+                self.refresh_in_background(now);
+            }
+            let Some(kid) = kid.filter(|k| !snap.keys.has_kid(k)) else {
+                return Ok(snap.keys.clone());
+            };
+            // An unknown kid may be a rotation: refetch, at most once per interval.
+            let interval = self.options.min_refetch_interval;
+            let due = {
+                let mut s = lock(&self.status);
+                let due = s
+                    .last_kid_miss
+                    .is_none_or(|t| now.duration_since(t) >= interval)
+                    && s.retry_at.is_none_or(|t| now >= t);
+                if due {
+                    s.last_kid_miss = Some(now);
+                }
+                due
+            };
+            self.fly(due).await;
+            tracing::debug!(source = %self.label, kid_len = kid.len(), refetched = due, "unknown kid");
+            return Ok(self
+                .usable(Instant::now())
+                .map_or(snap.keys.clone(), |s| s.keys.clone()));
+        }
+        let due = lock(&self.status).retry_at.is_none_or(|t| now >= t);
+        self.fly(due).await;
+        let now = Instant::now();
+        self.usable(now)
+            .map(|s| s.keys.clone())
+            .ok_or_else(|| self.retry_after(now))
+    }
+
+    fn usable(&self, now: Instant) -> Option<Arc<Snapshot>> {
+        self.current
+            .load_full()
+            .filter(|s| now <= later(s.fresh_until, self.options.max_stale))
+    }
+
+    fn retry_after(&self, now: Instant) -> Unavailable {
+        let s = lock(&self.status);
+        let wait = s
+            .retry_at
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        Unavailable {
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            misconfigured: s.config_error,
+        }
+    }
+
+    /// Starts a refresh (on its own task) unless one is running or backoff says wait.
+    fn refresh_in_background(self: &Arc<Self>, now: Instant) {
+        if lock(&self.status).retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(self.flight(true));
+        }
+    }
+
+    /// Joins the fetch in flight, or starts one when `start` is true, and waits for it.
+    async fn fly(self: &Arc<Self>, start: bool) {
+        for _ in 0..2 {
+            let Some(flight) = self.flight(start) else {
+                return;
+            };
+            if flight.clone().await {
+                return;
+            }
+            // The fetch's task was cancelled (the runtime it ran on shut down, as when one
+            // registry serves several test runtimes): forget it and fetch again from here.
+            let mut slot = lock(&self.in_flight);
+            if slot.as_ref().is_some_and(|f| f.ptr_eq(&flight)) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// The fetch in flight, or a new one when `start`. The lock is only held to read or swap
+    /// the handle, never across the fetch.
+    fn flight(self: &Arc<Self>, start: bool) -> Option<Flight> {
+        let mut slot = lock(&self.in_flight);
+        if let Some(flight) = slot.as_ref() {
+            return Some(flight.clone());
+        }
+        if !start {
+            return None;
+        }
+        let this = self.clone();
+        let work = async move {
+            this.fetch_and_store().await;
+            *lock(&this.in_flight) = None;
+            true
+        };
+        // Run the fetch on its own task when there is a runtime, so that a request that gives
+        // up does not stall it for the others.
+        let flight: BoxFuture<'static, bool> = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let handle = rt.spawn(work);
+                async move { handle.await.unwrap_or(false) }.boxed()
+            }
+            Err(_) => work.boxed(),
+        };
+        let flight = flight.shared();
+        *slot = Some(flight.clone());
+        Some(flight)
+    }
+
+    /// Fetches now, ignoring intervals and backoff; an error says why (for `prefetch`).
+    pub(crate) async fn fetch_now(self: &Arc<Self>) -> Result<(), Error> {
+        lock(&self.status).retry_at = None;
+        self.fly(true).await;
+        let s = lock(&self.status);
+        match &s.last_error {
+            Some(e) => {
+                let kind = if s.config_error {
+                    ErrorKind::InvalidSetting
+                } else {
+                    ErrorKind::KeyFetch
+                };
+                Err(Error::new(kind, format!("{}: {e}", self.label)).in_field("remote"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn fetch_and_store(&self) {
+        let started = Instant::now();
+        let result = self.load().await;
+        let mut s = lock(&self.status);
+        s.fetches += 1;
+        match result {
+            Ok((keys, skipped, ttl, uri)) => {
+                let now = Instant::now();
+                let ids: Vec<_> = keys.keys.iter().filter_map(|k| k.kid.clone()).collect();
+                // Providers often publish keys for other uses (Keycloak's encryption key):
+                // warn when the skipped set changes, not at every refresh.
+                let changed = skipped != s.skipped;
+                for k in &skipped {
+                    if changed {
+                        tracing::warn!(source = %self.label, kid = ?k.kid, reason = %k.reason, "skipped a JWK");
+                    } else {
+                        tracing::debug!(source = %self.label, kid = ?k.kid, reason = %k.reason, "skipped a JWK");
+                    }
+                }
+                tracing::debug!(source = %self.label, url = %uri, keys = keys.keys.len(), ?ids, duration_ms = started.elapsed().as_millis() as u64, "fetched key set");
+                if s.healthy == Some(false) {
+                    tracing::info!(source = %self.label, "key set fetch recovered");
+                }
+                self.current.store(Some(Arc::new(Snapshot {
+                    keys: Arc::new(keys),
+                    fetched_system: SystemTime::now(),
+                    refresh_at: later(now, ttl.mul_f64(0.8)),
+                    fresh_until: later(now, ttl),
+                })));
+                s.healthy = Some(true);
+                s.failures = 0;
+                s.retry_at = None;
+                s.last_error = None;
+                s.skipped = skipped;
+                s.config_error = false;
+            }
+            Err(e) => {
+                s.failures = s.failures.saturating_add(1);
+                let backoff = self.options.backoff_after(s.failures);
+                s.retry_at = Some(later(Instant::now(), backoff));
+                s.config_error = e.config;
+                if e.config {
+                    // No retry fixes a wrong configuration: say so loudly, every time.
+                    tracing::error!(source = %self.label, error = %e.message, "key source misconfigured");
+                } else if s.healthy != Some(false) {
+                    tracing::warn!(source = %self.label, error = %e.message, duration_ms = started.elapsed().as_millis() as u64, "key set fetch failed; serving the last good set if any");
+                } else {
+                    tracing::debug!(source = %self.label, error = %e.message, "key set fetch failed again");
+                }
+                s.healthy = Some(false);
+                s.last_error = Some(e.message);
+            }
+        }
+    }
+
+    async fn load(&self) -> Result<(KeySet, Vec<SkippedKey>, Duration, Url), FetchError> {
+        let uri = match &self.source {
+            Source::Jwks(url) => url.clone(),
+            Source::Discovery { issuer, config } => {
+                let known = lock(&self.status).jwks_uri.clone();
+                match known {
+                    Some(uri) => uri,
+                    None => {
+                        let uri = discovery::jwks_uri(
+                            &self.client,
+                            issuer,
+                            config,
+                            self.options.max_body,
+                        )
+                        .await?;
+                        lock(&self.status).jwks_uri = Some(uri.clone());
+                        uri
+                    }
+                }
+            }
+        };
+        let (body, max_age) = fetch::get(&self.client, &uri, self.options.max_body).await?;
+        let algs = lock(&self.algorithms).clone();
+        let (keys, skipped) = parse_jwks(&body, &algs, false).map_err(|e| FetchError {
+            message: format!("{uri}: {}", e.message),
+            config: e.private,
+        })?;
+        Ok((keys, skipped, self.options.ttl_for(max_age), uri))
+    }
+
+    pub(crate) fn state(&self) -> KeyCacheState {
+        let snap = self.current.load_full();
+        let s = lock(&self.status);
+        let now = Instant::now();
+        let to_system = |t: Instant| {
+            let now_sys = SystemTime::now();
+            if t >= now {
+                now_sys + (t - now)
+            } else {
+                now_sys - (now - t)
+            }
+        };
+        let next = match (&snap, s.retry_at) {
+            (_, Some(retry)) => Some(retry),
+            (Some(snap), None) => Some(snap.refresh_at),
+            (None, None) => None,
+        };
+        KeyCacheState {
+            source: self.label.clone(),
+            jwks_uri: match &self.source {
+                Source::Jwks(u) => Some(u.to_string()),
+                Source::Discovery { .. } => s.jwks_uri.as_ref().map(Url::to_string),
+            },
+            key_ids: snap
+                .as_ref()
+                .map(|s| s.keys.keys.iter().filter_map(|k| k.kid.clone()).collect())
+                .unwrap_or_default(),
+            last_success: snap.as_ref().map(|s| s.fetched_system),
+            last_error: s.last_error.clone(),
+            consecutive_failures: s.failures,
+            next_refresh: next.map(to_system),
+            stale: snap.as_ref().is_some_and(|s| now > s.fresh_until),
+            fetches: s.fetches,
+            skipped: s.skipped.clone(),
+            misconfigured: s.config_error,
+        }
+    }
+}
+
+/// `at + d`, saturating far in the future instead of overflowing on huge configured durations.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_durations_do_not_overflow() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+    }
+}

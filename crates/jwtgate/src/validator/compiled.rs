@@ -1,0 +1,316 @@
+//! A validator checked, with its keys parsed (or its shared remote cache found), ready to
+//! verify tokens.
+
+use std::sync::Arc;
+
+use super::key_source::Repr;
+use super::{DEFAULT_MAX_LEEWAY, UserStrategy, Validator};
+use crate::cookie::CompiledCookieMode;
+use crate::credentials::{CompiledSource, TokenSource};
+use crate::error::{Error, ErrorKind};
+use crate::failure::Failure;
+use crate::jws::algorithm::Algorithm;
+use crate::jws::claims::ClaimRules;
+use crate::jws::jwk::parse_jwks;
+use crate::jws::keys::{KeySet, VerifyingKey};
+use crate::jws::token::{
+    DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, TokenError, UnverifiedToken,
+};
+#[cfg(feature = "remote-keys")]
+use crate::remote::RemoteKeys;
+use crate::remote::KeyCaches;
+
+/// Where a compiled validator gets its keys.
+pub(crate) enum Keys {
+    Static(Arc<KeySet>),
+    #[cfg(feature = "remote-keys")]
+    Remote(Arc<RemoteKeys>),
+}
+
+/// A validator ready to check tokens.
+pub(crate) struct CompiledValidator {
+    pub(crate) name: Arc<str>,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) rules: ClaimRules,
+    pub(crate) keys: Keys,
+    pub(crate) user: UserStrategy,
+    pub(crate) partner_required: Option<bool>,
+    /// The validator to try next, linked by the registry.
+    pub(crate) next: Option<usize>,
+    pub(crate) cookie: Option<CompiledCookieMode>,
+    pub(crate) sources: Vec<CompiledSource>,
+    /// Accepted `typ` values, normalised (lowercase, without `application/`).
+    pub(crate) typ: Option<Vec<String>>,
+    pub(crate) max_token_bytes: usize,
+}
+
+/// `typ` compared as RFC 7515 4.1.9 asks: case-insensitively, `application/` optional.
+fn normalise_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
+
+impl CompiledValidator {
+    /// Refuses a raw token longer than this validator accepts, before it is parsed.
+    pub(crate) fn admits(&self, raw: &str) -> Result<(), Failure> {
+        if raw.len() > self.max_token_bytes {
+            return Err(Failure::Token(TokenError::TooLarge));
+        }
+        Ok(())
+    }
+
+    /// Verifies a parsed token: pinned algorithm, `typ`, key, signature, then claims.
+    pub(crate) async fn verify(
+        &self,
+        token: &UnverifiedToken<'_>,
+        now: u64,
+    ) -> Result<(), Failure> {
+        if token.alg != self.algorithm.as_str() {
+            return Err(Failure::AlgorithmMismatch);
+        }
+        if let Some(accepted) = &self.typ {
+            let typ = token.typ.as_deref().map(normalise_typ);
+            if !typ.is_some_and(|t| accepted.contains(&t)) {
+                return Err(Failure::TypeNotAccepted);
+            }
+        }
+        let kid = token.kid.as_deref();
+        let keys = match &self.keys {
+            Keys::Static(set) => Arc::clone(set),
+            #[cfg(feature = "remote-keys")]
+            Keys::Remote(remote) => remote.keys_for(kid).await.map_err(|u| {
+                Failure::KeysUnavailable {
+                    retry_after: u.retry_after,
+                    misconfigured: u.misconfigured,
+                }
+            })?,
+        };
+        let mut candidates = keys.select(kid, self.algorithm)?;
+        let input = token.signing_input.as_bytes();
+        if !candidates.any(|k| k.verify(self.algorithm, input, &token.signature)) {
+            return Err(Failure::BadSignature);
+        }
+        self.rules.check(&token.claims, now)?;
+        Ok(())
+    }
+}
+
+/// Reads a file for a validator's key, naming the file in the error.
+fn read_key_file(path: &std::path::Path, field: &'static str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidKey,
+            format!("cannot read {}: {e}", path.display()),
+        )
+        .in_field(field)
+        .with_source(e)
+    })
+}
+
+impl Validator {
+    /// Checks every setting (the preset's filling what is unset), parses static keys and finds
+    /// (or adds) the remote key cache. `next` is linked by the registry.
+    pub(crate) fn compile(&self, caches: &mut KeyCaches) -> Result<CompiledValidator, Error> {
+        let missing = |field: &'static str, what: &str| {
+            Error::new(ErrorKind::InvalidSetting, format!("{what} is required")).in_field(field)
+        };
+        let invalid =
+            |field: &'static str, what: String| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
+        let preset = self
+            .preset
+            .as_ref()
+            .map(|p| p.defaults().map_err(|e| e.in_field("provider")))
+            .transpose()?;
+        let issuers = match (&self.issuer, &preset) {
+            (Some(i), _) => vec![i.clone()],
+            (None, Some(p)) => p.issuers.clone(),
+            (None, None) => Vec::new(),
+        };
+        if issuers.is_empty() || issuers.iter().any(String::is_empty) {
+            return Err(missing("issuer", "issuer"));
+        }
+        let audiences = match &preset {
+            Some(p) if self.audiences.is_empty() => p.audiences.clone(),
+            _ => self.audiences.clone(),
+        };
+        if audiences.iter().any(String::is_empty) {
+            return Err(invalid("audience", "an audience must not be empty".into()));
+        }
+        let authorized_party = self
+            .authorized_party
+            .clone()
+            .or_else(|| preset.as_ref().and_then(|p| p.authorized_party.clone()));
+        if authorized_party.as_deref() == Some("") {
+            return Err(invalid(
+                "authorized_party",
+                "the authorized party must not be empty".into(),
+            ));
+        }
+        if audiences.is_empty() && authorized_party.is_none() {
+            return Err(missing(
+                "audience",
+                "an audience or an authorized_party (or both; never neither)",
+            ));
+        }
+        let algorithm = self
+            .algorithm
+            .or(preset.as_ref().map(|p| p.algorithm))
+            .ok_or_else(|| missing("algorithm", "algorithm"))?;
+        let user = self
+            .user
+            .clone()
+            .or_else(|| preset.as_ref().map(|p| p.user.clone()))
+            .ok_or_else(|| {
+                missing("user", "user (static id, claim or resolver; there is no default user)")
+            })?;
+        if let UserStrategy::Claim { claim, .. } = &user
+            && claim.is_empty()
+        {
+            return Err(missing("user", "user claim name"));
+        }
+        let max_leeway = self.max_leeway.unwrap_or(DEFAULT_MAX_LEEWAY);
+        if self.leeway > max_leeway {
+            return Err(invalid(
+                "leeway_secs",
+                format!(
+                    "leeway {} s is above the maximum of {} s (raise max_leeway_secs to allow it)",
+                    self.leeway.as_secs(),
+                    max_leeway.as_secs()
+                ),
+            ));
+        }
+        let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if !(1024..=MAX_TOKEN_BYTES_LIMIT).contains(&max_token_bytes) {
+            return Err(invalid(
+                "max_token_bytes",
+                format!("max_token_bytes must be between 1024 and {MAX_TOKEN_BYTES_LIMIT}"),
+            ));
+        }
+        let typ = match &self.typ {
+            None => None,
+            Some(list) if list.is_empty() || list.iter().any(String::is_empty) => {
+                return Err(invalid(
+                    "typ",
+                    "typ must list at least one non-empty type".into(),
+                ));
+            }
+            Some(list) => Some(list.iter().map(|t| normalise_typ(t)).collect()),
+        };
+        let sources = self
+            .sources
+            .clone()
+            .or_else(|| preset.as_ref().map(|p| p.sources.clone()))
+            .unwrap_or_else(|| vec![TokenSource::authorization()]);
+        if sources.is_empty() {
+            return Err(invalid("sources", "at least one token source is required".into()));
+        }
+        let sources = sources
+            .iter()
+            .map(TokenSource::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = self
+            .key
+            .clone()
+            .or_else(|| preset.as_ref().map(|p| p.key.clone()))
+            .ok_or_else(|| {
+                missing(
+                    "secret",
+                    "a key (secret, secret_env, public_key_pem, public_key_file, jwks, jwks_file, jwks_url or oidc_issuer)",
+                )
+            })?;
+        let field = key.field();
+        let keys = self
+            .keys(&key.0, algorithm, caches)
+            .map_err(|e| e.in_field(field))?;
+        Ok(CompiledValidator {
+            name: Arc::from(self.name.as_str()),
+            algorithm,
+            rules: ClaimRules {
+                issuers,
+                audiences,
+                authorized_party,
+                leeway: self.leeway.as_secs(),
+            },
+            keys,
+            user,
+            partner_required: self.partner,
+            next: None,
+            cookie: self
+                .cookie
+                .as_ref()
+                .map(|c| c.compile(&self.name).map_err(|e| e.in_field("cookie")))
+                .transpose()?,
+            sources,
+            typ,
+            max_token_bytes,
+        })
+    }
+
+    fn keys(&self, key: &Repr, algorithm: Algorithm, caches: &mut KeyCaches) -> Result<Keys, Error> {
+        let key_err = |e: String| Error::new(ErrorKind::InvalidKey, e);
+        let set = match key {
+            Repr::Secret(secret) => {
+                let secret = secret.resolve()?;
+                let key = VerifyingKey::from_secret(algorithm, &secret).map_err(|e| {
+                    let kind = if algorithm.is_hmac() {
+                        ErrorKind::WeakSecret
+                    } else {
+                        ErrorKind::InvalidKey
+                    };
+                    Error::new(kind, e)
+                })?;
+                KeySet::single(key)
+            }
+            Repr::PublicKeyPem(pem) => {
+                KeySet::single(VerifyingKey::from_pem(algorithm, pem).map_err(key_err)?)
+            }
+            Repr::PublicKeyFile(path) => {
+                let pem = read_key_file(path, "public_key_file")?;
+                let key = VerifyingKey::from_pem(algorithm, &pem)
+                    .map_err(|e| key_err(format!("{}: {e}", path.display())))?;
+                KeySet::single(key)
+            }
+            Repr::Jwks(json) => self.static_jwks(json, algorithm)?,
+            Repr::JwksFile(path) => {
+                let json = read_key_file(path, "jwks_file")?;
+                self.static_jwks(&json, algorithm).map_err(|e| {
+                    Error::new(e.kind().clone(), format!("{}: {}", path.display(), e.message()))
+                })?
+            }
+            Repr::Remote(source) => {
+                if algorithm.is_hmac() {
+                    return Err(key_err(format!(
+                        "{algorithm} needs a shared secret; remote key sets never hold secrets"
+                    )));
+                }
+                #[cfg(feature = "remote-keys")]
+                return Ok(Keys::Remote(caches.shared(
+                    source,
+                    &self.remote,
+                    algorithm,
+                    &self.name,
+                )?));
+                #[cfg(not(feature = "remote-keys"))]
+                {
+                    let _ = (source, caches);
+                    return Err(key_err(
+                        "remote key sources need the `remote-keys` feature".into(),
+                    ));
+                }
+            }
+        };
+        Ok(Keys::Static(Arc::new(set)))
+    }
+
+    fn static_jwks(&self, json: &[u8], algorithm: Algorithm) -> Result<KeySet, Error> {
+        let (set, skipped) = parse_jwks(json, &[algorithm], true)
+            .map_err(|e| Error::new(ErrorKind::InvalidKey, e.message))?;
+        for s in skipped {
+            tracing::warn!(validator = %self.name, kid = ?s.kid, reason = %s.reason, "skipped a JWK");
+        }
+        Ok(set)
+    }
+}

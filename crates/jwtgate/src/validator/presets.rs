@@ -1,0 +1,465 @@
+//! Identity-provider presets: what a user types (a team name and an AUD tag, a realm, a
+//! tenant) becomes issuer, key source, algorithm, token sources and user rule. Every value can
+//! be overridden on the validator.
+//!
+//! Each preset has a [`Preset::base_url`] override so that tests (and private deployments)
+//! can point it at another host; the paths stay the provider's.
+
+use super::key_source::{KeySource, RemoteSource, Repr};
+use super::{ServiceTokens, UserStrategy};
+use crate::credentials::TokenSource;
+use crate::error::{Error, ErrorKind};
+use crate::jws::algorithm::Algorithm;
+
+/// An identity provider's defaults for a [`Validator`](crate::Validator).
+///
+/// ```
+/// use jwtgate::{Preset, Registry, Validator};
+///
+/// let registry = Registry::builder()
+///     .validator(Validator::new("cf").preset(Preset::cloudflare_access("acme", "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2")))
+///     .validator(
+///         Validator::new("kc")
+///             .preset(Preset::keycloak("https://sso.example.com", "main"))
+///             .authorized_party("my-app"),
+///     )
+///     .build()?;
+/// # let _ = registry;
+/// # Ok::<(), jwtgate::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Preset {
+    provider: Provider,
+    base_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Provider {
+    CloudflareAccess {
+        team: String,
+        aud: String,
+        service_tokens: bool,
+    },
+    Keycloak {
+        base_url: String,
+        realm: String,
+    },
+    Auth0 {
+        domain: String,
+        audience: String,
+    },
+    EntraId {
+        tenant: String,
+        audience: String,
+    },
+    Google {
+        client_id: String,
+    },
+    Cognito {
+        region: String,
+        user_pool_id: String,
+        client_id: String,
+    },
+    Oidc {
+        issuer: String,
+    },
+}
+
+/// What a preset fills in.
+#[derive(Clone, Debug)]
+pub(crate) struct Defaults {
+    pub(crate) issuers: Vec<String>,
+    pub(crate) key: KeySource,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) sources: Vec<TokenSource>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) authorized_party: Option<String>,
+    pub(crate) user: UserStrategy,
+}
+
+impl Preset {
+    fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            base_url: None,
+        }
+    }
+
+    /// Cloudflare Access: issuer `https://<team>.cloudflareaccess.com`, keys from
+    /// `/cdn-cgi/access/certs`, RS256, the token from the `Cf-Access-Jwt-Assertion` header
+    /// then the `CF_Authorization` cookie, audience the application's AUD tag, the user from
+    /// `email`. Service tokens (no `email`, the client id in `common_name`) are refused unless
+    /// [`service_tokens`](Self::service_tokens) allows them.
+    pub fn cloudflare_access(team: impl Into<String>, aud: impl Into<String>) -> Self {
+        Self::new(Provider::CloudflareAccess {
+            team: team.into(),
+            aud: aud.into(),
+            service_tokens: false,
+        })
+    }
+
+    /// Keycloak: issuer `<base_url>/realms/<realm>`, keys from
+    /// `/protocol/openid-connect/certs`, RS256, the user from `sub`. Keycloak access tokens
+    /// often carry no audience for the API: set an audience or an
+    /// [`authorized_party`](crate::Validator::authorized_party) (the client id).
+    pub fn keycloak(base_url: impl Into<String>, realm: impl Into<String>) -> Self {
+        Self::new(Provider::Keycloak {
+            base_url: base_url.into(),
+            realm: realm.into(),
+        })
+    }
+
+    /// Auth0: issuer `https://<domain>/` (with its trailing slash), keys from
+    /// `/.well-known/jwks.json`, RS256, audience the API identifier, the user from `sub`.
+    pub fn auth0(domain: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self::new(Provider::Auth0 {
+            domain: domain.into(),
+            audience: audience.into(),
+        })
+    }
+
+    /// Microsoft Entra ID, v2.0 tokens: issuer `https://login.microsoftonline.com/<tenant>/v2.0`,
+    /// keys from `/<tenant>/discovery/v2.0/keys`, RS256, the user from `oid` (stable across
+    /// applications). `tenant` is the tenant id; `common` and `organizations` are refused, since
+    /// tokens name the real tenant in `iss`.
+    pub fn entra_id(tenant: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self::new(Provider::EntraId {
+            tenant: tenant.into(),
+            audience: audience.into(),
+        })
+    }
+
+    /// Google ID tokens: issuer `https://accounts.google.com` (or `accounts.google.com`, which
+    /// Google also emits), keys from `https://www.googleapis.com/oauth2/v3/certs`, RS256,
+    /// audience the OAuth client id, the user from `sub`.
+    pub fn google(client_id: impl Into<String>) -> Self {
+        Self::new(Provider::Google {
+            client_id: client_id.into(),
+        })
+    }
+
+    /// Amazon Cognito: issuer `https://cognito-idp.<region>.amazonaws.com/<user_pool_id>`,
+    /// keys from `/.well-known/jwks.json`, RS256, the user from `sub`. Cognito access tokens
+    /// have no `aud` but a `client_id`, so the client id is checked as the authorized party
+    /// (ID tokens pass too: their only audience is the client).
+    pub fn cognito(
+        region: impl Into<String>,
+        user_pool_id: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        Self::new(Provider::Cognito {
+            region: region.into(),
+            user_pool_id: user_pool_id.into(),
+            client_id: client_id.into(),
+        })
+    }
+
+    /// Any OpenID Connect issuer: keys through discovery, RS256, the user from `sub`. Set an
+    /// audience or an authorized party.
+    pub fn oidc(issuer: impl Into<String>) -> Self {
+        Self::new(Provider::Oidc {
+            issuer: issuer.into(),
+        })
+    }
+
+    /// Serves the provider's paths from another base URL (a test double on 127.0.0.1, or a
+    /// private deployment); the issuer becomes that base with the provider's path.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// Cloudflare Access only: whether service tokens are accepted, their user being their
+    /// `common_name` (default: refused, with the description "service tokens are not
+    /// accepted").
+    pub fn service_tokens(mut self, allowed: bool) -> Self {
+        if let Provider::CloudflareAccess { service_tokens, .. } = &mut self.provider {
+            *service_tokens = allowed;
+        }
+        self
+    }
+
+    /// The preset's token sources (for the registry's cookie-name check).
+    pub(crate) fn sources(&self) -> Vec<TokenSource> {
+        match &self.provider {
+            Provider::CloudflareAccess { .. } => cloudflare_sources(),
+            _ => vec![TokenSource::authorization()],
+        }
+    }
+
+    /// Resolves the preset; an argument that cannot be part of a URL is an error.
+    pub(crate) fn defaults(&self) -> Result<Defaults, Error> {
+        let base = |default: String| -> Result<String, Error> {
+            Ok(self
+                .base_url
+                .clone()
+                .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_owned())
+        };
+        let claim = |c: &str| UserStrategy::Claim {
+            claim: c.to_owned(),
+            service: None,
+        };
+        let d = match &self.provider {
+            Provider::CloudflareAccess {
+                team,
+                aud,
+                service_tokens,
+            } => {
+                let issuer = base(format!("https://{}.cloudflareaccess.com", host_label("team", team)?))?;
+                Defaults {
+                    key: jwks_url(format!("{issuer}/cdn-cgi/access/certs")),
+                    issuers: vec![issuer],
+                    algorithm: Algorithm::RS256,
+                    sources: cloudflare_sources(),
+                    audiences: vec![non_empty("aud", aud)?],
+                    authorized_party: None,
+                    user: UserStrategy::Claim {
+                        claim: "email".into(),
+                        service: Some(ServiceTokens {
+                            allowed: *service_tokens,
+                        }),
+                    },
+                }
+            }
+            Provider::Keycloak { base_url, realm } => {
+                let root = self.base_url.as_deref().unwrap_or(base_url);
+                let issuer = format!(
+                    "{}/realms/{}",
+                    non_empty("base_url", root)?.trim_end_matches('/'),
+                    path_segment("realm", realm)?
+                );
+                Defaults {
+                    key: jwks_url(format!("{issuer}/protocol/openid-connect/certs")),
+                    issuers: vec![issuer],
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: Vec::new(),
+                    authorized_party: None,
+                    user: claim("sub"),
+                }
+            }
+            Provider::Auth0 { domain, audience } => {
+                let root = base(format!("https://{}", host("domain", domain)?))?;
+                Defaults {
+                    key: jwks_url(format!("{root}/.well-known/jwks.json")),
+                    issuers: vec![format!("{root}/")],
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: vec![non_empty("audience", audience)?],
+                    authorized_party: None,
+                    user: claim("sub"),
+                }
+            }
+            Provider::EntraId { tenant, audience } => {
+                let tenant = path_segment("tenant", tenant)?;
+                if ["common", "organizations", "consumers"].contains(&tenant) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSetting,
+                        format!("tenant {tenant:?} is not one tenant: tokens name the real tenant id in iss; give the tenant id"),
+                    ));
+                }
+                let root = base("https://login.microsoftonline.com".into())?;
+                Defaults {
+                    key: jwks_url(format!("{root}/{tenant}/discovery/v2.0/keys")),
+                    issuers: vec![format!("{root}/{tenant}/v2.0")],
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: vec![non_empty("audience", audience)?],
+                    authorized_party: None,
+                    user: claim("oid"),
+                }
+            }
+            Provider::Google { client_id } => {
+                let (issuers, certs) = match &self.base_url {
+                    Some(b) => {
+                        let b = b.trim_end_matches('/');
+                        (vec![b.to_owned()], format!("{b}/oauth2/v3/certs"))
+                    }
+                    None => (
+                        vec![
+                            "https://accounts.google.com".to_owned(),
+                            "accounts.google.com".to_owned(),
+                        ],
+                        "https://www.googleapis.com/oauth2/v3/certs".to_owned(),
+                    ),
+                };
+                Defaults {
+                    key: jwks_url(certs),
+                    issuers,
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: vec![non_empty("client_id", client_id)?],
+                    authorized_party: None,
+                    user: claim("sub"),
+                }
+            }
+            Provider::Cognito {
+                region,
+                user_pool_id,
+                client_id,
+            } => {
+                let root = base(format!(
+                    "https://cognito-idp.{}.amazonaws.com",
+                    host_label("region", region)?
+                ))?;
+                let issuer = format!("{root}/{}", path_segment("user_pool_id", user_pool_id)?);
+                Defaults {
+                    key: jwks_url(format!("{issuer}/.well-known/jwks.json")),
+                    issuers: vec![issuer],
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: Vec::new(),
+                    authorized_party: Some(non_empty("client_id", client_id)?),
+                    user: claim("sub"),
+                }
+            }
+            Provider::Oidc { issuer } => {
+                let issuer = self.base_url.clone().unwrap_or_else(|| issuer.clone());
+                Defaults {
+                    key: oidc_issuer(non_empty("issuer", &issuer)?),
+                    issuers: vec![issuer],
+                    algorithm: Algorithm::RS256,
+                    sources: vec![TokenSource::authorization()],
+                    audiences: Vec::new(),
+                    authorized_party: None,
+                    user: claim("sub"),
+                }
+            }
+        };
+        Ok(d)
+    }
+}
+
+fn cloudflare_sources() -> Vec<TokenSource> {
+    vec![
+        TokenSource::header("Cf-Access-Jwt-Assertion"),
+        TokenSource::cookie("CF_Authorization"),
+    ]
+}
+
+fn jwks_url(url: String) -> KeySource {
+    KeySource(Repr::Remote(RemoteSource::JwksUrl(url)))
+}
+
+fn oidc_issuer(issuer: String) -> KeySource {
+    KeySource(Repr::Remote(RemoteSource::OidcIssuer(issuer)))
+}
+
+fn bad(what: &str, value: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidSetting,
+        format!("{what} {value:?} {why}"),
+    )
+}
+
+fn non_empty(what: &str, value: &str) -> Result<String, Error> {
+    if value.trim().is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidSetting,
+            format!("{what} must not be empty"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// One DNS label (a Cloudflare team name, an AWS region).
+fn host_label<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if ok {
+        Ok(value)
+    } else {
+        Err(bad(what, value, "is not a DNS label"))
+    }
+}
+
+/// A host name (an Auth0 domain).
+fn host<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
+    if !value.is_empty() && value.split('.').all(|l| host_label(what, l).is_ok()) {
+        Ok(value)
+    } else {
+        Err(bad(what, value, "is not a host name (give it without https://)"))
+    }
+}
+
+/// A URL path segment (a realm, a tenant, a user pool id).
+fn path_segment<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        && value != "."
+        && value != "..";
+    if ok {
+        Ok(value)
+    } else {
+        Err(bad(what, value, "is not a plain path segment"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer_and_keys(p: Preset) -> (Vec<String>, String) {
+        let d = p.defaults().unwrap();
+        (d.issuers, format!("{:?}", d.key))
+    }
+
+    #[test]
+    fn each_provider_fills_its_urls() {
+        let (iss, key) = issuer_and_keys(Preset::cloudflare_access("acme", "aud"));
+        assert_eq!(iss, ["https://acme.cloudflareaccess.com"]);
+        assert!(key.contains("https://acme.cloudflareaccess.com/cdn-cgi/access/certs"), "{key}");
+        let (iss, key) = issuer_and_keys(Preset::keycloak("https://sso.example.com/", "main"));
+        assert_eq!(iss, ["https://sso.example.com/realms/main"]);
+        assert!(key.contains("/realms/main/protocol/openid-connect/certs"), "{key}");
+        let (iss, key) = issuer_and_keys(Preset::auth0("acme.eu.auth0.com", "https://api"));
+        assert_eq!(iss, ["https://acme.eu.auth0.com/"]);
+        assert!(key.contains("https://acme.eu.auth0.com/.well-known/jwks.json"), "{key}");
+        let tenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
+        let (iss, key) = issuer_and_keys(Preset::entra_id(tenant, "api://x"));
+        assert_eq!(iss, [format!("https://login.microsoftonline.com/{tenant}/v2.0")]);
+        assert!(key.contains(&format!("{tenant}/discovery/v2.0/keys")), "{key}");
+        let (iss, _) = issuer_and_keys(Preset::google("123.apps.googleusercontent.com"));
+        assert_eq!(iss, ["https://accounts.google.com", "accounts.google.com"]);
+        let (iss, key) = issuer_and_keys(Preset::cognito("eu-west-1", "eu-west-1_AbC", "client"));
+        assert_eq!(iss, ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"]);
+        assert!(key.contains("eu-west-1_AbC/.well-known/jwks.json"), "{key}");
+        let (iss, key) = issuer_and_keys(Preset::oidc("https://idp.example"));
+        assert_eq!(iss, ["https://idp.example"]);
+        assert!(key.contains("OidcIssuer"), "{key}");
+    }
+
+    #[test]
+    fn base_url_moves_every_path() {
+        let (iss, key) = issuer_and_keys(
+            Preset::cloudflare_access("acme", "aud").base_url("http://127.0.0.1:9/"),
+        );
+        assert_eq!(iss, ["http://127.0.0.1:9"]);
+        assert!(key.contains("http://127.0.0.1:9/cdn-cgi/access/certs"), "{key}");
+        let (iss, _) = issuer_and_keys(Preset::auth0("x.auth0.com", "a").base_url("http://127.0.0.1:9"));
+        assert_eq!(iss, ["http://127.0.0.1:9/"]);
+    }
+
+    #[test]
+    fn arguments_that_would_bend_urls_are_refused() {
+        for p in [
+            Preset::cloudflare_access("acme.evil.com/x", "aud"),
+            Preset::cloudflare_access("", "aud"),
+            Preset::cloudflare_access("acme", ""),
+            Preset::keycloak("https://sso", "../admin"),
+            Preset::auth0("https://acme.auth0.com", "a"),
+            Preset::entra_id("common", "a"),
+            Preset::cognito("eu-west-1", "pool/../x", "c"),
+        ] {
+            assert!(p.defaults().is_err(), "{p:?}");
+        }
+    }
+}
