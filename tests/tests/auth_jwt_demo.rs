@@ -1,7 +1,7 @@
 //! auth_jwt_demo's HTTP tests (reference §B.2), over real TCP, plus the cookie-mode cases
 //! its code implies (§B.3.8).
 
-use jwtgate::{Algorithm, CookieConfig, InMemoryDirectory, Registry, Validator};
+use jwtgate::{Algorithm, CookieMode, InMemoryDirectory, KeySource, Registry, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use jwtgate_tests::{app, serve};
 use reqwest::StatusCode;
@@ -22,7 +22,7 @@ fn demo_validator(name: &str) -> Validator {
         .issuer("theissuer")
         .audience("auth_jwt_test_api")
         .algorithm(Algorithm::HS256)
-        .secret(SECRET)
+        .key(KeySource::secret(SECRET))
         .static_user(USER_DEMO)
         .partner_by_email(false)
 }
@@ -36,14 +36,14 @@ async fn demo() -> Demo {
         .validator(demo_validator("demo"))
         .validator(
             demo_validator("demo_cookie")
-                .cookie(CookieConfig::new("demo_auth").secret(COOKIE_SECRET)),
+                .cookie(CookieMode::new("demo_auth").secret(COOKIE_SECRET)),
         )
         .validator(
             Validator::new("demo_keycloak")
                 .issuer(provider.issuer())
                 .audience("auth_jwt_test_api")
                 .algorithm(Algorithm::RS256)
-                .jwks_url(provider.jwks_url())
+                .key(KeySource::jwks_url(provider.jwks_url()))
                 .static_user(1)
                 .partner_by_email(false),
         )
@@ -417,7 +417,7 @@ async fn cookie_mode_works_with_several_audiences() {
             demo_validator("multi")
                 .audiences(["other_api", "auth_jwt_test_api"])
                 .cookie(
-                    CookieConfig::new("m")
+                    CookieMode::new("m")
                         .secret(COOKIE_SECRET)
                         .secure(false)
                         .path("/multi"),

@@ -5,7 +5,7 @@
 //! "thesecret", too short for HS256), the scheme is case-insensitive, and failures carry
 //! RFC 6750 challenges.
 
-use jwtgate::{Algorithm, ErrorKind, InMemoryDirectory, Registry, Validator};
+use jwtgate::{Algorithm, ErrorKind, InMemoryDirectory, KeySource, Registry, Validator};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{app, get_bearer, get_with, send};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ fn validator(name: &str) -> Validator {
         .issuer(ISSUER)
         .audience("me")
         .algorithm(Algorithm::HS256)
-        .secret(SECRET)
+        .key(KeySource::secret(SECRET))
         .static_user(1)
         .partner_by_email(false)
 }
@@ -171,7 +171,7 @@ async fn test_auth_method_valid_token_two_validators_one_bad_audience() {
         .issuer(ISSUER)
         .audience("bad")
         .algorithm(Algorithm::HS256)
-        .secret(SECRET)
+        .key(KeySource::secret(SECRET))
         .static_user(1);
     let (s2, body, s3) = two_validators(v2, false).await;
     assert_eq!((s2, s3), (401, 200));
@@ -184,7 +184,7 @@ async fn test_auth_method_valid_token_two_validators_one_bad_audience_chained() 
         .issuer(ISSUER)
         .audience("bad")
         .algorithm(Algorithm::HS256)
-        .secret(SECRET)
+        .key(KeySource::secret(SECRET))
         .static_user(2);
     let (s2, body, _) = two_validators(v2, true).await;
     assert_eq!(s2, 200);
@@ -208,7 +208,7 @@ async fn test_auth_method_invalid_token_on_chain() {
             .issuer(iss)
             .audience(aud)
             .algorithm(Algorithm::HS256)
-            .secret(key)
+            .key(KeySource::secret(key))
             .static_user(1);
         match next {
             Some(n) => v.next(n),
@@ -267,8 +267,10 @@ fn test_invalid_validation_chain() {
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::ClosedChain);
+    // auth_jwt's exact message; the validator that closes the loop is context around it.
+    assert_eq!(err.validator(), Some("validator3"));
     assert_eq!(
-        err.to_string(),
+        err.message(),
         "Validators mustn't make a closed chain: validator3 -> validator -> validator2 -> validator3."
     );
 }
@@ -280,7 +282,7 @@ fn test_invalid_validation_auto_chain() {
         .build()
         .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        err.message(),
         "Validators mustn't make a closed chain: validator -> validator."
     );
 }
@@ -596,15 +598,22 @@ async fn only_the_pinned_algorithm_passes() {
 async fn a_single_failing_validator_gives_its_own_reason() {
     let r = registry(vec![
         validator("v1").issuer("http://other").next("v2"),
-        validator("v2").audience("zz").issuer("x"),
+        validator("v2").key(KeySource::secret("another-secret-another-secret-32")),
     ]);
-    let app = app(&r, &[("/jwt", "jwt_v1")]);
-    // v2 fails too: composite.
-    let res = get_bearer(&app, "/jwt", Some(&token())).await;
+    let composite = app(&r, &[("/jwt", "jwt_v1")]);
+    // v2 fails for another reason: composite.
+    let res = get_bearer(&composite, "/jwt", Some(&token())).await;
     assert_eq!(
         res.body["error_description"],
         "token refused by every validator of the chain"
     );
+    // Every validator of the chain refuses for the same reason: that reason.
+    let r = registry(vec![
+        validator("v1").issuer("http://other").next("v2"),
+        validator("v2").issuer("x"),
+    ]);
+    let same = app(&r, &[("/jwt", "jwt_v1")]);
+    assert_invalid(&same, &token(), "token issuer not accepted").await;
     // A lone validator: its reason.
     let app = one(validator("v1").issuer("http://other"));
     assert_invalid(&app, &token(), "token issuer not accepted").await;
@@ -619,7 +628,7 @@ async fn the_accepting_validator_decides_user_partner_and_cookie() {
     let v2 = validator("v2")
         .static_user(20)
         .partner_by_email(false)
-        .cookie(jwtgate::CookieConfig::new("v2_auth").secret(SECRET));
+        .cookie(jwtgate::CookieMode::new("v2_auth").secret(SECRET));
     let r = registry(vec![v1, v2]);
     let app = app(&r, &[("/jwt", "jwt_v1")]);
     let t = token_with(

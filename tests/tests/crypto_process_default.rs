@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, aws_lc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use jwtgate::{Algorithm, CookieConfig, Registry, Validator};
+use jwtgate::{Algorithm, CookieMode, KeySource, Registry, Validator};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{app, get_bearer, get_with, send};
 use serde_json::json;
@@ -46,9 +46,9 @@ async fn jwtgate_never_uses_the_process_default() {
                 .issuer("iss")
                 .audience("api")
                 .algorithm(Algorithm::HS256)
-                .secret(secret)
+                .key(KeySource::secret(secret))
                 .static_user(1)
-                .cookie(CookieConfig::new("c").secret(secret)),
+                .cookie(CookieMode::new("c").secret(secret)),
         )
         .build()
         .unwrap();

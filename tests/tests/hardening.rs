@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::routing::{any, get};
 use jwtgate::{
-    Algorithm, BoxFuture, Claims, ErrorKind, LookupError, PartnerId, Payload, Registry, Rejection,
-    RejectionKind, UserId, UserResolver, Validator, ValidatorName,
+    Algorithm, BoxFuture, Claims, ErrorKind, KeySource, LookupError, PartnerId, Payload, Registry,
+    Rejection, RejectionKind, UserId, UserResolver, Validator, ValidatorName,
 };
 use jwtgate_test::{TestKey, b64, claims, jwks, mint, mint_raw};
 use jwtgate_tests::{app, get_bearer, get_with, send, whoami};
@@ -23,7 +23,7 @@ fn hs(name: &str) -> Validator {
         .issuer(ISS)
         .audience("api")
         .algorithm(Algorithm::HS256)
-        .secret(SECRET)
+        .key(KeySource::secret(SECRET))
         .static_user(7)
 }
 
@@ -132,7 +132,7 @@ async fn tokens_jsonwebtoken_would_accept_are_refused() {
         refused(&app, &raw(header, &claims), description).await;
     }
 
-    let big = format!("{}.{}.{}", b64(hs256), "A".repeat(9000), "sig");
+    let big = format!("{}.{}.{}", b64(hs256), "A".repeat(17_000), "sig");
     for (token, description) in [
         (
             "a.b.c.d.e".to_owned(),
@@ -212,29 +212,47 @@ fn key_type_must_fit_the_algorithm() {
     };
     let rsa_pem = TestKey::rsa().public_pem();
     // An RSA public key is never an HMAC secret.
-    let err = build(base(Algorithm::HS256).secret(rsa_pem)).unwrap_err();
+    let err = build(base(Algorithm::HS256).key(KeySource::secret(rsa_pem))).unwrap_err();
     assert!(err.to_string().contains("looks like a PEM"), "{err}");
-    let err = build(base(Algorithm::HS256).public_key_pem(rsa_pem)).unwrap_err();
+    let err = build(base(Algorithm::HS256).key(KeySource::public_key_pem(rsa_pem))).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidKey);
-    assert!(build(base(Algorithm::ES256).public_key_pem(rsa_pem)).is_err());
-    assert!(build(base(Algorithm::ES384).public_key_pem(TestKey::ec_p256().public_pem())).is_err());
-    assert!(build(base(Algorithm::ES256).public_key_pem(TestKey::ec_p384().public_pem())).is_err());
-    assert!(build(base(Algorithm::RS256).public_key_pem(TestKey::ed25519().public_pem())).is_err());
-    assert!(build(base(Algorithm::RS256).secret(SECRET)).is_err());
-    let err =
-        build(base(Algorithm::RS256).public_key_pem(TestKey::rsa_1024().public_pem())).unwrap_err();
+    assert!(build(base(Algorithm::ES256).key(KeySource::public_key_pem(rsa_pem))).is_err());
+    assert!(
+        build(
+            base(Algorithm::ES384).key(KeySource::public_key_pem(TestKey::ec_p256().public_pem()))
+        )
+        .is_err()
+    );
+    assert!(
+        build(
+            base(Algorithm::ES256).key(KeySource::public_key_pem(TestKey::ec_p384().public_pem()))
+        )
+        .is_err()
+    );
+    assert!(
+        build(
+            base(Algorithm::RS256).key(KeySource::public_key_pem(TestKey::ed25519().public_pem()))
+        )
+        .is_err()
+    );
+    assert!(build(base(Algorithm::RS256).key(KeySource::secret(SECRET))).is_err());
+    let err = build(
+        base(Algorithm::RS256).key(KeySource::public_key_pem(TestKey::rsa_1024().public_pem())),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "validator \"v\": RSA key has 1024 bits, at least 2048 are required"
+        "validator \"v\": key `public_key_pem`: RSA key has 1024 bits, at least 2048 are required"
     );
     let err =
-        build(base(Algorithm::RS256).public_key_pem(TestKey::rsa().private_pem())).unwrap_err();
+        build(base(Algorithm::RS256).key(KeySource::public_key_pem(TestKey::rsa().private_pem())))
+            .unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
-    let err = build(base(Algorithm::HS512).secret(SECRET)).unwrap_err();
+    let err = build(base(Algorithm::HS512).key(KeySource::secret(SECRET))).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::WeakSecret);
     assert_eq!(
         err.to_string(),
-        "validator \"v\": the HS512 secret must be at least 64 bytes long, it has 32"
+        "validator \"v\": key `secret`: the HS512 secret must be at least 64 bytes long, it has 32"
     );
     assert!(!format!("{err:?}").contains(SECRET));
 }
@@ -246,7 +264,7 @@ async fn alg_confusion_with_the_public_key_as_secret_fails() {
         .issuer(ISS)
         .audience("api")
         .algorithm(Algorithm::RS256)
-        .public_key_pem(rsa.public_pem())
+        .key(KeySource::public_key_pem(rsa.public_pem()))
         .static_user(1);
     let app = router(v);
     let forged = mint(
@@ -288,7 +306,10 @@ async fn every_algorithm_end_to_end() {
             .static_user(1);
         let c = claims(ISS, "api", 100);
         // PEM
-        let app = router(base.clone().public_key_pem(key.public_pem()));
+        let app = router(
+            base.clone()
+                .key(KeySource::public_key_pem(key.public_pem())),
+        );
         let t = mint(&key, alg.as_str(), json!({}), &c);
         assert_eq!(
             get_bearer(&app, "/jwt", Some(&t)).await.status,
@@ -300,7 +321,7 @@ async fn every_algorithm_end_to_end() {
             key.jwk("k1", alg.as_str()),
             TestKey::rsa_alt().jwk("k2", "RS256"),
         ]);
-        let app = router(base.jwks(set.to_string()));
+        let app = router(base.key(KeySource::jwks(set.to_string())));
         let t = mint(&key, alg.as_str(), json!({"kid": "k1"}), &c);
         assert_eq!(
             get_bearer(&app, "/jwt", Some(&t)).await.status,
@@ -320,7 +341,7 @@ async fn every_algorithm_end_to_end() {
             .issuer(ISS)
             .audience("api")
             .algorithm(alg)
-            .secret(secret.clone())
+            .key(KeySource::secret(secret.clone()))
             .static_user(1);
         let t = mint(
             &TestKey::hmac(secret),
@@ -490,11 +511,12 @@ async fn extractor_values() {
 
 #[tokio::test]
 async fn user_from_claim() {
-    let app = router(hs("v").user_from_claim("sub"));
+    // A user claim is read as it is, a string or a number (`sub` itself must be a string).
+    let app = router(hs("v").user_from_claim("uid"));
     let key = TestKey::hmac(SECRET);
-    for (sub, uid) in [(json!("abc"), json!("abc")), (json!(42), json!(42))] {
+    for (value, uid) in [(json!("abc"), json!("abc")), (json!(42), json!(42))] {
         let mut c = claims(ISS, "api", 100);
-        c["sub"] = sub;
+        c["uid"] = value;
         let r = get_bearer(&app, "/jwt", Some(&mint(&key, "HS256", json!({}), &c))).await;
         assert_eq!(r.body["uid"], uid);
     }
@@ -584,7 +606,7 @@ fn debug_output_has_no_secrets() {
     let r = Registry::builder()
         .validator(
             hs("v")
-                .cookie(jwtgate::CookieConfig::new("c").secret("cookie-secret-cookie-secret-0032")),
+                .cookie(jwtgate::CookieMode::new("c").secret("cookie-secret-cookie-secret-0032")),
         )
         .build()
         .unwrap();
@@ -614,7 +636,7 @@ impl XorShift {
 
 #[tokio::test]
 async fn mutated_tokens_and_cookies_never_panic_and_never_pass() {
-    let v = hs("v").cookie(jwtgate::CookieConfig::new("c").secret(SECRET));
+    let v = hs("v").cookie(jwtgate::CookieMode::new("c").secret(SECRET));
     let app = router(v);
     let good = mint(
         &TestKey::hmac(SECRET),

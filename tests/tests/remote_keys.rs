@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use futures_util::future::join_all;
-use jwtgate::{Algorithm, ErrorKind, Registry, RemoteKeyOptions, Validator};
+use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, RemoteKeyOptions, Validator};
 use jwtgate_test::{Behavior, Provider, TestKey, b64, claims, jwks, mint};
 use jwtgate_tests::{app, get_bearer};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ fn validator(provider: &Provider, options: RemoteKeyOptions) -> Validator {
         .issuer(provider.issuer())
         .audience(AUD)
         .algorithm(Algorithm::RS256)
-        .jwks_url(provider.jwks_url())
+        .key(KeySource::jwks_url(provider.jwks_url()))
         .remote_options(options)
         .static_user(1)
 }
@@ -123,22 +123,29 @@ async fn kid_storm_causes_at_most_one_fetch_per_interval() {
             .all(|(c, b)| *c == 401 && b["error_description"] == "token key id is unknown")
     );
     assert_eq!(provider.jwks_hits(), 1);
-    // Again within the interval: no fetch at all.
+    // The cold fetch does not count against the kid-miss interval (a kid rotated in just
+    // after it must be found): the next wave makes one kid-miss fetch, shared by all.
     let tokens = wave2;
     let results = join_all(tokens.iter().map(|t| status(&app, t))).await;
     assert!(results.iter().all(|(c, _)| *c == 401));
-    assert_eq!(provider.jwks_hits(), 1);
+    assert_eq!(provider.jwks_hits(), 2);
+    // Again within the interval: no fetch at all.
+    let again: Vec<_> = (0..200)
+        .map(|i| token(&provider, &key, Some(&format!("kid-again-{i}"))))
+        .collect();
+    join_all(again.iter().map(|t| status(&app, t))).await;
+    assert_eq!(provider.jwks_hits(), 2);
     // After the interval: one more fetch for the whole wave.
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
     let tokens = wave3;
     join_all(tokens.iter().map(|t| status(&app, t))).await;
-    assert_eq!(provider.jwks_hits(), 2);
+    assert_eq!(provider.jwks_hits(), 3);
     // Known kids never fetch.
     assert_eq!(
         status(&app, &token(&provider, &key, Some("k1"))).await.0,
         200
     );
-    assert_eq!(provider.jwks_hits(), 2);
+    assert_eq!(provider.jwks_hits(), 3);
 }
 
 #[tokio::test]
@@ -250,7 +257,7 @@ async fn cold_start_with_the_provider_down_then_back() {
         .issuer(url.clone())
         .audience(AUD)
         .algorithm(Algorithm::RS256)
-        .jwks_url(format!("{url}/certs"))
+        .key(KeySource::jwks_url(format!("{url}/certs")))
         .remote_options(fast())
         .static_user(1);
     let registry = Registry::builder().validator(v).build().unwrap();
@@ -374,12 +381,41 @@ async fn unusable_keys_are_skipped_with_reasons() {
             ("enc".to_owned(), "use is \"enc\", not \"sig\"".to_owned()),
         ]
     );
-    // The skipped kid is unknown, not fetched again within the interval.
+    // The skipped kid is unknown: one kid-miss fetch, then none within the interval.
+    for _ in 0..3 {
+        assert_eq!(
+            status(&app, &token(&provider, &key, Some("small"))).await.0,
+            401
+        );
+    }
+    assert_eq!(provider.jwks_hits(), 2);
+}
+
+#[tokio::test]
+async fn a_kid_rotated_in_right_after_a_fetch_is_found_on_its_first_request() {
+    let (old, new) = (TestKey::rsa(), TestKey::rsa_alt());
+    let provider = Provider::start(jwks([old.jwk("old", "RS256")])).await;
+    let (registry, app) = setup(
+        &provider,
+        fast().min_refetch_interval(Duration::from_secs(60)),
+    );
+    registry.prefetch().await.unwrap();
+    assert_eq!(provider.jwks_hits(), 1);
+    // The provider rotates a moment after the initial fetch.
+    provider.set_jwks(jwks([old.jwk("old", "RS256"), new.jwk("new", "RS256")]));
     assert_eq!(
-        status(&app, &token(&provider, &key, Some("small"))).await.0,
+        status(&app, &token(&provider, &new, Some("new"))).await.0,
+        200
+    );
+    assert_eq!(provider.jwks_hits(), 2);
+    // That was the kid-miss fetch of this interval: a forged kid now costs nothing.
+    assert_eq!(
+        status(&app, &token(&provider, &new, Some("forged")))
+            .await
+            .0,
         401
     );
-    assert_eq!(provider.jwks_hits(), 1);
+    assert_eq!(provider.jwks_hits(), 2);
 }
 
 #[tokio::test]
@@ -397,7 +433,7 @@ async fn one_cache_per_url_shared_by_validators_and_routes() {
                 .issuer(provider.issuer())
                 .audience(AUD)
                 .algorithm(Algorithm::ES256)
-                .jwks_url(provider.jwks_url())
+                .key(KeySource::jwks_url(provider.jwks_url()))
                 .static_user(2),
         )
         .build()
@@ -460,7 +496,7 @@ async fn oidc_discovery() {
         .issuer(provider.issuer())
         .audience(AUD)
         .algorithm(Algorithm::RS256)
-        .oidc_issuer(provider.issuer())
+        .key(KeySource::oidc_issuer(provider.issuer()))
         .remote_options(fast())
         .static_user(1);
     let registry = Registry::builder().validator(v.clone()).build().unwrap();
@@ -502,7 +538,7 @@ fn remote_urls_must_be_https_except_loopback() {
             .issuer("i")
             .audience("a")
             .algorithm(Algorithm::RS256)
-            .jwks_url(url)
+            .key(KeySource::jwks_url(url))
             .static_user(1)
     };
     let err = Registry::builder()
@@ -520,7 +556,7 @@ fn remote_urls_must_be_https_except_loopback() {
         .issuer("i")
         .audience("a")
         .algorithm(Algorithm::HS256)
-        .jwks_url("https://x/certs")
+        .key(KeySource::jwks_url("https://x/certs"))
         .static_user(1);
     assert_eq!(
         Registry::builder()
@@ -543,7 +579,7 @@ async fn at_most_one_redirect_and_never_to_plain_http_elsewhere() {
             .issuer(target.issuer())
             .audience(AUD)
             .algorithm(Algorithm::RS256)
-            .jwks_url(p.jwks_url())
+            .key(KeySource::jwks_url(p.jwks_url()))
             .remote_options(fast())
             .static_user(1)
     };

@@ -15,7 +15,7 @@ use axum::http::{Request, StatusCode, header::AUTHORIZATION};
 use axum::routing::get;
 use criterion::Criterion;
 use jsonwebtoken::{DecodingKey, Validation};
-use jwtgate::{Algorithm, Registry, UserId, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, UserId, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -117,7 +117,9 @@ fn benches(c: &mut Criterion) {
             ),
             (
                 "layer",
-                layer_router(validator(Algorithm::RS256).public_key_pem(rsa.public_pem())),
+                layer_router(
+                    validator(Algorithm::RS256).key(KeySource::public_key_pem(rsa.public_pem())),
+                ),
             ),
         ],
         &rs_token,
@@ -138,7 +140,7 @@ fn benches(c: &mut Criterion) {
             ),
             (
                 "layer",
-                layer_router(validator(Algorithm::HS256).secret(SECRET)),
+                layer_router(validator(Algorithm::HS256).key(KeySource::secret(SECRET))),
             ),
         ],
         &hs_token,
@@ -152,11 +154,15 @@ fn benches(c: &mut Criterion) {
         [
             (
                 "inline",
-                layer_router(validator(Algorithm::RS256).public_key_pem(rsa.public_pem())),
+                layer_router(
+                    validator(Algorithm::RS256).key(KeySource::public_key_pem(rsa.public_pem())),
+                ),
             ),
             (
                 "cached_jwks",
-                layer_router(validator(Algorithm::RS256).jwks_url(provider.jwks_url())),
+                layer_router(
+                    validator(Algorithm::RS256).key(KeySource::jwks_url(provider.jwks_url())),
+                ),
             ),
         ],
         &rs_token,

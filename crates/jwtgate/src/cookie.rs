@@ -63,35 +63,30 @@ impl CookieMode {
     }
 
     /// The cookie's `Path`.
-    #[must_use]
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
     }
 
     /// The longest the cookie may live; it never outlives the token it came from.
-    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// Whether to send `Secure` (only turn off for development over plain HTTP).
-    #[must_use]
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
     }
 
     /// The server secret that signs cookies (HS256, at least 32 bytes).
-    #[must_use]
     pub fn secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.secret = Some(Secret::Inline(secret.into()));
         self
     }
 
     /// Reads the server secret from an environment variable when the registry is built.
-    #[must_use]
     pub fn secret_env(mut self, var: impl Into<String>) -> Self {
         self.secret = Some(Secret::Env(var.into()));
         self
@@ -106,7 +101,10 @@ impl CookieMode {
     pub(crate) fn compile(&self, validator: &str) -> Result<CompiledCookieMode, Error> {
         let bad = |field, what: &str| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
         if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
-            return Err(bad("cookie.name", "cookie name must be a non-empty HTTP token"));
+            return Err(bad(
+                "cookie.name",
+                "cookie name must be a non-empty HTTP token",
+            ));
         }
         if !self.path.starts_with('/')
             || self.path.chars().any(|c| c == ';' || !c.is_ascii_graphic())
@@ -117,12 +115,17 @@ impl CookieMode {
             ));
         }
         if self.max_age.is_zero() {
-            return Err(bad("cookie.max_age_secs", "cookie max_age must be positive"));
+            return Err(bad(
+                "cookie.max_age_secs",
+                "cookie max_age must be positive",
+            ));
         }
-        let secret = self
-            .secret
-            .as_ref()
-            .ok_or_else(|| bad("cookie.secret", "cookie mode needs a secret (secret or secret_env)"))?;
+        let secret = self.secret.as_ref().ok_or_else(|| {
+            bad(
+                "cookie.secret",
+                "cookie mode needs a secret (secret or secret_env)",
+            )
+        })?;
         let field = secret.field("cookie.secret", "cookie.secret_env");
         let secret = secret.resolve().map_err(|e| e.in_field(field))?;
         VerifyingKey::from_secret(Algorithm::HS256, &secret).map_err(|e| {
@@ -170,7 +173,10 @@ impl CompiledCookieMode {
             return Err(Failure::AlgorithmMismatch);
         }
         let input = token.signing_input.as_bytes();
-        if !self.verify.verify(Algorithm::HS256, input, &token.signature) {
+        if !self
+            .verify
+            .verify(Algorithm::HS256, input, &token.signature)
+        {
             return Err(Failure::BadSignature);
         }
         rules.check(&token.claims, now)?;
@@ -267,6 +273,9 @@ mod tests {
         let value = set.to_str().unwrap().split(';').next().unwrap();
         let value = value.strip_prefix("c=").unwrap();
         assert!(a.verify(value, &rules, 1_000_000).is_ok());
-        assert_eq!(b.verify(value, &rules, 1_000_000).err(), Some(Failure::BadSignature));
+        assert_eq!(
+            b.verify(value, &rules, 1_000_000).err(),
+            Some(Failure::BadSignature)
+        );
     }
 }

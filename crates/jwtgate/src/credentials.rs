@@ -111,7 +111,11 @@ impl TokenSource {
                 CompiledSource::Cookie(name.clone())
             }
             Source::Query(name) => {
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                {
                     return Err(bad(format!("{name:?} is not a query parameter name")));
                 }
                 CompiledSource::Query(name.clone())
@@ -419,7 +423,10 @@ mod tests {
         ]);
         assert_eq!(find(&both, "/", &cf, None), Ok(Some("token:a.b.c".into())));
         let cookie = headers(&[("cookie", b"x=1; CF_Authorization=d.e.f")]);
-        assert_eq!(find(&cookie, "/", &cf, None), Ok(Some("token:d.e.f".into())));
+        assert_eq!(
+            find(&cookie, "/", &cf, None),
+            Ok(Some("token:d.e.f".into()))
+        );
         let bad = headers(&[
             ("cf-access-jwt-assertion", b"a b"),
             ("cookie", b"CF_Authorization=d.e.f"),
@@ -435,12 +442,24 @@ mod tests {
         let auth = [TokenSource::authorization()];
         let h = headers(&[("authorization", b"bEaReR a.b.c")]);
         assert_eq!(find(&h, "/", &auth, None), Ok(Some("token:a.b.c".into())));
-        for bad in [&b"Basic a.b.c"[..], b"Bearer", b"Bearer ", b"Bearer a b", b"Bearer  a"] {
+        for bad in [
+            &b"Basic a.b.c"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer  a",
+        ] {
             let h = headers(&[("authorization", bad)]);
             assert!(find(&h, "/", &auth, None).is_err(), "{bad:?}");
         }
-        let two = headers(&[("authorization", b"Bearer a"), ("authorization", b"Bearer a")]);
-        assert_eq!(find(&two, "/", &auth, None), Err("more than one Authorization header"));
+        let two = headers(&[
+            ("authorization", b"Bearer a"),
+            ("authorization", b"Bearer a"),
+        ]);
+        assert_eq!(
+            find(&two, "/", &auth, None),
+            Err("more than one Authorization header")
+        );
         let scheme = [TokenSource::header_with_scheme("X-Token", "Token")];
         let h = headers(&[("x-token", b"token a.b.c")]);
         assert_eq!(find(&h, "/", &scheme, None), Ok(Some("token:a.b.c".into())));
@@ -466,9 +485,18 @@ mod tests {
     fn cookie_mode_is_read_after_the_sources() {
         let auth = [TokenSource::authorization()];
         let h = headers(&[("cookie", b"demo_auth=m.n.o")]);
-        assert_eq!(find(&h, "/", &auth, Some("demo_auth")), Ok(Some("mode:m.n.o".into())));
-        let h = headers(&[("cookie", b"demo_auth=m.n.o"), ("authorization", b"Bearer a.b.c")]);
-        assert_eq!(find(&h, "/", &auth, Some("demo_auth")), Ok(Some("token:a.b.c".into())));
+        assert_eq!(
+            find(&h, "/", &auth, Some("demo_auth")),
+            Ok(Some("mode:m.n.o".into()))
+        );
+        let h = headers(&[
+            ("cookie", b"demo_auth=m.n.o"),
+            ("authorization", b"Bearer a.b.c"),
+        ]);
+        assert_eq!(
+            find(&h, "/", &auth, Some("demo_auth")),
+            Ok(Some("token:a.b.c".into()))
+        );
     }
 
     #[test]
@@ -497,7 +525,15 @@ mod tests {
         assert!(TokenSource::header("bad header").compile().is_err());
         assert!(TokenSource::cookie("a;b").compile().is_err());
         assert!(TokenSource::query("").compile().is_err());
-        assert!(TokenSource::header_with_scheme("x", "a b").compile().is_err());
-        assert!(TokenSource::header("Cf-Access-Jwt-Assertion").compile().is_ok());
+        assert!(
+            TokenSource::header_with_scheme("x", "a b")
+                .compile()
+                .is_err()
+        );
+        assert!(
+            TokenSource::header("Cf-Access-Jwt-Assertion")
+                .compile()
+                .is_ok()
+        );
     }
 }

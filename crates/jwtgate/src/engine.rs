@@ -283,5 +283,7 @@ impl Engine {
 fn is_service_token(payload: &Payload) -> bool {
     payload.get("email").is_none()
         && payload.get_str("sub").is_some_and(str::is_empty)
-        && payload.get_str("common_name").is_some_and(|c| !c.is_empty())
+        && payload
+            .get_str("common_name")
+            .is_some_and(|c| !c.is_empty())
 }

@@ -15,7 +15,11 @@ use std::sync::Arc;
 /// `Display` gives `file:line:column: validator "name": key `setting`: message`, with each
 /// part present when known. No message contains a secret or a token.
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed, as jsonwebtoken does, so that `Result<T, Error>` stays one pointer wide.
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     validator: Option<String>,
@@ -96,36 +100,36 @@ impl fmt::Display for Location {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             message: message.into(),
             validator: None,
             field: None,
             location: None,
             source: None,
-        }
+        }))
     }
 
     /// Names the setting (as the config file names it: `secret`, `cookie.secret`, ...).
     /// An inner setting already named is kept: `cookie` around `cookie.secret` stays the latter.
     pub(crate) fn in_field(mut self, field: &'static str) -> Self {
-        if self.field.is_none() {
-            self.field = Some(field);
+        if self.0.field.is_none() {
+            self.0.field = Some(field);
         }
         self
     }
 
     /// Names the validator, unless an inner step already did.
     pub(crate) fn in_validator(mut self, name: &str) -> Self {
-        if self.validator.is_none() {
-            self.validator = Some(name.to_owned());
+        if self.0.validator.is_none() {
+            self.0.validator = Some(name.to_owned());
         }
         self
     }
 
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
     pub(crate) fn at(mut self, location: Location) -> Self {
-        self.location = Some(location);
+        self.0.location = Some(location);
         self
     }
 
@@ -133,68 +137,69 @@ impl Error {
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        self.source = Some(Arc::new(source));
+        self.0.source = Some(Arc::new(source));
         self
     }
 
     /// What kind of error this is.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// What is wrong, without the context (validator, setting, location).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The validator the error is about, if any.
     pub fn validator(&self) -> Option<&str> {
-        self.validator.as_deref()
+        self.0.validator.as_deref()
     }
 
     /// The setting the error is about, named as in the config file (`secret`, `audience`,
     /// `cookie.secret`, ...); the builder methods carry the same names.
     pub fn field(&self) -> Option<&'static str> {
-        self.field
+        self.0.field
     }
 
     /// Where in a config file the offending key is, for errors from [`crate::config`].
     pub fn location(&self) -> Option<&Location> {
-        self.location.as_ref()
+        self.0.location.as_ref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(at) = &self.location {
+        if let Some(at) = &self.0.location {
             write!(f, "{at}: ")?;
         }
-        if let Some(v) = &self.validator {
+        if let Some(v) = &self.0.validator {
             write!(f, "validator {v:?}: ")?;
         }
-        if let Some(field) = self.field {
+        if let Some(field) = self.0.field {
             write!(f, "key `{field}`: ")?;
         }
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("validator", &self.validator)
-            .field("field", &self.field)
-            .field("location", &self.location)
-            .field("source", &self.source)
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("validator", &self.0.validator)
+            .field("field", &self.0.field)
+            .field("location", &self.0.location)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

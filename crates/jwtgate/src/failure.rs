@@ -45,7 +45,9 @@ impl Failure {
             Self::KeysUnavailable {
                 misconfigured: true,
                 ..
-            } => "signing keys are unavailable: the issuer's discovery document names another issuer",
+            } => {
+                "signing keys are unavailable: the issuer's discovery document names another issuer"
+            }
             Self::ServiceToken => "service tokens are not accepted",
         }
     }

@@ -66,7 +66,10 @@ pub struct JwtAuthLayer {
 impl fmt::Debug for JwtAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayer")
-            .field("validator", &&*self.engine.validators[self.chain.start].name)
+            .field(
+                "validator",
+                &&*self.engine.validators[self.chain.start].name,
+            )
             .field("public", &self.chain.public)
             .field("allow_preflight", &self.allow_preflight)
             .finish()

@@ -74,6 +74,7 @@ mod extract;
 mod failure;
 mod identity;
 mod jws;
+mod key_source;
 pub mod layer;
 mod mode;
 mod registry;
@@ -95,6 +96,7 @@ pub use extract::{Claims, ExtractRejection, ExtractRejectionKind};
 pub use identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
 pub use jws::algorithm::Algorithm;
 pub use jws::keys::SkippedKey;
+pub use key_source::KeySource;
 #[doc(no_inline)]
 pub use layer::{JwtAuth, JwtAuthLayer};
 pub use mode::AuthMode;
@@ -103,7 +105,7 @@ pub use registry::{Registry, RegistryBuilder, Verdict};
 pub use rejection::{Rejection, RejectionKind};
 #[cfg(feature = "remote-keys")]
 pub use remote::{KeyCacheState, RemoteKeyOptions};
-pub use validator::{KeySource, Preset, Validator};
+pub use validator::{Preset, Validator};
 
 /// The README's examples compile (`cargo test --doc`).
 #[cfg(doctest)]

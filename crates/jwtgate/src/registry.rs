@@ -11,9 +11,9 @@ use crate::error::{Error, ErrorKind};
 use crate::identity::is_valid_name;
 use crate::layer::JwtAuthLayer;
 use crate::mode::AuthMode;
-use crate::remote::KeyCaches;
 #[cfg(feature = "remote-keys")]
 use crate::remote::KeyCacheState;
+use crate::remote::KeyCaches;
 use crate::validator::{CompiledValidator, Validator};
 
 /// All validators of an application. Cheap to clone.
@@ -402,8 +402,14 @@ mod tests {
             .validator(v("b").cookie(CookieMode::new("CF_Authorization").secret(vec![1; 32])))
             .build()
             .unwrap_err();
-        assert_eq!((err.validator(), err.field()), (Some("b"), Some("cookie.name")));
-        assert!(err.message().contains("token source of validator \"cf\""), "{err}");
+        assert_eq!(
+            (err.validator(), err.field()),
+            (Some("b"), Some("cookie.name"))
+        );
+        assert!(
+            err.message().contains("token source of validator \"cf\""),
+            "{err}"
+        );
         let err = Registry::builder()
             .session_cookie("sid")
             .validator(v("b").cookie(CookieMode::new("sid").secret(vec![1; 32])))

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use jwtgate::{Algorithm, Identity, InMemoryDirectory, Registry, Validator};
+use jwtgate::{Algorithm, Identity, InMemoryDirectory, KeySource, Registry, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .issuer(issuer.clone())
                 .audience(AUDIENCE)
                 .algorithm(Algorithm::RS256)
-                .oidc_issuer(issuer.clone())
+                .key(KeySource::oidc_issuer(issuer.clone()))
                 .user_from_claim("sub")
                 .partner_by_email(false),
         )

@@ -40,8 +40,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use self::file::{
-    FileToml, ProviderToml, SourceTable, SourceToml, ValidatorToml, column_of,
-    key_offset, line_of,
+    FileToml, ProviderToml, SourceTable, SourceToml, ValidatorToml, column_of, key_offset, line_of,
 };
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
@@ -49,11 +48,12 @@ use crate::directory::InMemoryDirectory;
 use crate::error::{Error, ErrorKind, Location};
 use crate::identity::PartnerId;
 use crate::jws::algorithm::Algorithm;
+use crate::key_source::KeySource;
 use crate::mode::AuthMode;
 use crate::registry::Registry;
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeyOptions;
-use crate::validator::{KeySource, Preset, Validator};
+use crate::validator::{Preset, Validator};
 
 /// A parsed config file.
 #[derive(Debug)]
@@ -122,7 +122,8 @@ impl Config {
         let mut routes = Vec::new();
         for r in &config.file.route {
             let auth = r.auth.get_ref().parse().map_err(|e: Error| {
-                e.in_field("auth").at(config.location(&r.auth.span(), "auth"))
+                e.in_field("auth")
+                    .at(config.location(&r.auth.span(), "auth"))
             })?;
             routes.push(Route {
                 path: r.path.get_ref().clone(),
@@ -180,10 +181,9 @@ impl Config {
                 .get_ref()
                 .parse()
                 .map_err(|e: Error| e.in_field("auth"))?;
-            registry.chain(&auth).map_err(|e| {
-                e.in_field("auth")
-                    .at(self.location(&r.auth.span(), "auth"))
-            })?;
+            registry
+                .chain(&auth)
+                .map_err(|e| e.in_field("auth").at(self.location(&r.auth.span(), "auth")))?;
         }
         Ok(registry)
     }
@@ -357,13 +357,19 @@ impl Config {
         Ok(out)
     }
 
-    fn key_source(&self, field: &'static str, value: KeySourceValue<'_>) -> Result<KeySource, Error> {
+    fn key_source(
+        &self,
+        field: &'static str,
+        value: KeySourceValue<'_>,
+    ) -> Result<KeySource, Error> {
         Ok(match (field, value) {
             ("secret", KeySourceValue::Text(s)) => KeySource::secret(s),
             ("secret_env", KeySourceValue::Text(s)) => KeySource::secret_env(s),
             ("public_key_pem", KeySourceValue::Text(s)) => KeySource::public_key_pem(s),
             ("jwks", KeySourceValue::Text(s)) => KeySource::jwks(s),
-            ("public_key_file", KeySourceValue::Path(p)) => KeySource::public_key_file(self.path(p)),
+            ("public_key_file", KeySourceValue::Path(p)) => {
+                KeySource::public_key_file(self.path(p))
+            }
             ("jwks_file", KeySourceValue::Path(p)) => KeySource::jwks_file(self.path(p)),
             #[cfg(feature = "remote-keys")]
             ("jwks_url", KeySourceValue::Text(s)) => KeySource::jwks_url(s),
@@ -382,17 +388,11 @@ impl Config {
 
 /// The key sources a validator table sets, in the order of [`KeySource`]'s constructors.
 fn key_sources(v: &ValidatorToml) -> Vec<SetSource<'_>> {
-    fn text<'a>(
-        field: &'static str,
-        v: &'a Option<Spanned<String>>,
-    ) -> Option<SetSource<'a>> {
+    fn text<'a>(field: &'static str, v: &'a Option<Spanned<String>>) -> Option<SetSource<'a>> {
         v.as_ref()
             .map(|s| (field, s.span(), KeySourceValue::Text(s.get_ref())))
     }
-    fn path<'a>(
-        field: &'static str,
-        v: &'a Option<Spanned<PathBuf>>,
-    ) -> Option<SetSource<'a>> {
+    fn path<'a>(field: &'static str, v: &'a Option<Spanned<PathBuf>>) -> Option<SetSource<'a>> {
         v.as_ref()
             .map(|s| (field, s.span(), KeySourceValue::Path(s.get_ref())))
     }
@@ -639,8 +639,9 @@ auth = "jwt_demo"
         ))
         .unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("app.toml:8:1: validator \"demo\": key `jwks_url`: only one key source"),
+            err.to_string().starts_with(
+                "app.toml:8:1: validator \"demo\": key `jwks_url`: only one key source"
+            ),
             "{err}"
         );
         let err = load(&DEMO.replace("next = \"other\"", "next = \"nope\"")).unwrap_err();
@@ -649,10 +650,23 @@ auth = "jwt_demo"
             "app.toml:11:1: validator \"demo\": key `next`: no validator named \"nope\""
         );
         let err = load(&DEMO.replace("leeway_secs = 0", "leeway_secs = 3600")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:8:1: validator \"demo\": key `leeway_secs`:"), "{err}");
-        assert!(load(&DEMO.replace("leeway_secs = 0", "leeway_secs = 3600\nmax_leeway_secs = 3600")).is_ok());
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:8:1: validator \"demo\": key `leeway_secs`:"),
+            "{err}"
+        );
+        assert!(
+            load(&DEMO.replace(
+                "leeway_secs = 0",
+                "leeway_secs = 3600\nmax_leeway_secs = 3600"
+            ))
+            .is_ok()
+        );
         let err = load(&DEMO.replace("realm = \"jwtgate\"", "realm = \"a\\\"b\"")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:1:1: key `realm`:"), "{err}");
+        assert!(
+            err.to_string().starts_with("app.toml:1:1: key `realm`:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -681,22 +695,40 @@ MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
 user = { claim = "sub" }
 "#;
         let registry = load(text).unwrap();
-        assert_eq!(registry.validator_names().collect::<Vec<_>>(), ["cf", "kc", "plain"]);
+        assert_eq!(
+            registry.validator_names().collect::<Vec<_>>(),
+            ["cf", "kc", "plain"]
+        );
         let err = load(&text.replace("realm = \"main\" }", "realm = \"../x\" }")).unwrap_err();
         assert!(
-            err.to_string().starts_with("app.toml:8:1: validator \"kc\": key `provider`: realm \"../x\""),
+            err.to_string()
+                .starts_with("app.toml:8:1: validator \"kc\": key `provider`: realm \"../x\""),
             "{err}"
         );
         let err = load(&text.replace("{ query = \"access_token\" }", "\"bearer\"")).unwrap_err();
-        assert!(err.to_string().contains("key `sources`: unknown source \"bearer\""), "{err}");
-        let err = load(&text.replace("{ cookie = \"kc_token\" }", "{ cookie = \"kc_token\", header = \"x\" }")).unwrap_err();
-        assert!(err.to_string().contains("key `sources`: a source table sets exactly one"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("key `sources`: unknown source \"bearer\""),
+            "{err}"
+        );
+        let err = load(&text.replace(
+            "{ cookie = \"kc_token\" }",
+            "{ cookie = \"kc_token\", header = \"x\" }",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("key `sources`: a source table sets exactly one"),
+            "{err}"
+        );
         let err = load(&text.replace("team = \"acme\"", "tenant = \"acme\"")).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
         assert!(err.to_string().starts_with("app.toml:4:"), "{err}");
         let err = load(&text.replace("authorized_party = \"web\"\n", "")).unwrap_err();
         assert!(
-            err.to_string().starts_with("app.toml:8:1: validator \"kc\": key `audience`: an audience or an authorized_party"),
+            err.to_string().starts_with(
+                "app.toml:8:1: validator \"kc\": key `audience`: an audience or an authorized_party"
+            ),
             "{err}"
         );
     }
@@ -741,8 +773,20 @@ user = { claim = "sub" }
             ),
             "{err}"
         );
-        let err = load(&DEMO.replace("name = \"demo_auth\"", "name = \"session_id\"").replace("realm = \"jwtgate\"", "realm = \"jwtgate\"\nsession_cookie = \"session_id\"")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:13:12: validator \"demo\": key `cookie.name`:"), "{err}");
+        let err = load(
+            &DEMO
+                .replace("name = \"demo_auth\"", "name = \"session_id\"")
+                .replace(
+                    "realm = \"jwtgate\"",
+                    "realm = \"jwtgate\"\nsession_cookie = \"session_id\"",
+                ),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.toml:13:12: validator \"demo\": key `cookie.name`:"),
+            "{err}"
+        );
     }
 
     #[test]

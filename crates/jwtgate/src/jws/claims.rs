@@ -104,15 +104,15 @@ impl ClaimRules {
         if exp <= now - leeway {
             return Err(ClaimError::Expired);
         }
-        if let Some(nbf) = claims.get("nbf") {
-            if numeric_date(nbf, ClaimError::BadNbf)? > now + leeway {
-                return Err(ClaimError::NotYetValid);
-            }
+        if let Some(nbf) = claims.get("nbf")
+            && numeric_date(nbf, ClaimError::BadNbf)? > now + leeway
+        {
+            return Err(ClaimError::NotYetValid);
         }
-        if let Some(iat) = claims.get("iat") {
-            if numeric_date(iat, ClaimError::BadIat)? > now + leeway {
-                return Err(ClaimError::IssuedInFuture);
-            }
+        if let Some(iat) = claims.get("iat")
+            && numeric_date(iat, ClaimError::BadIat)? > now + leeway
+        {
+            return Err(ClaimError::IssuedInFuture);
         }
         Ok(())
     }
@@ -138,10 +138,10 @@ impl ClaimRules {
                 Some(_) => return Err(ClaimError::WrongAudience),
             }
         }
-        if let Some(party) = &self.authorized_party {
-            if Self::authorized_party(claims, audiences.as_deref())? != Some(party.as_str()) {
-                return Err(ClaimError::WrongAuthorizedParty);
-            }
+        if let Some(party) = &self.authorized_party
+            && Self::authorized_party(claims, audiences.as_deref())? != Some(party.as_str())
+        {
+            return Err(ClaimError::WrongAuthorizedParty);
         }
         Ok(())
     }
@@ -308,7 +308,11 @@ mod tests {
             ("sub", json!(null), ClaimError::BadSub),
             ("jti", json!(["x"]), ClaimError::BadJti),
         ] {
-            assert_eq!(check(with(claim, value.clone())), Err(err), "{claim} = {value}");
+            assert_eq!(
+                check(with(claim, value.clone())),
+                Err(err),
+                "{claim} = {value}"
+            );
         }
         assert_eq!(check(with("sub", json!(""))), Ok(()));
         assert_eq!(check(with("exp", json!(253_402_300_799u64))), Ok(()));
@@ -338,7 +342,10 @@ mod tests {
         assert_eq!(ok(&only, cognito), Ok(()));
         // An ID token whose only audience is the client needs no azp.
         assert_eq!(ok(&only, with("aud", json!(["web"]))), Ok(()));
-        assert_eq!(ok(&only, with("aud", json!(["web", "x"]))), Err(ClaimError::WrongAuthorizedParty));
+        assert_eq!(
+            ok(&only, with("aud", json!(["web", "x"]))),
+            Err(ClaimError::WrongAuthorizedParty)
+        );
         let mut bad = kc.clone();
         bad["azp"] = json!(7);
         assert_eq!(ok(&only, bad), Err(ClaimError::BadAzp));
@@ -351,11 +358,17 @@ mod tests {
     #[test]
     fn several_issuer_spellings() {
         let r = ClaimRules {
-            issuers: vec!["https://accounts.google.com".into(), "accounts.google.com".into()],
+            issuers: vec![
+                "https://accounts.google.com".into(),
+                "accounts.google.com".into(),
+            ],
             ..rules()
         };
         for iss in ["https://accounts.google.com", "accounts.google.com"] {
-            assert_eq!(r.check(with("iss", json!(iss)).as_object().unwrap(), NOW), Ok(()));
+            assert_eq!(
+                r.check(with("iss", json!(iss)).as_object().unwrap(), NOW),
+                Ok(())
+            );
         }
     }
 }

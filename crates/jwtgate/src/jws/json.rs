@@ -112,7 +112,6 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +123,10 @@ mod tests {
             Some(TokenError::DuplicateMember)
         );
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(parse_object(deep.as_bytes()).err(), Some(TokenError::TooDeep));
+        assert_eq!(
+            parse_object(deep.as_bytes()).err(),
+            Some(TokenError::TooDeep)
+        );
         assert_eq!(parse_object(b"[1]").err(), Some(TokenError::NotAnObject));
         assert_eq!(parse_object(b"{} x").err(), Some(TokenError::Json));
         assert!(parse_object(br#"{"a":{"b":[1,2,null]}}"#).is_ok());

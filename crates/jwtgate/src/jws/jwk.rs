@@ -358,11 +358,21 @@ mod tests {
              a key without kid: RSA key has 17 bits, at least 2048 are required"
         );
         assert!(!err.private);
-        let many: Vec<_> = (0..20).map(|i| serde_json::json!({"kty": "EC", "kid": format!("k{i}")})).collect();
-        let err = parse_jwks(serde_json::json!({"keys": many}).to_string().as_bytes(), &[Algorithm::ES256], false).unwrap_err();
+        let many: Vec<_> = (0..20)
+            .map(|i| serde_json::json!({"kty": "EC", "kid": format!("k{i}")}))
+            .collect();
+        let err = parse_jwks(
+            serde_json::json!({"keys": many}).to_string().as_bytes(),
+            &[Algorithm::ES256],
+            false,
+        )
+        .unwrap_err();
         assert!(err.message.ends_with("(and 12 more)"), "{}", err.message);
         let err = parse_jwks(br#"{"keys":[]}"#, &[Algorithm::ES256], false).unwrap_err();
-        assert_eq!(err.message, "the JWK set has no key usable with ES256: it is empty");
+        assert_eq!(
+            err.message,
+            "the JWK set has no key usable with ES256: it is empty"
+        );
     }
 
     #[test]
@@ -373,7 +383,8 @@ mod tests {
             {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "b"},
             {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "c", "alg": "EdDSA"}
         ]});
-        let (set, skipped) = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::Ed25519], false).unwrap();
+        let (set, skipped) =
+            parse_jwks(doc.to_string().as_bytes(), &[Algorithm::Ed25519], false).unwrap();
         let kids: Vec<_> = set.keys.iter().filter_map(|k| k.kid.as_deref()).collect();
         assert_eq!(kids, ["a", "b"]);
         assert_eq!(skipped[0].reason, "alg EdDSA differs from Ed25519");
@@ -388,6 +399,10 @@ mod tests {
         ]});
         let err = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::EdDSA], false).unwrap_err();
         assert!(err.private);
-        assert!(err.message.contains("kid \"priv\": private key material"), "{}", err.message);
+        assert!(
+            err.message.contains("kid \"priv\": private key material"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -299,18 +299,36 @@ mod tests {
     fn public_keys_in_disguise_are_not_secrets() {
         let der_body = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB";
         for (secret, what) in [
-            (format!("\u{feff}-----BEGIN PUBLIC KEY-----\n{der_body}\n-----END PUBLIC KEY-----"), "a PEM key"),
+            (
+                format!("\u{feff}-----BEGIN PUBLIC KEY-----\n{der_body}\n-----END PUBLIC KEY-----"),
+                "a PEM key",
+            ),
             (der_body.to_owned(), "the base64 DER body"),
-            (format!("{}\n{}", &der_body[..64], &der_body[64..]), "the base64 DER body"),
-            (r#"{"kty":"RSA","n":"AQAB","e":"AQAB","padding":"xxxxxxxxxx"}"#.to_owned(), "a JWK"),
-            ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx".to_owned(), "an SSH key"),
+            (
+                format!("{}\n{}", &der_body[..64], &der_body[64..]),
+                "the base64 DER body",
+            ),
+            (
+                r#"{"kty":"RSA","n":"AQAB","e":"AQAB","padding":"xxxxxxxxxx"}"#.to_owned(),
+                "a JWK",
+            ),
+            (
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx".to_owned(),
+                "an SSH key",
+            ),
         ] {
             let err = VerifyingKey::from_secret(Algorithm::HS256, secret.as_bytes()).unwrap_err();
             assert!(err.contains(what), "{err}");
         }
         // Ordinary random secrets, even base64 ones, pass.
-        assert!(VerifyingKey::from_secret(Algorithm::HS256, b"MIsecret-but-not-base64-der!!!!!!!").is_ok());
-        assert!(VerifyingKey::from_secret(Algorithm::HS256, b"{\"not\":\"a jwk, just json......\"}").is_ok());
+        assert!(
+            VerifyingKey::from_secret(Algorithm::HS256, b"MIsecret-but-not-base64-der!!!!!!!")
+                .is_ok()
+        );
+        assert!(
+            VerifyingKey::from_secret(Algorithm::HS256, b"{\"not\":\"a jwk, just json......\"}")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -322,7 +340,10 @@ mod tests {
         assert_eq!(check_rsa(&n, &[1]).unwrap_err(), "RSA exponent is below 3");
         assert_eq!(check_rsa(&n, &[0]).unwrap_err(), "RSA exponent is below 3");
         assert_eq!(check_rsa(&n, &[]).unwrap_err(), "RSA exponent is below 3");
-        assert_eq!(check_rsa(&n, &[1, 0, 0]).unwrap_err(), "RSA exponent is even");
+        assert_eq!(
+            check_rsa(&n, &[1, 0, 0]).unwrap_err(),
+            "RSA exponent is even"
+        );
     }
 
     #[test]

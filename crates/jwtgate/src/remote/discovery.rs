@@ -20,7 +20,6 @@ pub(crate) async fn jwks_uri(
     config: &Url,
     max_body: usize,
 ) -> Result<Url, FetchError> {
-
     let (body, _) = get(client, config, max_body).await?;
     let doc: Discovery = serde_json::from_slice(&body)
         .map_err(|_| format!("{config} is not an OpenID configuration document"))?;

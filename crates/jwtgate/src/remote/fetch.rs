@@ -22,7 +22,6 @@ impl From<String> for FetchError {
     }
 }
 
-
 /// The HTTP client of one cache, with its redirect policy.
 pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Error> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
@@ -41,7 +40,9 @@ pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Erro
         .redirect(policy)
         .user_agent(concat!("jwtgate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::new(ErrorKind::InvalidSetting, format!("HTTP client: {e}")).with_source(e))
+        .map_err(|e| {
+            Error::new(ErrorKind::InvalidSetting, format!("HTTP client: {e}")).with_source(e)
+        })
 }
 
 /// HTTPS, or HTTP to a loopback address.
@@ -76,7 +77,6 @@ pub(crate) async fn get(
     url: &Url,
     max_body: usize,
 ) -> Result<(Vec<u8>, Option<u64>), FetchError> {
-
     let mut res = client
         .get(url.clone())
         .header(ACCEPT, "application/json")

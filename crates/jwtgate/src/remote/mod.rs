@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
 use crate::jws::jwk::parse_jwks;
 use crate::jws::keys::{KeySet, SkippedKey};
-use crate::validator::RemoteSource;
+use crate::key_source::RemoteSource;
 
 enum Source {
     Jwks(Url),

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::key_source::Repr;
 use super::{DEFAULT_MAX_LEEWAY, UserStrategy, Validator};
 use crate::cookie::CompiledCookieMode;
 use crate::credentials::{CompiledSource, TokenSource};
@@ -16,9 +15,10 @@ use crate::jws::keys::{KeySet, VerifyingKey};
 use crate::jws::token::{
     DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, TokenError, UnverifiedToken,
 };
+use crate::key_source::Repr;
+use crate::remote::KeyCaches;
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeys;
-use crate::remote::KeyCaches;
 
 /// Where a compiled validator gets its keys.
 pub(crate) enum Keys {
@@ -81,12 +81,15 @@ impl CompiledValidator {
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
             #[cfg(feature = "remote-keys")]
-            Keys::Remote(remote) => remote.keys_for(kid).await.map_err(|u| {
-                Failure::KeysUnavailable {
-                    retry_after: u.retry_after,
-                    misconfigured: u.misconfigured,
-                }
-            })?,
+            Keys::Remote(remote) => {
+                remote
+                    .keys_for(kid)
+                    .await
+                    .map_err(|u| Failure::KeysUnavailable {
+                        retry_after: u.retry_after,
+                        misconfigured: u.misconfigured,
+                    })?
+            }
         };
         let mut candidates = keys.select(kid, self.algorithm)?;
         let input = token.signing_input.as_bytes();
@@ -117,8 +120,9 @@ impl Validator {
         let missing = |field: &'static str, what: &str| {
             Error::new(ErrorKind::InvalidSetting, format!("{what} is required")).in_field(field)
         };
-        let invalid =
-            |field: &'static str, what: String| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
+        let invalid = |field: &'static str, what: String| {
+            Error::new(ErrorKind::InvalidSetting, what).in_field(field)
+        };
         let preset = self
             .preset
             .as_ref()
@@ -164,7 +168,10 @@ impl Validator {
             .clone()
             .or_else(|| preset.as_ref().map(|p| p.user.clone()))
             .ok_or_else(|| {
-                missing("user", "user (static id, claim or resolver; there is no default user)")
+                missing(
+                    "user",
+                    "user (static id, claim or resolver; there is no default user)",
+                )
             })?;
         if let UserStrategy::Claim { claim, .. } = &user
             && claim.is_empty()
@@ -205,7 +212,10 @@ impl Validator {
             .or_else(|| preset.as_ref().map(|p| p.sources.clone()))
             .unwrap_or_else(|| vec![TokenSource::authorization()]);
         if sources.is_empty() {
-            return Err(invalid("sources", "at least one token source is required".into()));
+            return Err(invalid(
+                "sources",
+                "at least one token source is required".into(),
+            ));
         }
         let sources = sources
             .iter()
@@ -249,7 +259,12 @@ impl Validator {
         })
     }
 
-    fn keys(&self, key: &Repr, algorithm: Algorithm, caches: &mut KeyCaches) -> Result<Keys, Error> {
+    fn keys(
+        &self,
+        key: &Repr,
+        algorithm: Algorithm,
+        caches: &mut KeyCaches,
+    ) -> Result<Keys, Error> {
         let key_err = |e: String| Error::new(ErrorKind::InvalidKey, e);
         let set = match key {
             Repr::Secret(secret) => {
@@ -277,7 +292,10 @@ impl Validator {
             Repr::JwksFile(path) => {
                 let json = read_key_file(path, "jwks_file")?;
                 self.static_jwks(&json, algorithm).map_err(|e| {
-                    Error::new(e.kind().clone(), format!("{}: {}", path.display(), e.message()))
+                    Error::new(
+                        e.kind().clone(),
+                        format!("{}: {}", path.display(), e.message()),
+                    )
                 })?
             }
             Repr::Remote(source) => {

@@ -6,7 +6,6 @@
 //! (`compiled.rs`). Presets for identity providers live in `presets.rs`.
 
 mod compiled;
-mod key_source;
 mod presets;
 
 use std::fmt;
@@ -14,9 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use compiled::CompiledValidator;
-pub use key_source::KeySource;
-#[cfg(feature = "remote-keys")]
-pub(crate) use key_source::RemoteSource;
 pub use presets::Preset;
 
 use crate::cookie::CookieMode;
@@ -24,6 +20,7 @@ use crate::credentials::TokenSource;
 use crate::directory::UserResolver;
 use crate::identity::UserId;
 use crate::jws::algorithm::Algorithm;
+use crate::key_source::KeySource;
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeyOptions;
 
@@ -327,7 +324,9 @@ mod tests {
             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
             .static_user(1);
         assert!(compile(v.clone().leeway(Duration::from_secs(300))).is_ok());
-        let err = compile(v.clone().leeway(Duration::from_secs(301))).err().unwrap();
+        let err = compile(v.clone().leeway(Duration::from_secs(301)))
+            .err()
+            .unwrap();
         assert_eq!(err.field(), Some("leeway_secs"));
         assert!(
             compile(

@@ -5,11 +5,11 @@
 //! Each preset has a [`Preset::base_url`] override so that tests (and private deployments)
 //! can point it at another host; the paths stay the provider's.
 
-use super::key_source::{KeySource, RemoteSource, Repr};
 use super::{ServiceTokens, UserStrategy};
 use crate::credentials::TokenSource;
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
+use crate::key_source::{KeySource, RemoteSource, Repr};
 
 /// An identity provider's defaults for a [`Validator`](crate::Validator).
 ///
@@ -208,7 +208,10 @@ impl Preset {
                 aud,
                 service_tokens,
             } => {
-                let issuer = base(format!("https://{}.cloudflareaccess.com", host_label("team", team)?))?;
+                let issuer = base(format!(
+                    "https://{}.cloudflareaccess.com",
+                    host_label("team", team)?
+                ))?;
                 Defaults {
                     key: jwks_url(format!("{issuer}/cdn-cgi/access/certs")),
                     issuers: vec![issuer],
@@ -258,7 +261,9 @@ impl Preset {
                 if ["common", "organizations", "consumers"].contains(&tenant) {
                     return Err(Error::new(
                         ErrorKind::InvalidSetting,
-                        format!("tenant {tenant:?} is not one tenant: tokens name the real tenant id in iss; give the tenant id"),
+                        format!(
+                            "tenant {tenant:?} is not one tenant: tokens name the real tenant id in iss; give the tenant id"
+                        ),
                     ));
                 }
                 let root = base("https://login.microsoftonline.com".into())?;
@@ -349,10 +354,7 @@ fn oidc_issuer(issuer: String) -> KeySource {
 }
 
 fn bad(what: &str, value: &str, why: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidSetting,
-        format!("{what} {value:?} {why}"),
-    )
+    Error::new(ErrorKind::InvalidSetting, format!("{what} {value:?} {why}"))
 }
 
 fn non_empty(what: &str, value: &str) -> Result<String, Error> {
@@ -369,7 +371,9 @@ fn non_empty(what: &str, value: &str) -> Result<String, Error> {
 fn host_label<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
     let ok = !value.is_empty()
         && value.len() <= 63
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !value.starts_with('-')
         && !value.ends_with('-');
     if ok {
@@ -384,7 +388,11 @@ fn host<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
     if !value.is_empty() && value.split('.').all(|l| host_label(what, l).is_ok()) {
         Ok(value)
     } else {
-        Err(bad(what, value, "is not a host name (give it without https://)"))
+        Err(bad(
+            what,
+            value,
+            "is not a host name (give it without https://)",
+        ))
     }
 }
 
@@ -416,21 +424,39 @@ mod tests {
     fn each_provider_fills_its_urls() {
         let (iss, key) = issuer_and_keys(Preset::cloudflare_access("acme", "aud"));
         assert_eq!(iss, ["https://acme.cloudflareaccess.com"]);
-        assert!(key.contains("https://acme.cloudflareaccess.com/cdn-cgi/access/certs"), "{key}");
+        assert!(
+            key.contains("https://acme.cloudflareaccess.com/cdn-cgi/access/certs"),
+            "{key}"
+        );
         let (iss, key) = issuer_and_keys(Preset::keycloak("https://sso.example.com/", "main"));
         assert_eq!(iss, ["https://sso.example.com/realms/main"]);
-        assert!(key.contains("/realms/main/protocol/openid-connect/certs"), "{key}");
+        assert!(
+            key.contains("/realms/main/protocol/openid-connect/certs"),
+            "{key}"
+        );
         let (iss, key) = issuer_and_keys(Preset::auth0("acme.eu.auth0.com", "https://api"));
         assert_eq!(iss, ["https://acme.eu.auth0.com/"]);
-        assert!(key.contains("https://acme.eu.auth0.com/.well-known/jwks.json"), "{key}");
+        assert!(
+            key.contains("https://acme.eu.auth0.com/.well-known/jwks.json"),
+            "{key}"
+        );
         let tenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
         let (iss, key) = issuer_and_keys(Preset::entra_id(tenant, "api://x"));
-        assert_eq!(iss, [format!("https://login.microsoftonline.com/{tenant}/v2.0")]);
-        assert!(key.contains(&format!("{tenant}/discovery/v2.0/keys")), "{key}");
+        assert_eq!(
+            iss,
+            [format!("https://login.microsoftonline.com/{tenant}/v2.0")]
+        );
+        assert!(
+            key.contains(&format!("{tenant}/discovery/v2.0/keys")),
+            "{key}"
+        );
         let (iss, _) = issuer_and_keys(Preset::google("123.apps.googleusercontent.com"));
         assert_eq!(iss, ["https://accounts.google.com", "accounts.google.com"]);
         let (iss, key) = issuer_and_keys(Preset::cognito("eu-west-1", "eu-west-1_AbC", "client"));
-        assert_eq!(iss, ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"]);
+        assert_eq!(
+            iss,
+            ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"]
+        );
         assert!(key.contains("eu-west-1_AbC/.well-known/jwks.json"), "{key}");
         let (iss, key) = issuer_and_keys(Preset::oidc("https://idp.example"));
         assert_eq!(iss, ["https://idp.example"]);
@@ -443,8 +469,12 @@ mod tests {
             Preset::cloudflare_access("acme", "aud").base_url("http://127.0.0.1:9/"),
         );
         assert_eq!(iss, ["http://127.0.0.1:9"]);
-        assert!(key.contains("http://127.0.0.1:9/cdn-cgi/access/certs"), "{key}");
-        let (iss, _) = issuer_and_keys(Preset::auth0("x.auth0.com", "a").base_url("http://127.0.0.1:9"));
+        assert!(
+            key.contains("http://127.0.0.1:9/cdn-cgi/access/certs"),
+            "{key}"
+        );
+        let (iss, _) =
+            issuer_and_keys(Preset::auth0("x.auth0.com", "a").base_url("http://127.0.0.1:9"));
         assert_eq!(iss, ["http://127.0.0.1:9/"]);
     }
 
