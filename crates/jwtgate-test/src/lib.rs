@@ -219,8 +219,18 @@ struct ProviderState {
     other_hits: AtomicUsize,
 }
 
-/// An identity provider on 127.0.0.1: `/certs` (JWKS), `/.well-known/openid-configuration`,
-/// and any other path counted as a stray hit.
+/// The paths real providers serve their key sets at, which the test provider serves too, so
+/// that presets can be tested against it with only their base URL changed.
+pub const PROVIDER_JWKS_PATHS: [&str; 5] = [
+    "/cdn-cgi/access/certs",          // Cloudflare Access
+    "/protocol/openid-connect/certs", // Keycloak (under /realms/<realm>)
+    "/.well-known/jwks.json",         // Auth0, Cognito (under /<pool>)
+    "/discovery/v2.0/keys",           // Entra ID (under /<tenant>)
+    "/oauth2/v3/certs",               // Google
+];
+
+/// An identity provider on 127.0.0.1: `/certs` and every path of [`PROVIDER_JWKS_PATHS`]
+/// (JWKS), `/.well-known/openid-configuration`, and any other path counted as a stray hit.
 #[derive(Clone)]
 pub struct Provider {
     addr: SocketAddr,
@@ -373,9 +383,12 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
         .into_response()
 }
 
-async fn other(State(state): State<Arc<ProviderState>>) -> StatusCode {
+async fn other(State(state): State<Arc<ProviderState>>, uri: axum::http::Uri) -> Response {
+    if PROVIDER_JWKS_PATHS.iter().any(|p| uri.path().ends_with(p)) {
+        return certs(State(state)).await;
+    }
     state.other_hits.fetch_add(1, Ordering::SeqCst);
-    StatusCode::NOT_FOUND
+    StatusCode::NOT_FOUND.into_response()
 }
 
 #[cfg(test)]
