@@ -610,3 +610,25 @@ async fn session_guard_reads_cookie_bytes() {
     let (status, _, _) = site.get("/p", &[("cookie", "a=1; sessionid=2")]).await;
     assert_eq!(status, 200);
 }
+
+#[test]
+fn the_readme_preset_setups_load_as_written() {
+    let readme = include_str!("../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| {
+            b.lines()
+                .any(|l| l.trim_start().starts_with("provider = {"))
+        })
+        .collect();
+    assert!(blocks.len() >= 2, "the README shows preset setups");
+    for block in blocks {
+        let config = Config::from_toml_str(block, "README.md", None).unwrap();
+        let registry = config.registry().unwrap();
+        for route in config.routes() {
+            let _layer = registry.layer_for(route.auth.clone()).unwrap();
+        }
+    }
+}

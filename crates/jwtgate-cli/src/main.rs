@@ -212,7 +212,13 @@ fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<St
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let jwt_alg: jsonwebtoken::Algorithm = alg
+    // RFC 9864 `Ed25519` signs as EdDSA with an Ed25519 key; only the header differs.
+    let signing_alg = if parsed == Algorithm::Ed25519 {
+        "EdDSA"
+    } else {
+        alg
+    };
+    let jwt_alg: jsonwebtoken::Algorithm = signing_alg
         .parse()
         .map_err(|_| format!("unknown algorithm {alg}"))?;
     let signer = (DEFAULT_PROVIDER.signer_factory)(&jwt_alg, &encoding)
@@ -297,12 +303,17 @@ async fn inspect(path: PathBuf, token: String) -> ExitCode {
     }
     for cache in registry.key_caches() {
         println!(
-            "keys {}: kids {:?}, fetches {}, failures {}, last error {}",
+            "keys {}: kids {:?}, fetches {}, failures {}, last error {}{}",
             cache.source,
             cache.key_ids,
             cache.fetches,
             cache.consecutive_failures,
-            cache.last_error.as_deref().unwrap_or("none")
+            cache.last_error.as_deref().unwrap_or("none"),
+            if cache.misconfigured {
+                " (misconfigured: fix the configuration)"
+            } else {
+                ""
+            }
         );
     }
     if verdicts.iter().any(|v| v.refusal.is_none()) {

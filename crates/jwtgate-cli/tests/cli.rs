@@ -402,3 +402,58 @@ user = {{ static = 3 }}
         "{err}"
     );
 }
+
+#[test]
+fn mint_and_inspect_an_rfc_9864_ed25519_token() {
+    let config = write_config(
+        "ed25519",
+        &format!(
+            "[[validator]]\nname = \"ed\"\nissuer = \"x\"\naudience = \"a\"\nalgorithm = \"Ed25519\"\npublic_key_pem = \"\"\"{}\"\"\"\nuser = {{ claim = \"sub\" }}\n",
+            TestKey::ed25519().public_pem()
+        ),
+    );
+    let key = config.parent().unwrap().join("ed.pem");
+    std::fs::write(&key, TestKey::ed25519().private_pem()).unwrap();
+    let out = command()
+        .args([
+            "mint",
+            "--alg",
+            "Ed25519",
+            "--iss",
+            "x",
+            "--aud",
+            "a",
+            "--sub",
+            "u",
+            "--key-file",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let header = token.split('.').next().unwrap();
+    assert!(
+        String::from_utf8(jwtgate_test_b64_decode(header))
+            .unwrap()
+            .contains("\"alg\":\"Ed25519\"")
+    );
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(token.trim())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ed: accepted");
+}
+
+fn jwtgate_test_b64_decode(part: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap()
+}
