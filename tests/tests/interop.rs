@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, RemoteKeyOptions, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint, mint_raw, now};
-use jwtgate_tests::{app, get_bearer};
+use jwtgate_tests::{Logs, app, get_bearer};
 use serde_json::{Value, json};
 
 const ISS: &str = "https://issuer.example";
@@ -222,30 +222,10 @@ async fn skipped_reasons_reach_the_remote_cache_error() {
     );
 }
 
-/// Collects formatted log lines.
-#[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn an_issuer_its_discovery_contradicts_is_a_configuration_error() {
     let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = logs.capture(tracing::Level::INFO);
 
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
@@ -286,7 +266,7 @@ async fn an_issuer_its_discovery_contradicts_is_a_configuration_error() {
         "{error}"
     );
     // Logged at error level, with both values, on every attempt.
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     let lines: Vec<_> = text
         .lines()
         .filter(|l| l.contains("ERROR") && l.contains("key source misconfigured"))

@@ -7,7 +7,7 @@ use axum::Router;
 use futures_util::future::join_all;
 use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, RemoteKeyOptions, Validator};
 use jwtgate_test::{Behavior, Provider, TestKey, b64, claims, jwks, mint};
-use jwtgate_tests::{app, get_bearer};
+use jwtgate_tests::{Logs, app, get_bearer};
 use serde_json::{Value, json};
 
 const AUD: &str = "api";
@@ -603,38 +603,10 @@ async fn at_most_one_redirect_and_never_to_plain_http_elsewhere() {
     assert!(err.to_string().contains("redirect refused"), "{err}");
 }
 
-/// Collects formatted log lines.
-#[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
-            .count()
-    }
-}
-
 #[tokio::test]
 async fn outages_are_logged_once_per_state_change_and_tokens_never() {
     let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = logs.capture(tracing::Level::DEBUG);
 
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
@@ -658,7 +630,7 @@ async fn outages_are_logged_once_per_state_change_and_tokens_never() {
     let forged = token(&provider, &TestKey::rsa_alt(), Some("k1"));
     assert_eq!(status(&app, &forged).await.0, 401);
     assert_eq!(logs.count("token refused"), 1);
-    let all = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let all = logs.text();
     for secret in [&t, &forged] {
         let signature = secret.rsplit('.').next().unwrap();
         assert!(!all.contains(signature), "a token reached the log");

@@ -22,6 +22,11 @@ impl Site {
         }
     }
 
+    /// GETs `path` with a Cloudflare Access assertion header.
+    async fn assertion(&self, path: &str, token: &str) -> (u16, Value, String) {
+        self.get(path, &[("cf-access-jwt-assertion", token)]).await
+    }
+
     /// GETs `path` with `headers`; (status, body, WWW-Authenticate).
     async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value, String) {
         let mut req = self.http.get(format!("{}{path}", self.base));
@@ -154,12 +159,7 @@ async fn cloudflare_access_header_then_cookie() {
     // Another application's AUD tag.
     let mut claims = cf_token(&iss, "ada@example.com");
     claims["aud"] = json!(["0000"]);
-    let (status, body, _) = site
-        .get(
-            "/app",
-            &[("cf-access-jwt-assertion", &rs256(&key, "cf1", &claims))],
-        )
-        .await;
+    let (status, body, _) = site.assertion("/app", &rs256(&key, "cf1", &claims)).await;
     assert_eq!(
         (status, &body["error_description"]),
         (401, &json!("token audience not accepted"))
@@ -215,12 +215,7 @@ async fn cloudflare_service_tokens_refused_by_default_allowed_when_enabled() {
     // A user token without email is not a service token: no user claim.
     let mut claims = cf_token(&provider.issuer(), "x");
     claims.as_object_mut().unwrap().remove("email");
-    let (status, body, _) = site
-        .get(
-            "/app",
-            &[("cf-access-jwt-assertion", &rs256(&key, "cf1", &claims))],
-        )
-        .await;
+    let (status, body, _) = site.assertion("/app", &rs256(&key, "cf1", &claims)).await;
     assert_eq!(
         (status, &body["error_description"]),
         (401, &json!("token has no usable user claim"))

@@ -78,6 +78,24 @@ pub(crate) struct Defaults {
     pub(crate) user: UserStrategy,
 }
 
+impl Defaults {
+    /// RS256 from the `Authorization` header, the user from `user`, no audience yet.
+    fn bearer(key: KeySource, issuers: Vec<String>, user: &str) -> Self {
+        Self {
+            issuers,
+            key,
+            algorithm: Algorithm::RS256,
+            sources: vec![TokenSource::authorization()],
+            audiences: Vec::new(),
+            authorized_party: None,
+            user: UserStrategy::Claim {
+                claim: user.to_owned(),
+                service: None,
+            },
+        }
+    }
+}
+
 impl Preset {
     fn new(provider: Provider) -> Self {
         Self {
@@ -198,10 +216,6 @@ impl Preset {
                 .trim_end_matches('/')
                 .to_owned())
         };
-        let claim = |c: &str| UserStrategy::Claim {
-            claim: c.to_owned(),
-            service: None,
-        };
         let d = match &self.provider {
             Provider::CloudflareAccess {
                 team,
@@ -213,18 +227,19 @@ impl Preset {
                     host_label("team", team)?
                 ))?;
                 Defaults {
-                    key: jwks_url(format!("{issuer}/cdn-cgi/access/certs")),
-                    issuers: vec![issuer],
-                    algorithm: Algorithm::RS256,
                     sources: cloudflare_sources(),
                     audiences: vec![non_empty("aud", aud)?],
-                    authorized_party: None,
                     user: UserStrategy::Claim {
                         claim: "email".into(),
                         service: Some(ServiceTokens {
                             allowed: *service_tokens,
                         }),
                     },
+                    ..Defaults::bearer(
+                        jwks_url(format!("{issuer}/cdn-cgi/access/certs")),
+                        vec![issuer],
+                        "email",
+                    )
                 }
             }
             Provider::Keycloak { base_url, realm } => {
@@ -234,26 +249,21 @@ impl Preset {
                     non_empty("base_url", root)?.trim_end_matches('/'),
                     path_segment("realm", realm)?
                 );
-                Defaults {
-                    key: jwks_url(format!("{issuer}/protocol/openid-connect/certs")),
-                    issuers: vec![issuer],
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
-                    audiences: Vec::new(),
-                    authorized_party: None,
-                    user: claim("sub"),
-                }
+                Defaults::bearer(
+                    jwks_url(format!("{issuer}/protocol/openid-connect/certs")),
+                    vec![issuer],
+                    "sub",
+                )
             }
             Provider::Auth0 { domain, audience } => {
                 let root = base(format!("https://{}", host("domain", domain)?))?;
                 Defaults {
-                    key: jwks_url(format!("{root}/.well-known/jwks.json")),
-                    issuers: vec![format!("{root}/")],
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
                     audiences: vec![non_empty("audience", audience)?],
-                    authorized_party: None,
-                    user: claim("sub"),
+                    ..Defaults::bearer(
+                        jwks_url(format!("{root}/.well-known/jwks.json")),
+                        vec![format!("{root}/")],
+                        "sub",
+                    )
                 }
             }
             Provider::EntraId { tenant, audience } => {
@@ -268,13 +278,12 @@ impl Preset {
                 }
                 let root = base("https://login.microsoftonline.com".into())?;
                 Defaults {
-                    key: jwks_url(format!("{root}/{tenant}/discovery/v2.0/keys")),
-                    issuers: vec![format!("{root}/{tenant}/v2.0")],
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
                     audiences: vec![non_empty("audience", audience)?],
-                    authorized_party: None,
-                    user: claim("oid"),
+                    ..Defaults::bearer(
+                        jwks_url(format!("{root}/{tenant}/discovery/v2.0/keys")),
+                        vec![format!("{root}/{tenant}/v2.0")],
+                        "oid",
+                    )
                 }
             }
             Provider::Google { client_id } => {
@@ -292,13 +301,8 @@ impl Preset {
                     ),
                 };
                 Defaults {
-                    key: jwks_url(certs),
-                    issuers,
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
                     audiences: vec![non_empty("client_id", client_id)?],
-                    authorized_party: None,
-                    user: claim("sub"),
+                    ..Defaults::bearer(jwks_url(certs), issuers, "sub")
                 }
             }
             Provider::Cognito {
@@ -312,26 +316,21 @@ impl Preset {
                 ))?;
                 let issuer = format!("{root}/{}", path_segment("user_pool_id", user_pool_id)?);
                 Defaults {
-                    key: jwks_url(format!("{issuer}/.well-known/jwks.json")),
-                    issuers: vec![issuer],
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
-                    audiences: Vec::new(),
                     authorized_party: Some(non_empty("client_id", client_id)?),
-                    user: claim("sub"),
+                    ..Defaults::bearer(
+                        jwks_url(format!("{issuer}/.well-known/jwks.json")),
+                        vec![issuer],
+                        "sub",
+                    )
                 }
             }
             Provider::Oidc { issuer } => {
                 let issuer = self.base_url.clone().unwrap_or_else(|| issuer.clone());
-                Defaults {
-                    key: oidc_issuer(non_empty("issuer", &issuer)?),
-                    issuers: vec![issuer],
-                    algorithm: Algorithm::RS256,
-                    sources: vec![TokenSource::authorization()],
-                    audiences: Vec::new(),
-                    authorized_party: None,
-                    user: claim("sub"),
-                }
+                Defaults::bearer(
+                    oidc_issuer(non_empty("issuer", &issuer)?),
+                    vec![issuer],
+                    "sub",
+                )
             }
         };
         Ok(d)
