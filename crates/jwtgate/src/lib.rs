@@ -43,6 +43,14 @@
 //! # }
 //! ```
 //!
+//! # Features
+//!
+//! | feature | what | default |
+//! |---|---|---|
+//! | `axum` | the extractors ([`Claims`], [`Identity`], [`UserId`], ...) through `axum-core` | yes |
+//! | `config` | [`config::Config`]: a whole setup from a TOML file | yes |
+//! | `remote-keys` | [`KeySource::jwks_url`], [`KeySource::oidc_issuer`] and the presets' key sets, with a shared cache ([`RemoteKeyOptions`]) | yes |
+//!
 //! # Security defaults
 //! - One pinned algorithm per validator; `none` never passes; the key type must fit it.
 //! - `exp`, `iss` and `aud` are required; `nbf` and `iat` are checked when present.

@@ -1,21 +1,7 @@
 //! Remote keys: one cache per JWKS URL (or OIDC issuer), shared by every validator and route
-//! that uses it.
-//!
-//! - Reads are lock-free ([`ArcSwapOption`]); no lock is ever held across I/O.
-//! - Fetches have connect and total timeouts, a body limit, at most one redirect, and HTTPS
-//!   (plain HTTP only on loopback addresses).
-//! - A set is fresh for its TTL (`Cache-Control: max-age` within bounds, else the default) and
-//!   refreshed in the background ahead of expiry; requests do not wait for it.
-//! - An unknown `kid` causes at most one fetch per `min_refetch_interval`; concurrent misses
-//!   share one fetch (single flight).
-//! - When refreshes fail, the last good set is served up to `max_stale`, with backoff between
-//!   attempts; with no good set at all, requests get a 503 with `Retry-After`.
-
-//! - A kid miss right after a scheduled fetch still fetches: only kid-miss fetches count
-//!   against the interval.
-//! - An OIDC issuer contradicted by its discovery document is a configuration error: logged
-//!   at error level with both values on every attempt, shown in the state, and named in the
-//!   503's description.
+//! that uses it. How the cache behaves is documented on [`RemoteKeyOptions`], where docs.rs
+//! shows it; reads go through an `ArcSwapOption` snapshot, and the lock around the in-flight
+//! fetch is only held to read or swap its handle.
 
 mod discovery;
 mod fetch;

@@ -4,7 +4,28 @@ use std::time::{Duration, SystemTime};
 
 use crate::jws::keys::SkippedKey;
 
-/// How a remote key set is fetched and cached. Every default is documented on its setter.
+/// How a remote key set (`KeySource::jwks_url`, `KeySource::oidc_issuer`, the presets) is
+/// fetched and cached. Every default is documented on its setter.
+///
+/// There is one cache per URL (or issuer), shared by every validator and route that uses it:
+///
+/// - Reads are lock-free; no lock is ever held across I/O.
+/// - Fetches have connect and total timeouts, a body limit, at most one redirect, and HTTPS
+///   (plain HTTP only to loopback addresses).
+/// - A set is fresh for its TTL (`Cache-Control: max-age` within bounds, else the default) and
+///   refreshed in the background at 80% of it; requests do not wait for the refresh.
+/// - An unknown `kid` causes at most one fetch per `min_refetch_interval`; concurrent misses
+///   share one fetch (single flight). Only such kid-miss fetches count against the interval,
+///   so a kid rotated in right after the initial or a scheduled fetch is found on its first
+///   request.
+/// - When refreshes fail, the last good set is served up to `max_stale`, with backoff between
+///   attempts; with no good set at all, requests get a 503 with `Retry-After`.
+/// - An OIDC issuer contradicted by its discovery document is a configuration error, not an
+///   outage: logged at error level with both values on every attempt, shown as
+///   [`KeyCacheState::misconfigured`], and named in the 503's description.
+/// - Keys that cannot serve the validators of the cache are skipped with a reason
+///   ([`KeyCacheState::skipped`]); a set with no usable key is a failed fetch whose error
+///   lists them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct RemoteKeyOptions {
