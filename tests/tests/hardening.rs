@@ -450,9 +450,15 @@ async fn extractors() {
     );
     let res = get_bearer(&app, "/typed", Some(&no_sub)).await;
     assert_eq!(res.status, 403);
+    // The same body shape and challenge as the layer's refusals.
+    assert_eq!(res.body["error"], "insufficient_scope");
     assert_eq!(
-        res.body["error"],
+        res.body["error_description"],
         "the token claims do not have the expected shape"
+    );
+    assert_eq!(
+        res.header("www-authenticate"),
+        "Bearer realm=\"jwtgate\", error=\"insufficient_scope\""
     );
     // A required partner that is absent: 403.
     assert_eq!(get_bearer(&app, "/partner", Some(&t)).await.status, 403);
@@ -462,13 +468,21 @@ async fn extractors() {
     // A required extractor on an anonymous request: 401.
     let res = get_bearer(&app, "/user", None).await;
     assert_eq!(res.status, 401);
-    assert_eq!(res.body["error"], "this handler needs a bearer token");
+    assert_eq!(res.body["error"], "missing_token");
+    assert_eq!(
+        res.body["error_description"],
+        "this handler needs a bearer token"
+    );
     assert_eq!(res.header("www-authenticate"), "Bearer realm=\"jwtgate\"");
     // No layer: a 500 that names it.
     let res = get_bearer(&app, "/nolayer", Some(&t)).await;
     assert_eq!(res.status, 500);
+    assert_eq!(res.body["error"], "server_error");
     assert!(
-        res.body["error"].as_str().unwrap().contains("JwtAuthLayer"),
+        res.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("JwtAuthLayer"),
         "{:?}",
         res.body
     );

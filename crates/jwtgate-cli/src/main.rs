@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::routing::any;
+use std::io::IsTerminal as _;
+
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,6 +18,7 @@ use jsonwebtoken::EncodingKey;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use jwtgate::config::Config;
 use jwtgate::{Algorithm, Identity};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Map, Value, json};
 
 #[derive(Parser)]
@@ -43,6 +46,12 @@ enum Command {
         /// cannot be had, instead of answering 503 until it can.
         #[arg(long)]
         prefetch: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+        /// Path of the health check (200 when every key set can be served, 503 otherwise).
+        #[arg(long, default_value = "/healthz")]
+        health_path: String,
     },
     /// Signs a token for testing.
     Mint {
@@ -102,6 +111,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "jwtgate=info".into()),
         )
+        // Colour codes only for a person at a terminal, never in a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -116,7 +127,15 @@ fn main() -> ExitCode {
             config,
             listen,
             prefetch,
-        } => runtime.block_on(serve(config, listen, prefetch)),
+            metrics,
+            health_path,
+        } => runtime.block_on(serve(Serve {
+            path: config,
+            listen,
+            prefetch,
+            metrics,
+            health_path,
+        })),
         Command::Inspect { config, token } => runtime.block_on(inspect(config, token)),
         Command::Mint {
             alg,
@@ -238,7 +257,56 @@ async fn whoami(identity: Option<Identity>) -> Json<Value> {
     })
 }
 
-async fn serve(path: PathBuf, listen: SocketAddr, prefetch: bool) -> ExitCode {
+/// What `jwtgate serve` was asked to do.
+struct Serve {
+    path: PathBuf,
+    listen: SocketAddr,
+    prefetch: bool,
+    metrics: Option<SocketAddr>,
+    health_path: String,
+}
+
+/// Installs the Prometheus recorder and serves its text format at `addr`/metrics.
+async fn serve_metrics(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(bound)
+}
+
+async fn serve(args: Serve) -> ExitCode {
+    let Serve {
+        path,
+        listen,
+        prefetch,
+        metrics,
+        health_path,
+    } = args;
+    if !health_path.starts_with('/') {
+        return fail(format!("--health-path {health_path:?} must start with /"));
+    }
     let config = match Config::from_file(&path) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -253,9 +321,9 @@ async fn serve(path: PathBuf, listen: SocketAddr, prefetch: bool) -> ExitCode {
     if config.routes().is_empty() {
         return fail(format!("{}: no [[route]] to serve", path.display()));
     }
-    let mut app = Router::new();
+    let mut app = Router::new().route_service(&health_path, registry.health_service());
     for route in config.routes() {
-        let layer = match registry.layer_for(route.auth.clone()) {
+        let layer = match route.layer(&registry) {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
@@ -277,10 +345,17 @@ async fn serve(path: PathBuf, listen: SocketAddr, prefetch: bool) -> ExitCode {
         Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
     };
     let addr = listener.local_addr().map_or(listen, |a| a);
+    if let Some(metrics) = metrics {
+        match serve_metrics(metrics).await {
+            Ok(bound) => println!("metrics on http://{bound}/metrics"),
+            Err(e) => return fail(e),
+        }
+    }
     println!("listening on http://{addr}");
     for route in config.routes() {
         println!("  {} -> {}", route.path, route.auth);
     }
+    println!("  {health_path} -> health");
     match axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -181,7 +181,7 @@ impl Engine {
         if let Some((retry_after, failure)) = retry {
             return self
                 .reject(RejectionKind::KeysUnavailable, failure.description())
-                .retry_after(retry_after);
+                .with_retry_after(retry_after);
         }
         let mut real = failures
             .iter()
@@ -273,9 +273,69 @@ impl Engine {
                 user,
                 partner,
                 validator: ValidatorName(v.name.clone()),
+                realm: self.realm.clone(),
             },
             set_cookie,
         })
+    }
+}
+
+impl Engine {
+    /// Records the outcome of one request on the current span and, with the `metrics`
+    /// feature, in `jwtgate_requests_total`, `jwtgate_authentication_duration_seconds` and
+    /// `jwtgate_key_set_age_seconds`.
+    pub(crate) fn record(
+        &self,
+        chain: Chain,
+        result: &Result<Outcome, Rejection>,
+        elapsed: std::time::Duration,
+    ) {
+        let span = tracing::Span::current();
+        let (validator, outcome, kind) = match result {
+            Ok(Outcome::Authenticated { identity, .. }) => {
+                (identity.validator().as_str(), "accepted", None)
+            }
+            Ok(Outcome::Anonymous) => (&*self.validators[chain.start].name, "anonymous", None),
+            Err(r) => (
+                &*self.validators[chain.start].name,
+                "refused",
+                Some(r.kind().as_str()),
+            ),
+        };
+        span.record("validator", validator);
+        span.record("outcome", kind.unwrap_or(outcome));
+        let age = match result {
+            Ok(Outcome::Authenticated { .. }) => self.keys_age(validator),
+            _ => None,
+        };
+        if let Some(age) = age {
+            span.record("keys_age_secs", age.as_secs());
+        }
+        #[cfg(feature = "metrics")]
+        {
+            let validator = validator.to_owned();
+            metrics::counter!(
+                "jwtgate_requests_total",
+                "validator" => validator.clone(),
+                "outcome" => outcome,
+                "kind" => kind.unwrap_or("none"),
+            )
+            .increment(1);
+            metrics::histogram!("jwtgate_authentication_duration_seconds", "validator" => validator.clone())
+                .record(elapsed.as_secs_f64());
+            if let Some(age) = age {
+                metrics::gauge!("jwtgate_key_set_age_seconds", "validator" => validator)
+                    .set(age.as_secs_f64());
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = elapsed;
+    }
+
+    /// How old the key set of validator `name` is (remote keys only).
+    fn keys_age(&self, name: &str) -> Option<std::time::Duration> {
+        let v = self.validators.iter().find(|v| &*v.name == name)?;
+        v.keys_age()
     }
 }
 

@@ -7,13 +7,16 @@
 use std::fmt;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use std::sync::Arc;
+
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
-use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::authz::{Roles, Scopes};
 use crate::identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
+use crate::rejection::{Rejection, RejectionKind};
 
 /// The claims, deserialised into the handler's own type.
 #[derive(Clone, Debug)]
@@ -23,8 +26,8 @@ pub struct Claims<T>(pub T);
 #[derive(Debug)]
 pub struct ExtractRejection {
     kind: ExtractRejectionKind,
-    /// The realm, for the challenge of an anonymous request.
-    realm: Option<std::sync::Arc<str>>,
+    /// The realm, for the challenge.
+    realm: Option<Arc<str>>,
 }
 
 /// What kind of [`ExtractRejection`] this is.
@@ -78,25 +81,36 @@ impl fmt::Display for ExtractRejection {
 
 impl std::error::Error for ExtractRejection {}
 
+impl ExtractRejection {
+    /// The same [`Rejection`] the layer would answer with: one body shape and one challenge
+    /// for every refusal, whoever makes it.
+    pub fn rejection(&self) -> Rejection {
+        let realm = self.realm.clone().unwrap_or_else(|| Arc::from("jwtgate"));
+        match self.kind {
+            ExtractRejectionKind::MissingLayer => {
+                Rejection::new(RejectionKind::Internal, self.message(), realm)
+            }
+            ExtractRejectionKind::Anonymous => {
+                Rejection::new(RejectionKind::MissingCredentials, self.message(), realm)
+            }
+            ExtractRejectionKind::NoPartner | ExtractRejectionKind::ClaimsShape => {
+                Rejection::new(RejectionKind::InsufficientScope, self.message(), realm)
+            }
+        }
+    }
+}
+
 impl IntoResponse for ExtractRejection {
     fn into_response(self) -> Response {
         if self.kind == ExtractRejectionKind::MissingLayer {
             tracing::error!("{}", self.message());
         }
-        let body = serde_json::json!({ "error": self.message() }).to_string();
-        let mut res = (self.status(), [(CONTENT_TYPE, "application/json")], body).into_response();
-        // RFC 7235: a 401 carries a challenge.
-        if let Some(realm) = &self.realm
-            && let Ok(v) = http::HeaderValue::try_from(format!("Bearer realm=\"{realm}\""))
-        {
-            res.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
-        }
-        res
+        self.rejection().into_response()
     }
 }
 
-fn reject(kind: ExtractRejectionKind) -> ExtractRejection {
-    ExtractRejection { kind, realm: None }
+fn reject(kind: ExtractRejectionKind, realm: Option<Arc<str>>) -> ExtractRejection {
+    ExtractRejection { kind, realm }
 }
 
 /// The identity, `None` when anonymous, an error when the layer is missing.
@@ -104,7 +118,7 @@ fn identity(parts: &Parts) -> Result<Option<&Identity>, ExtractRejection> {
     match parts.extensions.get::<Identity>() {
         Some(identity) => Ok(Some(identity)),
         None if parts.extensions.get::<Anonymous>().is_some() => Ok(None),
-        None => Err(reject(ExtractRejectionKind::MissingLayer)),
+        None => Err(reject(ExtractRejectionKind::MissingLayer, None)),
     }
 }
 
@@ -146,14 +160,20 @@ extractor!(Identity, |id| id.clone());
 extractor!(Payload, |id| id.payload.clone());
 extractor!(UserId, |id| id.user.clone());
 extractor!(ValidatorName, |id| id.validator.clone());
+extractor!(Scopes, |id| id.scopes());
+extractor!(Roles, |id| id.roles());
 
 impl<S: Send + Sync> FromRequestParts<S> for PartnerId {
     type Rejection = ExtractRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        required(parts)?
-            .partner
-            .ok_or(reject(ExtractRejectionKind::NoPartner))
+        let identity = required(parts)?;
+        identity.partner.ok_or_else(|| {
+            reject(
+                ExtractRejectionKind::NoPartner,
+                Some(identity.realm.clone()),
+            )
+        })
     }
 }
 
@@ -172,7 +192,10 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for PartnerId {
 fn claims<T: DeserializeOwned>(identity: &Identity) -> Result<Claims<T>, ExtractRejection> {
     identity.payload.deserialize().map(Claims).map_err(|e| {
         tracing::debug!(error = %e, "claims do not fit the handler's type");
-        reject(ExtractRejectionKind::ClaimsShape)
+        reject(
+            ExtractRejectionKind::ClaimsShape,
+            Some(identity.realm.clone()),
+        )
     })
 }
 

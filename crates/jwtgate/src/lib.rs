@@ -70,6 +70,7 @@
 // reads tokens from requests, `cookie` is Odoo's cookie mode, `directory` holds the extension
 // points, `remote` the shared key caches.
 
+mod authz;
 #[cfg(feature = "config")]
 pub mod config;
 mod cookie;
@@ -80,6 +81,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod failure;
+mod health;
 mod identity;
 mod jws;
 mod key_source;
@@ -95,12 +97,14 @@ mod remote;
 mod secret;
 mod validator;
 
+pub use authz::{Requirement, Roles, Scopes};
 pub use cookie::CookieMode;
 pub use credentials::TokenSource;
 pub use directory::{BoxFuture, InMemoryDirectory, LookupError, PartnerDirectory, UserResolver};
 pub use error::{Error, ErrorKind, Location};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, ExtractRejection, ExtractRejectionKind};
+pub use health::HealthService;
 pub use identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
 pub use jws::algorithm::Algorithm;
 pub use jws::keys::SkippedKey;

@@ -298,7 +298,11 @@ impl Registry {
     /// A layer for a parsed [`AuthMode`].
     pub fn layer_for(&self, mode: AuthMode) -> Result<JwtAuthLayer, Error> {
         let chain = self.chain(&mode)?;
-        Ok(JwtAuthLayer::new(self.engine.clone(), chain))
+        Ok(JwtAuthLayer::new(
+            self.engine.clone(),
+            chain,
+            mode.to_string(),
+        ))
     }
 
     /// `jwt_<name>`: a token is required.
@@ -328,6 +332,12 @@ impl Registry {
             });
         }
         out
+    }
+
+    /// A tower service answering health checks: 200 when every remote key set can be
+    /// served, 503 with the reasons otherwise (see [`HealthService`](crate::HealthService)).
+    pub fn health_service(&self) -> crate::health::HealthService {
+        crate::health::HealthService::new(self.clone())
     }
 
     /// The state of every remote key cache (for a health endpoint).

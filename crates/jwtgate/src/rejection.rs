@@ -1,54 +1,146 @@
-//! Why a request was refused, and the RFC 6750 response it becomes.
+//! Why a request was refused: a [`Rejection`], with its RFC 6750 status, error code and
+//! challenge. How it is written to the client is the job of a
+//! [`RejectionResponse`](crate::layer::RejectionResponse) (JSON by default; RFC 9457, empty or
+//! gRPC on request).
 //!
 //! A rejection is a response, never a service error: the layer's `Service::Error` stays the
-//! inner service's. The [`Rejection`] is also put in the response extensions, so outer layers
-//! (logging, metrics) can read why.
+//! inner service's (an error would drop the connection, as tower-http's timeout docs explain).
+//! The [`Rejection`] is also put in the response extensions whatever the responder, so outer
+//! layers (logging, metrics) can read why.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 /// A refused request.
+///
+/// Apps and extractors can build the same answers as the layer:
+///
+/// ```
+/// use jwtgate::{Rejection, RejectionKind};
+///
+/// let r = Rejection::insufficient_scope("my-api", ["admin:write"]);
+/// assert_eq!(r.status(), 403);
+/// assert_eq!(
+///     r.challenge().unwrap(),
+///     "Bearer realm=\"my-api\", error=\"insufficient_scope\", scope=\"admin:write\""
+/// );
+/// let r = Rejection::new(RejectionKind::InvalidToken, "token expired", "my-api");
+/// assert_eq!(r.error_code(), "invalid_token");
+/// ```
 #[derive(Clone)]
 pub struct Rejection {
     kind: RejectionKind,
-    description: &'static str,
+    description: Cow<'static, str>,
     realm: Arc<str>,
     retry_after: Option<u64>,
+    scope: Option<Arc<str>>,
 }
 
 /// What kind of [`Rejection`] this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectionKind {
-    /// No bearer token and no validator cookie: 401 with a bare `Bearer realm` challenge.
+    /// No credentials at all: 401 with a bare `Bearer realm` challenge.
     MissingCredentials,
-    /// The `Authorization` header is not `Bearer <token>`: 401 `invalid_request`.
+    /// A credential is not in its source's shape (`Authorization` not `Bearer <token>`, two
+    /// headers, ...): 401 `invalid_request`.
     MalformedCredentials,
     /// A session cookie came with a JWT route: 401 `invalid_request`.
     SessionMismatch,
     /// The token is invalid (signature, algorithm, claims, unknown key, no user/partner): 401
     /// `invalid_token`.
     InvalidToken,
+    /// The token is valid but lacks a required scope or role (or fails a requirement): 403
+    /// `insufficient_scope` (RFC 6750 3.1).
+    InsufficientScope,
     /// The keys needed to check the token cannot be had right now: 503 with `Retry-After`.
     KeysUnavailable,
-    /// An application callback failed: 500.
+    /// An application callback failed, or the route is miswired: 500.
     Internal,
 }
 
+impl RejectionKind {
+    /// A short, stable name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::MalformedCredentials => "malformed_credentials",
+            Self::SessionMismatch => "session_mismatch",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 impl Rejection {
-    pub(crate) fn new(kind: RejectionKind, description: &'static str, realm: Arc<str>) -> Self {
+    /// A rejection of `kind`; `description` is sent to the client as `error_description`, so it
+    /// must hold nothing secret (a realm with `"` or `\` is replaced by `jwtgate`).
+    pub fn new(
+        kind: RejectionKind,
+        description: impl Into<Cow<'static, str>>,
+        realm: impl Into<Arc<str>>,
+    ) -> Self {
+        let realm: Arc<str> = realm.into();
+        let quotable = !realm.is_empty()
+            && realm
+                .chars()
+                .all(|c| c != '"' && c != '\\' && (c == ' ' || c.is_ascii_graphic()));
         Self {
             kind,
-            description,
-            realm,
+            description: description.into(),
+            realm: if quotable {
+                realm
+            } else {
+                Arc::from("jwtgate")
+            },
             retry_after: None,
+            scope: None,
         }
     }
 
-    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+    /// 401 with a bare challenge: the route needs a token and none was sent.
+    pub fn missing_credentials(realm: impl Into<Arc<str>>) -> Self {
+        Self::new(
+            RejectionKind::MissingCredentials,
+            "no bearer token or cookie was sent",
+            realm,
+        )
+    }
+
+    /// 403 `insufficient_scope` naming the `scopes` (or roles) the request needs.
+    pub fn insufficient_scope<I, S>(realm: impl Into<Arc<str>>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scope: Vec<String> = scopes
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .filter(|s| {
+                s.chars()
+                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+            })
+            .collect();
+        let mut r = Self::new(
+            RejectionKind::InsufficientScope,
+            "the token lacks a required scope or role",
+            realm,
+        );
+        if !scope.is_empty() {
+            r.scope = Some(Arc::from(scope.join(" ")));
+        }
+        r
+    }
+
+    /// Asks the client to retry after `seconds` (503s).
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
         self
     }
@@ -60,7 +152,22 @@ impl Rejection {
 
     /// The short, client-safe description sent as `error_description`.
     pub fn description(&self) -> &str {
-        self.description
+        &self.description
+    }
+
+    /// The realm of the challenge.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Seconds until a retry may succeed (503s).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The scopes (or roles) a 403 names.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// The HTTP status of the response.
@@ -68,6 +175,7 @@ impl Rejection {
         match self.kind {
             RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -80,48 +188,84 @@ impl Rejection {
                 "invalid_request"
             }
             RejectionKind::InvalidToken => "invalid_token",
+            RejectionKind::InsufficientScope => "insufficient_scope",
             RejectionKind::KeysUnavailable => "temporarily_unavailable",
             RejectionKind::Internal => "server_error",
         }
     }
 
-    fn challenge(&self) -> Option<String> {
-        match self.kind {
-            RejectionKind::MissingCredentials => Some(format!("Bearer realm=\"{}\"", self.realm)),
+    /// The `WWW-Authenticate` value (RFC 6750 3): a bare challenge when no credentials were
+    /// sent, with `error` and `error_description` (and `scope` for a 403) otherwise; none for
+    /// 5xx.
+    pub fn challenge(&self) -> Option<HeaderValue> {
+        let realm = &self.realm;
+        let value = match self.kind {
+            RejectionKind::MissingCredentials => format!("Bearer realm=\"{realm}\""),
+            RejectionKind::InsufficientScope => {
+                let mut v = format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\"");
+                if let Some(scope) = &self.scope {
+                    v.push_str(&format!(", scope=\"{scope}\""));
+                }
+                v
+            }
             RejectionKind::MalformedCredentials
             | RejectionKind::SessionMismatch
-            | RejectionKind::InvalidToken => Some(format!(
-                "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"",
-                self.realm,
+            | RejectionKind::InvalidToken => format!(
+                "Bearer realm=\"{realm}\", error=\"{}\", error_description=\"{}\"",
                 self.error_code(),
-                self.description
-            )),
-            RejectionKind::KeysUnavailable | RejectionKind::Internal => None,
-        }
+                quotable(&self.description)
+            ),
+            RejectionKind::KeysUnavailable | RejectionKind::Internal => return None,
+        };
+        // Realm, description and scope were checked to be quotable ASCII.
+        HeaderValue::try_from(value).ok()
     }
 
-    /// The response: status, `WWW-Authenticate`, `Retry-After`, and a small JSON body.
-    pub fn into_response<B: From<String>>(self) -> Response<B> {
-        let body = serde_json::json!({
+    /// The JSON body: `{"error": ..., "error_description": ...}` (plus `scope` for a 403).
+    pub fn json_body(&self) -> String {
+        let mut body = serde_json::json!({
             "error": self.error_code(),
-            "error_description": self.description,
-        })
-        .to_string();
-        let mut res = Response::new(B::from(body));
-        *res.status_mut() = self.status();
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            "error_description": self.description(),
+        });
+        if let Some(scope) = &self.scope {
+            body["scope"] = serde_json::Value::from(&**scope);
+        }
+        body.to_string()
+    }
+
+    /// Sets the challenge, `Retry-After`, `Cache-Control: no-store` and the rejection itself
+    /// (in the extensions) on `res`. Every responder's answer goes through
+    /// this, so none can drop the challenge.
+    pub(crate) fn decorate<B>(&self, res: &mut Response<B>) {
+        let headers: &mut HeaderMap = res.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        // The realm is checked when the registry is built and descriptions are constants,
-        // so these values are always valid; a failure would only drop the header.
-        if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
+        if let Some(challenge) = self.challenge() {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         if let Some(secs) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        res.extensions_mut().insert(self);
+        res.extensions_mut().insert(self.clone());
+    }
+
+    /// The JSON response (what [`JsonRejection`](crate::layer::JsonRejection) writes).
+    pub fn to_json_response<B: From<String>>(&self) -> Response<B> {
+        let mut res = Response::new(B::from(self.json_body()));
+        *res.status_mut() = self.status();
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.decorate(&mut res);
         res
+    }
+}
+
+/// `text` with every character that cannot stand in a quoted header value replaced by `?`.
+fn quotable(text: &str) -> Cow<'_, str> {
+    let ok = |c: char| c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\');
+    if text.chars().all(ok) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().map(|c| if ok(c) { c } else { '?' }).collect())
     }
 }
 
@@ -130,6 +274,7 @@ impl fmt::Debug for Rejection {
         f.debug_struct("Rejection")
             .field("kind", &self.kind)
             .field("description", &self.description)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +290,7 @@ impl std::error::Error for Rejection {}
 #[cfg(feature = "axum")]
 impl axum_core::response::IntoResponse for Rejection {
     fn into_response(self) -> axum_core::response::Response {
-        Rejection::into_response(self)
+        self.to_json_response()
     }
 }
 
@@ -154,7 +299,7 @@ mod tests {
     use super::*;
 
     fn rejection(kind: RejectionKind, description: &'static str) -> Response<String> {
-        Rejection::new(kind, description, Arc::from("app")).into_response()
+        Rejection::new(kind, description, "app").to_json_response()
     }
 
     #[test]
@@ -185,15 +330,43 @@ mod tests {
 
     #[test]
     fn unavailable_keys_ask_to_retry() {
-        let res: Response<String> = Rejection::new(
-            RejectionKind::KeysUnavailable,
-            "keys unavailable",
-            Arc::from("a"),
-        )
-        .retry_after(0)
-        .into_response();
+        let res: Response<String> =
+            Rejection::new(RejectionKind::KeysUnavailable, "keys unavailable", "a")
+                .with_retry_after(0)
+                .to_json_response();
         assert_eq!(res.status(), 503);
         assert_eq!(res.headers()[RETRY_AFTER], "1");
         assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn insufficient_scope_is_a_403_naming_the_scopes() {
+        let res: Response<String> =
+            Rejection::insufficient_scope("app", ["read", "write"]).to_json_response();
+        assert_eq!(res.status(), 403);
+        assert_eq!(
+            res.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"app\", error=\"insufficient_scope\", scope=\"read write\""
+        );
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+        assert_eq!(body["scope"], "read write");
+    }
+
+    #[test]
+    fn values_that_cannot_be_quoted_never_break_the_header() {
+        let r = Rejection::new(
+            RejectionKind::InvalidToken,
+            String::from("bad \"quote\"\n"),
+            "a\"b",
+        );
+        let challenge = r.challenge().unwrap();
+        assert_eq!(
+            challenge,
+            "Bearer realm=\"jwtgate\", error=\"invalid_token\", error_description=\"bad ?quote??\""
+        );
+        assert_eq!(r.description(), "bad \"quote\"\n");
+        let r = Rejection::insufficient_scope("a", ["ok", "not\"ok"]);
+        assert_eq!(r.scope(), Some("ok"));
     }
 }

@@ -186,6 +186,14 @@ pub(super) struct PartnerEntry {
 pub(super) struct RouteToml {
     pub(super) path: Spanned<String>,
     pub(super) auth: Spanned<String>,
+    #[serde(default)]
+    pub(super) scopes: Vec<String>,
+    #[serde(default)]
+    pub(super) any_scopes: Vec<String>,
+    #[serde(default)]
+    pub(super) roles: Vec<String>,
+    #[serde(default)]
+    pub(super) any_roles: Vec<String>,
 }
 
 fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {

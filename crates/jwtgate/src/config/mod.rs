@@ -42,6 +42,7 @@ use toml::Spanned;
 use self::file::{
     FileToml, ProviderToml, SourceTable, SourceToml, ValidatorToml, column_of, key_offset, line_of,
 };
+use crate::authz::Requirement;
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
 use crate::directory::InMemoryDirectory;
@@ -65,7 +66,7 @@ pub struct Config {
     routes: Vec<Route>,
 }
 
-/// One `[[route]]`: a path and its auth mode.
+/// One `[[route]]`: a path, its auth mode, and what an accepted token must grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Route {
@@ -73,6 +74,43 @@ pub struct Route {
     pub path: String,
     /// The auth mode.
     pub auth: AuthMode,
+    /// Scopes that must all be granted (`scopes = [...]`).
+    pub scopes: Vec<String>,
+    /// Scopes of which one must be granted (`any_scopes = [...]`).
+    pub any_scopes: Vec<String>,
+    /// Roles that must all be held (`roles = [...]`).
+    pub roles: Vec<String>,
+    /// Roles of which one must be held (`any_roles = [...]`).
+    pub any_roles: Vec<String>,
+}
+
+impl Route {
+    /// The requirements of this route, for [`JwtAuthLayer::require`](crate::JwtAuthLayer::require).
+    pub fn requirements(&self) -> Vec<Requirement> {
+        let mut out = Vec::new();
+        if !self.scopes.is_empty() {
+            out.push(Requirement::scopes(self.scopes.iter().cloned()));
+        }
+        if !self.any_scopes.is_empty() {
+            out.push(Requirement::any_scope(self.any_scopes.iter().cloned()));
+        }
+        if !self.roles.is_empty() {
+            out.push(Requirement::roles(self.roles.iter().cloned()));
+        }
+        if !self.any_roles.is_empty() {
+            out.push(Requirement::any_role(self.any_roles.iter().cloned()));
+        }
+        out
+    }
+
+    /// A layer for this route from `registry`, with its requirements.
+    pub fn layer(&self, registry: &Registry) -> Result<crate::JwtAuthLayer, Error> {
+        let layer = registry.layer_for(self.auth.clone())?;
+        Ok(self
+            .requirements()
+            .into_iter()
+            .fold(layer, crate::JwtAuthLayer::require))
+    }
 }
 
 /// A key source set in a validator table, by its key.
@@ -128,6 +166,10 @@ impl Config {
             routes.push(Route {
                 path: r.path.get_ref().clone(),
                 auth,
+                scopes: r.scopes.clone(),
+                any_scopes: r.any_scopes.clone(),
+                roles: r.roles.clone(),
+                any_roles: r.any_roles.clone(),
             });
         }
         config.routes = routes;

@@ -260,7 +260,7 @@ impl KeySet {
 }
 
 /// A key of a JWK set that was left out, with the reason (for logs and cache state).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct SkippedKey {
     /// The key's `kid`, if it had one.

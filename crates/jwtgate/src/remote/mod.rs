@@ -32,6 +32,7 @@ enum Source {
 
 struct Snapshot {
     keys: Arc<KeySet>,
+    fetched: Instant,
     fetched_system: SystemTime,
     refresh_at: Instant,
     fresh_until: Instant,
@@ -194,6 +195,11 @@ impl RemoteKeys {
             .ok_or_else(|| self.retry_after(now))
     }
 
+    /// How old the served set is.
+    pub(crate) fn age(&self) -> Option<Duration> {
+        self.current.load().as_ref().map(|s| s.fetched.elapsed())
+    }
+
     fn usable(&self, now: Instant) -> Option<Arc<Snapshot>> {
         self.current
             .load_full()
@@ -292,6 +298,15 @@ impl RemoteKeys {
         let result = self.load().await;
         let mut s = lock(&self.status);
         s.fetches += 1;
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!("jwtgate_key_fetches_total", "source" => self.label.clone())
+                .increment(1);
+            if result.is_err() {
+                metrics::counter!("jwtgate_key_fetch_failures_total", "source" => self.label.clone())
+                    .increment(1);
+            }
+        }
         match result {
             Ok((keys, skipped, ttl, uri)) => {
                 let now = Instant::now();
@@ -312,6 +327,7 @@ impl RemoteKeys {
                 }
                 self.current.store(Some(Arc::new(Snapshot {
                     keys: Arc::new(keys),
+                    fetched: now,
                     fetched_system: SystemTime::now(),
                     refresh_at: later(now, ttl.mul_f64(0.8)),
                     fresh_until: later(now, ttl),
@@ -404,6 +420,9 @@ impl RemoteKeys {
             consecutive_failures: s.failures,
             next_refresh: next.map(to_system),
             stale: snap.as_ref().is_some_and(|s| now > s.fresh_until),
+            usable: snap
+                .as_ref()
+                .is_some_and(|s| now <= later(s.fresh_until, self.options.max_stale)),
             fetches: s.fetches,
             skipped: s.skipped.clone(),
             misconfigured: s.config_error,

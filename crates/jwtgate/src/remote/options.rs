@@ -120,7 +120,8 @@ impl RemoteKeyOptions {
 }
 
 /// A snapshot of one remote key cache, for health endpoints and `jwtgate inspect`.
-#[derive(Clone, Debug)]
+/// Serialises with times as Unix seconds.
+#[derive(Clone, Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct KeyCacheState {
     /// The configured JWKS URL or OIDC issuer.
@@ -130,15 +131,19 @@ pub struct KeyCacheState {
     /// The key ids currently served.
     pub key_ids: Vec<String>,
     /// When the served set was fetched.
+    #[serde(serialize_with = "unix_seconds")]
     pub last_success: Option<SystemTime>,
     /// The last fetch error, if the last fetch failed.
     pub last_error: Option<String>,
     /// Failed fetches since the last success.
     pub consecutive_failures: u32,
     /// When the next refresh is due (or allowed, after a failure).
+    #[serde(serialize_with = "unix_seconds")]
     pub next_refresh: Option<SystemTime>,
     /// Whether the served set is past its TTL.
     pub stale: bool,
+    /// Whether a key set can be served now (fresh, or stale within `max_stale`).
+    pub usable: bool,
     /// Fetch attempts so far.
     pub fetches: u64,
     /// Keys of the last fetched set that were left out, with reasons.
@@ -146,6 +151,13 @@ pub struct KeyCacheState {
     /// The source is misconfigured (an OIDC issuer its discovery document contradicts): no
     /// retry will fix it, the configuration must change.
     pub misconfigured: bool,
+}
+
+fn unix_seconds<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,15 @@ impl CompiledValidator {
         Ok(())
     }
 
+    /// How old the served key set is, for remote keys.
+    pub(crate) fn keys_age(&self) -> Option<std::time::Duration> {
+        match &self.keys {
+            Keys::Static(_) => None,
+            #[cfg(feature = "remote-keys")]
+            Keys::Remote(remote) => remote.age(),
+        }
+    }
+
     /// Verifies a parsed token: pinned algorithm, `typ`, key, signature, then claims.
     pub(crate) async fn verify(
         &self,

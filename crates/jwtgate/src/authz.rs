@@ -1,0 +1,251 @@
+//! Authorization after authentication: scopes, roles and predicates a layer (or a handler)
+//! requires of an accepted token. A failing requirement is a 403 `insufficient_scope`
+//! (RFC 6750 3.1), never a 401: the token is fine, it just does not grant enough.
+//!
+//! Scopes are read from `scope` (a space-separated string, RFC 8693/9068), `scp` (a string or
+//! an array: Entra ID, Okta) and `permissions` (an array: Auth0 RBAC). Roles are read from
+//! Keycloak's `realm_access.roles`, a plain `roles` claim (Entra ID app roles), and Keycloak's
+//! `resource_access.<client>.roles` as `<client>:<role>`, so that a role of another client
+//! never passes for one of yours.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::directory::BoxFuture;
+use crate::identity::{Identity, Payload};
+
+/// Something an accepted token must grant.
+///
+/// ```
+/// use jwtgate::Requirement;
+///
+/// let admin = Requirement::scopes(["admin:write"]);
+/// let staff = Requirement::any_role(["admin", "my-app:editor"]);
+/// let verified = Requirement::predicate(|id| id.payload().get("email_verified") == Some(&true.into()));
+/// # let _ = (admin, staff, verified);
+/// ```
+#[derive(Clone)]
+pub struct Requirement(Rule);
+
+#[derive(Clone)]
+enum Rule {
+    AllScopes(Vec<String>),
+    AnyScope(Vec<String>),
+    AllRoles(Vec<String>),
+    AnyRole(Vec<String>),
+    Predicate(Arc<dyn Fn(&Identity) -> bool + Send + Sync>),
+    AsyncPredicate(Arc<dyn Fn(Identity) -> BoxFuture<'static, bool> + Send + Sync>),
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Rule::AllScopes(s) => f.debug_tuple("AllScopes").field(s).finish(),
+            Rule::AnyScope(s) => f.debug_tuple("AnyScope").field(s).finish(),
+            Rule::AllRoles(r) => f.debug_tuple("AllRoles").field(r).finish(),
+            Rule::AnyRole(r) => f.debug_tuple("AnyRole").field(r).finish(),
+            Rule::Predicate(_) => f.write_str("Predicate(..)"),
+            Rule::AsyncPredicate(_) => f.write_str("AsyncPredicate(..)"),
+        }
+    }
+}
+
+fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
+    items.into_iter().map(Into::into).collect()
+}
+
+impl Requirement {
+    /// Every one of these scopes.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
+        Self(Rule::AllScopes(strings(scopes)))
+    }
+
+    /// At least one of these scopes.
+    pub fn any_scope<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
+        Self(Rule::AnyScope(strings(scopes)))
+    }
+
+    /// Every one of these roles (`<client>:<role>` for Keycloak client roles).
+    pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
+        Self(Rule::AllRoles(strings(roles)))
+    }
+
+    /// At least one of these roles.
+    pub fn any_role<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
+        Self(Rule::AnyRole(strings(roles)))
+    }
+
+    /// An arbitrary check of the identity.
+    pub fn predicate(f: impl Fn(&Identity) -> bool + Send + Sync + 'static) -> Self {
+        Self(Rule::Predicate(Arc::new(f)))
+    }
+
+    /// An arbitrary asynchronous check (a database lookup, a policy engine); the identity is
+    /// cheap to clone.
+    pub fn async_predicate<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Identity) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        Self(Rule::AsyncPredicate(Arc::new(move |id| Box::pin(f(id)))))
+    }
+
+    /// The scopes or roles named in the 403's challenge.
+    pub(crate) fn names(&self) -> &[String] {
+        match &self.0 {
+            Rule::AllScopes(n) | Rule::AnyScope(n) | Rule::AllRoles(n) | Rule::AnyRole(n) => n,
+            Rule::Predicate(_) | Rule::AsyncPredicate(_) => &[],
+        }
+    }
+
+    /// Whether `identity` meets this requirement.
+    pub async fn is_met(&self, identity: &Identity) -> bool {
+        match &self.0 {
+            Rule::AllScopes(needed) => {
+                let have = Scopes::from_payload(identity.payload());
+                needed.iter().all(|s| have.contains(s))
+            }
+            Rule::AnyScope(needed) => {
+                let have = Scopes::from_payload(identity.payload());
+                needed.iter().any(|s| have.contains(s))
+            }
+            Rule::AllRoles(needed) => {
+                let have = Roles::from_payload(identity.payload());
+                needed.iter().all(|r| have.contains(r))
+            }
+            Rule::AnyRole(needed) => {
+                let have = Roles::from_payload(identity.payload());
+                needed.iter().any(|r| have.contains(r))
+            }
+            Rule::Predicate(f) => f(identity),
+            Rule::AsyncPredicate(f) => f(identity.clone()).await,
+        }
+    }
+}
+
+/// The scopes a token grants (`scope`, `scp`, `permissions`). An axum extractor too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(BTreeSet<String>);
+
+impl Scopes {
+    /// Reads the scopes of a payload.
+    pub fn from_payload(payload: &Payload) -> Self {
+        let mut out = BTreeSet::new();
+        for claim in ["scope", "scp", "permissions"] {
+            match payload.get(claim) {
+                Some(Value::String(s)) => out.extend(s.split_whitespace().map(str::to_owned)),
+                Some(Value::Array(items)) => {
+                    out.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
+                _ => {}
+            }
+        }
+        Self(out)
+    }
+
+    /// Whether `scope` is granted.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// Every granted scope, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// The roles a token carries (`realm_access.roles`, `roles`, and `resource_access` client
+/// roles as `<client>:<role>`). An axum extractor too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles(BTreeSet<String>);
+
+impl Roles {
+    /// Reads the roles of a payload.
+    pub fn from_payload(payload: &Payload) -> Self {
+        let names = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut out: BTreeSet<String> = names(payload.get("roles")).into_iter().collect();
+        out.extend(names(
+            payload.get("realm_access").and_then(|r| r.get("roles")),
+        ));
+        if let Some(Value::Object(clients)) = payload.get("resource_access") {
+            for (client, access) in clients {
+                for role in names(access.get("roles")) {
+                    out.insert(format!("{client}:{role}"));
+                }
+            }
+        }
+        Self(out)
+    }
+
+    /// Whether `role` is held.
+    pub fn contains(&self, role: &str) -> bool {
+        self.0.contains(role)
+    }
+
+    /// Every role, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn payload(v: Value) -> Payload {
+        Payload::new(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn scopes_from_every_provider_shape() {
+        let s = Scopes::from_payload(&payload(json!({
+            "scope": "openid  read:a",
+            "scp": ["Files.Read"],
+            "permissions": ["write:b"]
+        })));
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            ["Files.Read", "openid", "read:a", "write:b"]
+        );
+        let s = Scopes::from_payload(&payload(json!({"scp": "User.Read Mail.Send"})));
+        assert!(s.contains("Mail.Send"));
+        assert!(
+            Scopes::from_payload(&payload(json!({"scope": 5})))
+                .iter()
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn roles_keep_client_roles_apart() {
+        let r = Roles::from_payload(&payload(json!({
+            "realm_access": {"roles": ["admin"]},
+            "resource_access": {"other-app": {"roles": ["owner"]}, "my-app": {"roles": ["editor"]}},
+            "roles": ["Task.Read"]
+        })));
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            ["Task.Read", "admin", "my-app:editor", "other-app:owner"]
+        );
+        assert!(
+            !r.contains("owner"),
+            "another client's role never passes as a plain role"
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! The tower middleware: [`JwtAuthLayer`] holds configuration, [`JwtAuth`] checks requests,
+//! a [`RejectionResponse`] writes refusals.
+//!
+//! Layer order: a layer sees the requests of what it wraps. With axum, `route_layer` adds the
+//! layer to the routes above it only, so unknown paths still get 404; `Router::layer` wraps the
+//! whole router, fallback included, so every unknown path becomes a 401 for an anonymous
+//! client. Put tracing and CORS outside (added after) jwtgate, so that they see its refusals.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use jwtgate::{Algorithm, Claims, KeySource, Registry, Validator};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Me {
+//!     sub: String,
+//! }
+//!
+//! async fn whoami(Claims(me): Claims<Me>) -> String {
+//!     me.sub
+//! }
+//!
+//! # fn main() -> Result<(), jwtgate::Error> {
+//! let registry = Registry::builder()
+//!     .validator(
+//!         Validator::new("demo")
+//!             .issuer("theissuer")
+//!             .audience("my-api")
+//!             .algorithm(Algorithm::HS256)
+//!             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
+//!             .user_from_claim("sub"),
+//!     )
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .route_layer(registry.layer("jwt_demo")?.require_scopes(["profile:read"]));
+//!
+//! // Requests through the router, as a test would send them:
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use tower::ServiceExt as _;
+//! let res = app
+//!     .oneshot(http::Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(res.status(), 401);
+//! assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"jwtgate\"");
+//! # });
+//! # Ok(())
+//! # }
+//! ```
+
+mod response;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, SET_COOKIE};
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument as _;
+
+pub use response::{
+    EmptyRejection, GrpcOrJsonRejection, GrpcRejection, JsonRejection, ProblemRejection,
+    RejectionResponse,
+};
+
+use crate::authz::Requirement;
+use crate::directory::BoxFuture;
+use crate::engine::{Chain, Engine, Outcome};
+use crate::identity::Anonymous;
+use crate::rejection::Rejection;
+
+/// Authenticates requests for one auth mode. Made by [`Registry::layer`](crate::Registry::layer);
+/// it holds only configuration (the shared engine, the chain it starts, its requirements and
+/// its responder), so it is cheap to clone.
+///
+/// `R` writes refusals: [`GrpcOrJsonRejection`] by default (JSON, or gRPC status for gRPC
+/// requests); change it with [`with_rejection_response`](Self::with_rejection_response).
+#[derive(Clone)]
+#[must_use]
+pub struct JwtAuthLayer<R = GrpcOrJsonRejection> {
+    engine: Arc<Engine>,
+    chain: Chain,
+    mode: Arc<str>,
+    allow_preflight: bool,
+    requirements: Arc<[Requirement]>,
+    responder: R,
+}
+
+impl<R> fmt::Debug for JwtAuthLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthLayer")
+            .field("mode", &self.mode)
+            .field("allow_preflight", &self.allow_preflight)
+            .field("requirements", &self.requirements)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtAuthLayer {
+    pub(crate) fn new(engine: Arc<Engine>, chain: Chain, mode: String) -> Self {
+        Self {
+            engine,
+            chain,
+            mode: Arc::from(mode),
+            allow_preflight: true,
+            requirements: Arc::from(Vec::new()),
+            responder: GrpcOrJsonRejection,
+        }
+    }
+}
+
+impl<R> JwtAuthLayer<R> {
+    /// Whether CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`) pass
+    /// without authentication (default `true`: browsers never send credentials on them). A
+    /// preflight that passes reaches the handler as an anonymous request, even on a `jwt_`
+    /// route.
+    pub fn allow_preflight(mut self, allow: bool) -> Self {
+        self.allow_preflight = allow;
+        self
+    }
+
+    /// Writes refusals with `responder` instead ([`JsonRejection`], [`ProblemRejection`],
+    /// [`EmptyRejection`], [`GrpcRejection`] or a closure).
+    pub fn with_rejection_response<R2>(self, responder: R2) -> JwtAuthLayer<R2> {
+        JwtAuthLayer {
+            engine: self.engine,
+            chain: self.chain,
+            mode: self.mode,
+            allow_preflight: self.allow_preflight,
+            requirements: self.requirements,
+            responder,
+        }
+    }
+
+    /// Adds a requirement an accepted token must meet; a failing one is a 403
+    /// `insufficient_scope`. Anonymous requests on `public_or_jwt_` routes are not subject to
+    /// requirements; authenticated ones are.
+    pub fn require(mut self, requirement: Requirement) -> Self {
+        let mut all = self.requirements.to_vec();
+        all.push(requirement);
+        self.requirements = Arc::from(all);
+        self
+    }
+
+    /// Requires every one of `scopes`.
+    pub fn require_scopes<I: IntoIterator<Item = S>, S: Into<String>>(self, scopes: I) -> Self {
+        self.require(Requirement::scopes(scopes))
+    }
+
+    /// Requires at least one of `scopes`.
+    pub fn require_any_scope<I: IntoIterator<Item = S>, S: Into<String>>(self, scopes: I) -> Self {
+        self.require(Requirement::any_scope(scopes))
+    }
+
+    /// Requires every one of `roles`.
+    pub fn require_roles<I: IntoIterator<Item = S>, S: Into<String>>(self, roles: I) -> Self {
+        self.require(Requirement::roles(roles))
+    }
+
+    /// Requires at least one of `roles`.
+    pub fn require_any_role<I: IntoIterator<Item = S>, S: Into<String>>(self, roles: I) -> Self {
+        self.require(Requirement::any_role(roles))
+    }
+}
+
+impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
+    type Service = JwtAuth<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtAuth {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The middleware made by [`JwtAuthLayer`].
+#[derive(Clone)]
+pub struct JwtAuth<S, R = GrpcOrJsonRejection> {
+    inner: S,
+    layer: JwtAuthLayer<R>,
+}
+
+impl<S, R> JwtAuth<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the middleware.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, R> fmt::Debug for JwtAuth<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    R: RejectionResponse<ResBody>,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // The ready service handles this request; the clone waits for the next poll_ready.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let responder = self.layer.responder.clone();
+        let engine = self.layer.engine.clone();
+        if self.layer.allow_preflight
+            && req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            // Browsers never send credentials on preflights; handlers see an anonymous request.
+            req.extensions_mut().insert(Anonymous {
+                realm: engine.realm.clone(),
+            });
+            return ResponseFuture::calling(inner, responder, req, None);
+        }
+        let chain = self.layer.chain;
+        let requirements = self.layer.requirements.clone();
+        let span = tracing::debug_span!(
+            "jwtgate",
+            mode = %self.layer.mode,
+            validator = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            keys_age_secs = tracing::field::Empty,
+        );
+        let auth = async move {
+            let started = Instant::now();
+            let (parts, body) = req.into_parts();
+            let result = authorize(&engine, chain, &requirements, &parts).await;
+            engine.record(chain, &result, started.elapsed());
+            match result {
+                Ok(Outcome::Anonymous) => {
+                    let mut req = Request::from_parts(parts, body);
+                    req.extensions_mut().insert(Anonymous {
+                        realm: engine.realm.clone(),
+                    });
+                    Ok(Authenticated {
+                        req,
+                        set_cookie: None,
+                    })
+                }
+                Ok(Outcome::Authenticated {
+                    identity,
+                    set_cookie,
+                }) => {
+                    let mut req = Request::from_parts(parts, body);
+                    req.extensions_mut().insert(identity);
+                    Ok(Authenticated { req, set_cookie })
+                }
+                Err(rejection) => Err(Refused { parts, rejection }),
+            }
+        }
+        .instrument(span);
+        ResponseFuture {
+            state: State::Authenticating {
+                auth: Box::pin(auth),
+            },
+            inner,
+            responder,
+        }
+    }
+}
+
+/// Authentication, then the layer's requirements.
+async fn authorize(
+    engine: &Engine,
+    chain: Chain,
+    requirements: &[Requirement],
+    parts: &Parts,
+) -> Result<Outcome, Rejection> {
+    let outcome = engine
+        .authenticate(chain, &parts.headers, &parts.uri)
+        .await?;
+    if let Outcome::Authenticated { identity, .. } = &outcome {
+        for requirement in requirements {
+            if !requirement.is_met(identity).await {
+                tracing::debug!(
+                    validator = %identity.validator(),
+                    requirement = ?requirement,
+                    "token refused: requirement not met"
+                );
+                return Err(Rejection::insufficient_scope(
+                    engine.realm.clone(),
+                    requirement.names(),
+                ));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// A request that passed, and the cookie to set on its response (cookie mode).
+struct Authenticated<B> {
+    req: Request<B>,
+    set_cookie: Option<HeaderValue>,
+}
+
+/// A refused request: its head (for the responder) and why.
+struct Refused {
+    parts: Parts,
+    rejection: Rejection,
+}
+
+type AuthFuture<B> = BoxFuture<'static, Result<Authenticated<B>, Refused>>;
+
+pin_project! {
+    /// Response future of [`JwtAuth`]. The inner service is kept outside the state, as in
+    /// tower-http's `AsyncRequireAuthorization`.
+    pub struct ResponseFuture<S, B, R>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future, B>,
+        inner: S,
+        responder: R,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Authenticating {
+            auth: AuthFuture<B>,
+        },
+        Calling {
+            #[pin]
+            future: F,
+            set_cookie: Option<HeaderValue>,
+        },
+    }
+}
+
+impl<S, B, R> ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>>,
+{
+    fn calling(
+        mut inner: S,
+        responder: R,
+        req: Request<B>,
+        set_cookie: Option<HeaderValue>,
+    ) -> Self {
+        let future = inner.call(req);
+        Self {
+            state: State::Calling { future, set_cookie },
+            inner,
+            responder,
+        }
+    }
+}
+
+impl<S, B, R> fmt::Debug for ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, R, ResBody> Future for ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    R: RejectionResponse<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Authenticating { auth } => {
+                    let Authenticated { req, set_cookie } = match ready!(auth.as_mut().poll(cx)) {
+                        Ok(done) => done,
+                        Err(Refused { parts, rejection }) => {
+                            let mut res = this.responder.respond(&parts, &rejection);
+                            rejection.decorate(&mut res);
+                            return Poll::Ready(Ok(res));
+                        }
+                    };
+                    let future = this.inner.call(req);
+                    this.state.set(State::Calling { future, set_cookie });
+                }
+                StateProj::Calling { future, set_cookie } => {
+                    let mut res = ready!(future.poll(cx))?;
+                    if let Some(cookie) = set_cookie.take() {
+                        res.headers_mut().append(SET_COOKIE, cookie);
+                    }
+                    return Poll::Ready(Ok(res));
+                }
+            }
+        }
+    }
+}

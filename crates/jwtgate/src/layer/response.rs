@@ -1,0 +1,242 @@
+//! How a [`Rejection`] is written to the client, in the shape of tower-http's csrf
+//! `with_rejection_response`: a [`RejectionResponse`] trait with a closure blanket impl, and
+//! the responders most services need.
+//!
+//! Whatever the responder returns, the layer then sets the RFC 6750 `WWW-Authenticate`
+//! challenge, `Retry-After` and `Cache-Control: no-store`, and puts the [`Rejection`] in the
+//! response extensions: a responder chooses the body and the framing, never the semantics.
+
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::rejection::{Rejection, RejectionKind};
+
+/// Writes a [`Rejection`] as a response with body type `B`.
+///
+/// Any `FnMut(&Parts, &Rejection) -> Response<B> + Clone` is one:
+///
+/// ```
+/// use http::{Response, request::Parts};
+/// use jwtgate::{Rejection, layer::RejectionResponse};
+///
+/// let plain = |_: &Parts, r: &Rejection| {
+///     let mut res = Response::new(format!("{}\n", r.description()));
+///     *res.status_mut() = r.status();
+///     res
+/// };
+/// # fn check<R: RejectionResponse<String>>(_: R) {}
+/// # check(plain);
+/// ```
+pub trait RejectionResponse<B>: Clone {
+    /// The response for `rejection` of the request whose head is `request`.
+    fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B>;
+}
+
+impl<B, F> RejectionResponse<B> for F
+where
+    F: FnMut(&Parts, &Rejection) -> Response<B> + Clone,
+{
+    fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B> {
+        self(request, rejection)
+    }
+}
+
+/// `{"error": "...", "error_description": "..."}` with the rejection's status
+/// (`application/json`).
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct JsonRejection;
+
+impl<B: From<String>> RejectionResponse<B> for JsonRejection {
+    fn respond(&mut self, _: &Parts, rejection: &Rejection) -> Response<B> {
+        rejection.to_json_response()
+    }
+}
+
+/// RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`, `detail`,
+/// and the OAuth `error` code (and `scope`) as extension members.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct ProblemRejection;
+
+impl<B: From<String>> RejectionResponse<B> for ProblemRejection {
+    fn respond(&mut self, _: &Parts, rejection: &Rejection) -> Response<B> {
+        let status = rejection.status();
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": rejection.description(),
+            "error": rejection.error_code(),
+        });
+        if let Some(scope) = rejection.scope() {
+            body["scope"] = serde_json::Value::from(scope);
+        }
+        let mut res = Response::new(B::from(body.to_string()));
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        res
+    }
+}
+
+/// The status and headers only, with an empty body (any `B: Default`, such as
+/// `http_body_util::Empty`); still a complete RFC 6750 answer.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct EmptyRejection;
+
+impl<B: Default> RejectionResponse<B> for EmptyRejection {
+    fn respond(&mut self, _: &Parts, rejection: &Rejection) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() = rejection.status();
+        res
+    }
+}
+
+/// A gRPC "trailers-only" answer: HTTP 200, `content-type: application/grpc`, `grpc-status`
+/// 16 UNAUTHENTICATED (401 cases), 7 PERMISSION_DENIED (403), 14 UNAVAILABLE (503) or
+/// 13 INTERNAL (500), and the description as a percent-encoded `grpc-message`. Any
+/// `B: Default`, tonic's body included.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct GrpcRejection;
+
+impl GrpcRejection {
+    /// The gRPC status code of a rejection.
+    pub fn code(rejection: &Rejection) -> u16 {
+        match rejection.kind() {
+            RejectionKind::InsufficientScope => 7,
+            RejectionKind::KeysUnavailable => 14,
+            RejectionKind::Internal => 13,
+            _ => 16,
+        }
+    }
+}
+
+impl<B: Default> RejectionResponse<B> for GrpcRejection {
+    fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() = StatusCode::OK;
+        let headers = res.headers_mut();
+        // Answer grpc-web in its own content type; anything else as plain gRPC.
+        let content_type = request
+            .headers
+            .get(CONTENT_TYPE)
+            .filter(|v| is_grpc(v))
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/grpc"));
+        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert("grpc-status", HeaderValue::from(Self::code(rejection)));
+        if let Ok(message) = HeaderValue::try_from(grpc_message(rejection.description())) {
+            headers.insert("grpc-message", message);
+        }
+        res
+    }
+}
+
+/// gRPC requests (`content-type: application/grpc*`) get [`GrpcRejection`]'s answer, every
+/// other request [`JsonRejection`]'s. The layer's default: gRPC clients behind an axum router
+/// see `Unauthenticated`, not a JSON body misread as a frame.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct GrpcOrJsonRejection;
+
+impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
+    fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B> {
+        if request.headers.get(CONTENT_TYPE).is_some_and(is_grpc) {
+            GrpcRejection.respond(request, rejection)
+        } else {
+            JsonRejection.respond(request, rejection)
+        }
+    }
+}
+
+fn is_grpc(content_type: &HeaderValue) -> bool {
+    content_type
+        .as_bytes()
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
+}
+
+/// The gRPC spec's percent-encoding of `grpc-message`: bytes outside `0x20..=0x7E`, and `%`.
+fn grpc_message(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(content_type: Option<&str>) -> Parts {
+        let mut req = http::Request::builder();
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn grpc_codes_and_messages() {
+        let cases = [
+            (Rejection::missing_credentials("r"), "16"),
+            (
+                Rejection::new(RejectionKind::InvalidToken, "token expired", "r"),
+                "16",
+            ),
+            (Rejection::insufficient_scope("r", ["a"]), "7"),
+            (
+                Rejection::new(RejectionKind::KeysUnavailable, "keys 100% down", "r"),
+                "14",
+            ),
+            (Rejection::new(RejectionKind::Internal, "x", "r"), "13"),
+        ];
+        for (rejection, code) in cases {
+            let res: Response<String> =
+                GrpcRejection.respond(&parts(Some("application/grpc+proto")), &rejection);
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.headers()["grpc-status"], code);
+            assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc+proto");
+            assert!(res.body().is_empty());
+        }
+        assert_eq!(grpc_message("keys 100% down\n"), "keys 100%25 down%0A");
+    }
+
+    #[test]
+    fn the_default_tells_grpc_from_json() {
+        let r = Rejection::missing_credentials("r");
+        let grpc: Response<String> =
+            GrpcOrJsonRejection.respond(&parts(Some("application/grpc")), &r);
+        assert_eq!(grpc.headers()["grpc-status"], "16");
+        let json: Response<String> =
+            GrpcOrJsonRejection.respond(&parts(Some("application/json")), &r);
+        assert_eq!(json.status(), 401);
+        assert!(json.body().contains("missing_token"));
+        let none: Response<String> = GrpcOrJsonRejection.respond(&parts(None), &r);
+        assert_eq!(none.status(), 401);
+    }
+
+    #[test]
+    fn problem_details() {
+        let r = Rejection::insufficient_scope("r", ["admin"]);
+        let res: Response<String> = ProblemRejection.respond(&parts(None), &r);
+        assert_eq!(res.status(), 403);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/problem+json");
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(body["status"], 403);
+        assert_eq!(body["title"], "Forbidden");
+        assert_eq!(body["error"], "insufficient_scope");
+        assert_eq!(body["scope"], "admin");
+    }
+}
