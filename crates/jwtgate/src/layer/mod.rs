@@ -425,3 +425,128 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+    use crate::{Algorithm, CookieMode, Identity, KeySource, Registry, Validator};
+
+    const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
+
+    fn registry() -> Registry {
+        Registry::builder()
+            .validator(
+                Validator::new("v")
+                    .issuer("i")
+                    .audience("a")
+                    .algorithm(Algorithm::HS256)
+                    .key(KeySource::secret(SECRET))
+                    .static_user(7)
+                    .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false)),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn token() -> String {
+        let exp = crate::jws::claims::now() + 60;
+        jwtgate_test::mint(
+            &jwtgate_test::TestKey::hmac(SECRET),
+            "HS256",
+            serde_json::json!({}),
+            &serde_json::json!({"iss": "i", "aud": "a", "exp": exp}),
+        )
+    }
+
+    /// An inner service that is neither `Send` nor `Sync` (it holds an `Rc`), answering with
+    /// what the layer put in the request.
+    fn echo()
+    -> impl Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone {
+        let not_send = Rc::new(());
+        service_fn(move |req: Request<String>| {
+            let _keep = Rc::clone(&not_send);
+            let who = match (
+                req.extensions().get::<Identity>(),
+                req.extensions().get::<Anonymous>(),
+            ) {
+                (Some(id), _) => format!("user {}", id.user_id()),
+                (None, Some(_)) => "anonymous".to_owned(),
+                (None, None) => "nothing".to_owned(),
+            };
+            std::future::ready(Ok::<_, Infallible>(Response::new(who)))
+        })
+    }
+
+    use std::convert::Infallible;
+
+    async fn call<R: RejectionResponse<String>>(
+        layer: JwtAuthLayer<R>,
+        req: Request<String>,
+    ) -> Response<String> {
+        layer.layer(echo()).oneshot(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_service_contract_without_axum() {
+        let r = registry();
+        let layer = r
+            .layer("jwt_v")
+            .unwrap()
+            .with_rejection_response(EmptyRejection);
+        // Refused: status and challenge, an empty `String` body, the rejection attached.
+        let res = call(layer.clone(), Request::new(String::new())).await;
+        assert_eq!(res.status(), 401);
+        assert!(res.body().is_empty());
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"jwtgate\""
+        );
+        assert!(res.extensions().get::<Rejection>().is_some());
+        // Accepted: the identity reaches the inner service, cookie mode sets its cookie.
+        let req = Request::get("/")
+            .header("authorization", format!("Bearer {}", token()))
+            .body(String::new())
+            .unwrap();
+        let res = call(layer.clone(), req).await;
+        assert_eq!(res.body(), "user 7");
+        assert!(
+            res.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .starts_with("v_auth=")
+        );
+        // Preflight: anonymous, no authentication.
+        let req = Request::options("/")
+            .header("access-control-request-method", "GET")
+            .body(String::new())
+            .unwrap();
+        assert_eq!(call(layer.clone(), req).await.body(), "anonymous");
+        let req = Request::options("/")
+            .header("access-control-request-method", "GET")
+            .body(String::new())
+            .unwrap();
+        assert_eq!(call(layer.allow_preflight(false), req).await.status(), 401);
+        // The public mode lets anonymous requests through.
+        let public = r
+            .layer("public_or_jwt_v")
+            .unwrap()
+            .with_rejection_response(EmptyRejection);
+        assert_eq!(
+            call(public, Request::new(String::new())).await.body(),
+            "anonymous"
+        );
+    }
+
+    #[tokio::test]
+    async fn inner_service_accessors() {
+        let layer = registry().layer("jwt_v").unwrap();
+        let mut svc = layer.layer(7u8);
+        assert_eq!(*svc.get_ref(), 7);
+        *svc.get_mut() = 8;
+        assert_eq!(svc.into_inner(), 8);
+    }
+}

@@ -45,7 +45,6 @@ where
 /// `{"error": "...", "error_description": "..."}` with the rejection's status
 /// (`application/json`).
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct JsonRejection;
 
 impl<B: From<String>> RejectionResponse<B> for JsonRejection {
@@ -57,7 +56,6 @@ impl<B: From<String>> RejectionResponse<B> for JsonRejection {
 /// RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`, `detail`,
 /// and the OAuth `error` code (and `scope`) as extension members.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct ProblemRejection;
 
 impl<B: From<String>> RejectionResponse<B> for ProblemRejection {
@@ -86,7 +84,6 @@ impl<B: From<String>> RejectionResponse<B> for ProblemRejection {
 /// The status and headers only, with an empty body (any `B: Default`, such as
 /// `http_body_util::Empty`); still a complete RFC 6750 answer.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct EmptyRejection;
 
 impl<B: Default> RejectionResponse<B> for EmptyRejection {
@@ -102,7 +99,6 @@ impl<B: Default> RejectionResponse<B> for EmptyRejection {
 /// 13 INTERNAL (500), and the description as a percent-encoded `grpc-message`. Any
 /// `B: Default`, tonic's body included.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct GrpcRejection;
 
 impl GrpcRejection {
@@ -142,7 +138,6 @@ impl<B: Default> RejectionResponse<B> for GrpcRejection {
 /// other request [`JsonRejection`]'s. The layer's default: gRPC clients behind an axum router
 /// see `Unauthenticated`, not a JSON body misread as a frame.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct GrpcOrJsonRejection;
 
 impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
