@@ -136,6 +136,19 @@ impl Logs {
         tracing::subscriber::set_default(subscriber)
     }
 
+    /// Like [`capture`](Self::capture), also logging each span when it closes, with the
+    /// fields recorded on it.
+    pub fn capture_spans(&self, level: tracing::Level) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
     /// Everything logged so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()

@@ -355,3 +355,63 @@ async fn the_default_answers_grpc_requests_in_grpc_form() {
     let res = send(&app, req).await;
     assert_eq!((res.status.as_u16(), res.header("grpc-status")), (200, "7"));
 }
+
+#[tokio::test]
+async fn one_span_per_request_an_event_per_refusal_and_no_secrets() {
+    let logs = jwtgate_tests::Logs::default();
+    let _guard = logs.capture_spans(tracing::Level::DEBUG);
+    let r = Registry::builder()
+        .validator(
+            Validator::new("v")
+                .issuer(ISS)
+                .audience("api")
+                .algorithm(Algorithm::HS256)
+                .key(KeySource::secret(SECRET))
+                .user_from_claim("uid")
+                .cookie(
+                    jwtgate::CookieMode::new("v_auth").secret("cookie-secret-cookie-secret-0032"),
+                ),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/x", get(whoami))
+        .route_layer(r.layer("jwt_v").unwrap().require_scopes(["s"]));
+    let mut c = claims(ISS, "api", 300);
+    c["uid"] = json!(5);
+    c["scope"] = json!("s");
+    let good = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
+    let res = send(&app, get_with("/x", &[("authorization", &bearer(&good))])).await;
+    assert_eq!(res.status, 200);
+    let cookie = res.cookie("v_auth").unwrap();
+    // Silent before: a token without the user claim.
+    let no_user = token(json!({"scope": "s"}));
+    assert_eq!(
+        send(
+            &app,
+            get_with("/x", &[("authorization", &bearer(&no_user))])
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(send(&app, get_with("/x", &[])).await.status, 401);
+    let text = logs.text();
+    assert!(
+        text.contains("jwtgate{mode=jwt_v validator=v outcome=accepted"),
+        "{text}"
+    );
+    assert!(text.contains("outcome=invalid_token"), "{text}");
+    assert!(text.contains("outcome=missing_credentials"), "{text}");
+    assert!(text.contains("token refused: no credentials"), "{text}");
+    assert!(text.contains("token has no usable user claim"), "{text}");
+    for secret in [
+        &good[..],
+        &no_user,
+        &cookie,
+        SECRET,
+        "cookie-secret-cookie-secret-0032",
+    ] {
+        assert!(!text.contains(secret), "a secret reached the log");
+    }
+}

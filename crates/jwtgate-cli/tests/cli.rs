@@ -457,3 +457,171 @@ fn jwtgate_test_b64_decode(part: &str) -> Vec<u8> {
         .decode(part)
         .unwrap()
 }
+
+#[tokio::test]
+async fn serve_enforces_route_scopes_and_roles_exposes_metrics_and_health() {
+    let config = write_config(
+        "authz",
+        &format!(
+            r#"realm = "api"
+[[validator]]
+name = "kc"
+issuer = "theissuer"
+audience = "api"
+algorithm = "HS256"
+secret = "{SECRET}"
+user = {{ claim = "sub" }}
+
+[[route]]
+path = "/admin"
+auth = "jwt_kc"
+scopes = ["admin:write"]
+roles = ["admin"]
+
+[[route]]
+path = "/read"
+auth = "public_or_jwt_kc"
+any_scopes = ["read", "admin:write"]
+"#
+        ),
+    );
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    drop(metrics);
+    let mut child = tokio::process::Command::from(command())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--metrics"])
+        .arg(metrics_addr.to_string())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(b) = line.strip_prefix("listening on ") {
+            base = b.to_owned();
+            break;
+        }
+    }
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let http = reqwest::Client::new();
+    let token = |extra: Value| {
+        let mut c = claims("theissuer", "api", 60);
+        c["sub"] = json!("ada");
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c)
+    };
+    let get = |path: &str, token: Option<String>| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let both = token(json!({"scope": "admin:write", "realm_access": {"roles": ["admin"]}}));
+    assert_eq!(get("/admin", Some(both)).await.unwrap().status(), 200);
+    let res = get("/admin", Some(token(json!({"scope": "admin:write"}))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\""
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(get("/admin", None).await.unwrap().status(), 401);
+    assert_eq!(get("/read", None).await.unwrap().status(), 200);
+    assert_eq!(
+        get("/read", Some(token(json!({"scope": "read"}))))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get("/read", Some(token(json!({"scope": "x"}))))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // gRPC callers get gRPC answers from the same routes.
+    let res = http
+        .post(format!("{base}/admin"))
+        .header("content-type", "application/grpc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["grpc-status"].to_str().unwrap()
+        ),
+        (200, "16")
+    );
+
+    let health = get("/healthz", None).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+
+    let text = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"accepted\",kind=\"none\"} 2",
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"refused\",kind=\"insufficient_scope\"} 2",
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"refused\",kind=\"missing_credentials\"} 2",
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"anonymous\",kind=\"none\"} 1",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(
+        text.contains("jwtgate_authentication_duration_seconds"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn healthz_is_503_with_reasons_while_keys_cannot_be_had() {
+    let config = write_config(
+        "health",
+        r#"[[validator]]
+name = "idp"
+issuer = "https://idp.example"
+audience = "api"
+algorithm = "RS256"
+jwks_url = "http://127.0.0.1:9/certs"
+user = { claim = "sub" }
+[[route]]
+path = "/x"
+auth = "jwt_idp"
+"#,
+    );
+    let mut child = tokio::process::Command::from(command())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--health-path", "/status"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let base = first.strip_prefix("listening on ").unwrap().to_owned();
+    let res = reqwest::get(format!("{base}/status")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["key_caches"][0]["source"], "http://127.0.0.1:9/certs");
+    assert_eq!(body["key_caches"][0]["usable"], false);
+}

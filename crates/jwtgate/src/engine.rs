@@ -157,6 +157,7 @@ impl Engine {
             if chain.public {
                 return Ok(Outcome::Anonymous);
             }
+            tracing::debug!("token refused: no credentials");
             return Err(self.reject(
                 RejectionKind::MissingCredentials,
                 "no bearer token or cookie was sent",
@@ -302,8 +303,8 @@ impl Engine {
                 Some(r.kind().as_str()),
             ),
         };
-        span.record("validator", validator);
-        span.record("outcome", kind.unwrap_or(outcome));
+        span.record("validator", tracing::field::display(validator));
+        span.record("outcome", tracing::field::display(kind.unwrap_or(outcome)));
         let age = match result {
             Ok(Outcome::Authenticated { .. }) => self.keys_age(validator),
             _ => None,
