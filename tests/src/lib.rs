@@ -111,7 +111,7 @@ pub async fn serve(app: Router) -> String {
 }
 
 /// Collects formatted log lines, for tests that check what is (and is not) logged.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Logs {

@@ -12,6 +12,8 @@ use serde_json::json;
 
 static USES: AtomicUsize = AtomicUsize::new(0);
 
+// The signature is jsonwebtoken's `CryptoProvider` function pointer type.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn counting_verifier(
     alg: &jsonwebtoken::Algorithm,
     key: &DecodingKey,
@@ -20,6 +22,7 @@ fn counting_verifier(
     (aws_lc::DEFAULT_PROVIDER.verifier_factory)(alg, key)
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn counting_signer(
     alg: &jsonwebtoken::Algorithm,
     key: &EncodingKey,

@@ -623,7 +623,7 @@ fn the_readme_preset_setups_load_as_written() {
         let config = Config::from_toml_str(block, "README.md", None).unwrap();
         let registry = config.registry().unwrap();
         for route in config.routes() {
-            let _layer = registry.layer_for(route.auth.clone()).unwrap();
+            let _layer = registry.layer_for(&route.auth).unwrap();
         }
     }
 }

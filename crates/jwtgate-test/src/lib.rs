@@ -47,6 +47,16 @@ fn public_jwk(name: &str) -> Value {
     all[name].clone()
 }
 
+impl std::fmt::Debug for TestKey {
+    /// Names the key type only; the private key stays out of test output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKey")
+            .field("kty", &self.jwk["kty"])
+            .field("hmac", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestKey {
     /// A 2048-bit RSA key (RS*/PS*).
     pub fn rsa() -> Self {
@@ -235,6 +245,14 @@ pub const PROVIDER_JWKS_PATHS: [&str; 5] = [
 pub struct Provider {
     addr: SocketAddr,
     state: Arc<ProviderState>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Provider {

@@ -64,6 +64,8 @@
 //!   crate enabling jsonwebtoken's `rust_crypto` changes nothing here.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+// Test helpers take values (`json!(..)`) for brevity at the call sites.
+#![cfg_attr(test, allow(clippy::needless_pass_by_value))]
 
 // The layout reads edge to kernel: `layer` (tower) -> `engine` (chain, combine, identify) ->
 // `validator` (settings, presets) -> `jws` (parsing, claims, keys; no HTTP). `credentials`

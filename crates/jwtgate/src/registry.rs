@@ -213,7 +213,7 @@ fn check_chains(validators: &[Validator], next: &[Option<usize>]) -> Result<(), 
 /// cookie named like a source cookie would overwrite the provider's token.
 fn check_cookie_names(validators: &[Validator], session: Option<&str>) -> Result<(), Error> {
     for v in validators {
-        let Some(name) = v.cookie.as_ref().map(|c| c.name()) else {
+        let Some(name) = v.cookie.as_ref().map(super::cookie::CookieMode::name) else {
             continue;
         };
         let clash = validators
@@ -292,12 +292,12 @@ impl Registry {
     /// A layer for an auth mode written as Odoo writes it: `jwt_<name>` or `public_or_jwt_<name>`.
     /// An unknown validator is an error now, not per request.
     pub fn layer(&self, mode: &str) -> Result<JwtAuthLayer, Error> {
-        self.layer_for(mode.parse()?)
+        self.layer_for(&mode.parse()?)
     }
 
     /// A layer for a parsed [`AuthMode`].
-    pub fn layer_for(&self, mode: AuthMode) -> Result<JwtAuthLayer, Error> {
-        let chain = self.chain(&mode)?;
+    pub fn layer_for(&self, mode: &AuthMode) -> Result<JwtAuthLayer, Error> {
+        let chain = self.chain(mode)?;
         Ok(JwtAuthLayer::new(
             self.engine.clone(),
             chain,
@@ -307,12 +307,12 @@ impl Registry {
 
     /// `jwt_<name>`: a token is required.
     pub fn jwt(&self, validator: &str) -> Result<JwtAuthLayer, Error> {
-        self.layer_for(AuthMode::Jwt(Some(validator.to_owned())))
+        self.layer_for(&AuthMode::Jwt(Some(validator.to_owned())))
     }
 
     /// `public_or_jwt_<name>`: anonymous requests pass, sent credentials must be valid.
     pub fn public_or_jwt(&self, validator: &str) -> Result<JwtAuthLayer, Error> {
-        self.layer_for(AuthMode::PublicOrJwt(Some(validator.to_owned())))
+        self.layer_for(&AuthMode::PublicOrJwt(Some(validator.to_owned())))
     }
 
     /// Checks `token` against every validator on its own (no `next` chaining), saying for each
@@ -323,7 +323,11 @@ impl Registry {
         let mut out = Vec::with_capacity(self.engine.validators.len());
         for v in &self.engine.validators {
             let refusal = match &parsed {
-                Ok(token) => v.verify(token, now).await.err().map(|f| f.description()),
+                Ok(token) => v
+                    .verify(token, now)
+                    .await
+                    .err()
+                    .map(super::failure::Failure::description),
                 Err(e) => Some(e.description()),
             };
             out.push(Verdict {
@@ -408,7 +412,7 @@ mod tests {
     fn cookie_mode_never_takes_a_provider_cookie() {
         let cf = Validator::new("cf").preset(Preset::cloudflare_access("acme", "aud"));
         let err = Registry::builder()
-            .validator(cf.clone())
+            .validator(cf)
             .validator(v("b").cookie(CookieMode::new("CF_Authorization").secret(vec![1; 32])))
             .build()
             .unwrap_err();

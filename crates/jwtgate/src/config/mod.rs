@@ -105,7 +105,7 @@ impl Route {
 
     /// A layer for this route from `registry`, with its requirements.
     pub fn layer(&self, registry: &Registry) -> Result<crate::JwtAuthLayer, Error> {
-        let layer = registry.layer_for(self.auth.clone())?;
+        let layer = registry.layer_for(&self.auth)?;
         Ok(self
             .requirements()
             .into_iter()

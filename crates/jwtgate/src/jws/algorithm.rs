@@ -52,7 +52,7 @@ pub(crate) enum KeyFamily {
 
 impl Algorithm {
     /// Every algorithm, in the order of the JWA registry.
-    pub const ALL: [Algorithm; 13] = [
+    pub const ALL: [Self; 13] = [
         Self::HS256,
         Self::HS384,
         Self::HS512,

@@ -53,11 +53,11 @@ impl<'de> DeserializeSeed<'de> for StrictValue {
 }
 
 impl StrictValue {
-    fn nested<E: de::Error>(&self) -> Result<StrictValue, E> {
+    fn nested<E: de::Error>(&self) -> Result<Self, E> {
         if self.depth >= MAX_JSON_DEPTH {
             return Err(E::custom(TOO_DEEP));
         }
-        Ok(StrictValue {
+        Ok(Self {
             depth: self.depth + 1,
         })
     }
@@ -93,7 +93,7 @@ impl<'de> Visitor<'de> for StrictValue {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let child = self.nested()?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { depth: child.depth })? {
+        while let Some(item) = seq.next_element_seed(Self { depth: child.depth })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -105,7 +105,7 @@ impl<'de> Visitor<'de> for StrictValue {
             if out.contains_key(&key) {
                 return Err(de::Error::custom(DUPLICATE));
             }
-            let value = map.next_value_seed(StrictValue { depth: child.depth })?;
+            let value = map.next_value_seed(Self { depth: child.depth })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))

@@ -94,9 +94,8 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
     if header.contains_key("crit") {
         return Err(TokenError::Crit);
     }
-    let alg = match header.remove("alg") {
-        Some(Value::String(alg)) => alg,
-        _ => return Err(TokenError::AlgNotString),
+    let Some(Value::String(alg)) = header.remove("alg") else {
+        return Err(TokenError::AlgNotString);
     };
     let kid = match header.remove("kid") {
         None => None,

@@ -115,7 +115,10 @@ pub(crate) fn describe(e: &reqwest::Error) -> FetchError {
     } else {
         "request failed"
     };
-    let url = e.url().map(|u| u.to_string()).unwrap_or_default();
+    let url = e
+        .url()
+        .map(std::string::ToString::to_string)
+        .unwrap_or_default();
     format!("{url} {what}").into()
 }
 

@@ -77,7 +77,7 @@ impl fmt::Debug for RemoteKeys {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding these short locks leaves plain data; keep going.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why no key set can be served now.

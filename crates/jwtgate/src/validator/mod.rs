@@ -308,7 +308,7 @@ mod tests {
             .unwrap();
         assert_eq!(err.field(), Some("audience"));
         assert!(err.message().contains("authorized_party"), "{err}");
-        let err = compile(base.clone().static_user(1).key(KeySource::secret("short")))
+        let err = compile(base.static_user(1).key(KeySource::secret("short")))
             .err()
             .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
