@@ -1,8 +1,38 @@
-//! Test kit for jwtgate: fixed key pairs (RSA, EC P-256/P-384, Ed25519, HMAC), token minting
-//! with any header and claims, and an in-process JWKS / OIDC provider on 127.0.0.1 whose
-//! behaviour tests can change (slow, failing, garbage) and whose hits they can count.
+//! Test kit for jwtgate, and the way to test your own handlers: fixed key pairs (RSA, EC
+//! P-256/P-384, Ed25519, HMAC), token minting with any header and claims (valid, expired,
+//! for another audience), and an in-process JWKS / OIDC provider on 127.0.0.1 whose keys path
+//! you choose and whose behaviour tests can change (slow, failing, garbage).
 //!
-//! The kit does not depend on jwtgate, so tests see exactly one copy of jwtgate's types.
+//! ```
+//! use jwtgate::{Algorithm, KeySource, Registry, Validator};
+//! use jwtgate_test::{Provider, TestKey, expired_token, jwks, valid_token};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A provider serving your key set where your real one does.
+//! let key = TestKey::rsa();
+//! let provider = Provider::start_at("/protocol/openid-connect/certs", jwks([key.jwk("k1", "RS256")])).await;
+//! let registry = Registry::builder()
+//!     .validator(
+//!         Validator::new("idp")
+//!             .issuer(provider.issuer())
+//!             .audience("my-api")
+//!             .algorithm(Algorithm::RS256)
+//!             .key(KeySource::jwks_url(provider.jwks_url()))
+//!             .user_from_claim("sub"),
+//!     )
+//!     .build()
+//!     .unwrap();
+//! let good = valid_token(&key, "RS256", Some("k1"), &provider.issuer(), "my-api", "ada");
+//! let old = expired_token(&key, "RS256", Some("k1"), &provider.issuer(), "my-api", "ada");
+//! let verdicts = registry.inspect(&good).await;
+//! assert_eq!(verdicts[0].refusal, None);
+//! assert_eq!(registry.inspect(&old).await[0].refusal, Some("token expired"));
+//! # }
+//! ```
+//!
+//! The kit does not depend on jwtgate, so jwtgate's own tests see exactly one copy of its
+//! types.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -195,6 +225,60 @@ pub fn mint(key: &TestKey, alg: &str, extra_header: Value, claims: &Value) -> St
     mint_raw(key, alg, &header.to_string(), &claims.to_string())
 }
 
+/// A token for `sub`, from `iss` to `aud`, valid for five minutes.
+pub fn valid_token(
+    key: &TestKey,
+    alg: &str,
+    kid: Option<&str>,
+    iss: &str,
+    aud: &str,
+    sub: &str,
+) -> String {
+    token_for(key, alg, kid, iss, aud, sub, 300)
+}
+
+/// The same token, expired a minute ago.
+pub fn expired_token(
+    key: &TestKey,
+    alg: &str,
+    kid: Option<&str>,
+    iss: &str,
+    aud: &str,
+    sub: &str,
+) -> String {
+    token_for(key, alg, kid, iss, aud, sub, -60)
+}
+
+/// A valid token for another audience (`someone-else`).
+pub fn wrong_audience_token(
+    key: &TestKey,
+    alg: &str,
+    kid: Option<&str>,
+    iss: &str,
+    sub: &str,
+) -> String {
+    token_for(key, alg, kid, iss, "someone-else", sub, 300)
+}
+
+fn token_for(
+    key: &TestKey,
+    alg: &str,
+    kid: Option<&str>,
+    iss: &str,
+    aud: &str,
+    sub: &str,
+    exp_delta: i64,
+) -> String {
+    let mut c = claims(iss, aud, exp_delta);
+    c["sub"] = json!(sub);
+    c["iat"] = json!(now());
+    let header = match kid {
+        Some(kid) => json!({ "kid": kid }),
+        None => json!({}),
+    };
+    mint(key, alg, header, &c)
+}
+
 /// Claims with `iss`, `aud` and `exp = now + exp_delta`.
 pub fn claims(iss: &str, aud: impl Into<Value>, exp_delta: i64) -> Value {
     json!({ "iss": iss, "aud": aud.into(), "exp": now() as i64 + exp_delta })
@@ -224,6 +308,7 @@ struct ProviderState {
     cache_control: Mutex<Option<String>>,
     discovery_issuer: Mutex<Option<String>>,
     base: String,
+    keys_path: String,
     jwks_hits: AtomicUsize,
     discovery_hits: AtomicUsize,
     other_hits: AtomicUsize,
@@ -256,16 +341,28 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
-    /// Starts a provider serving `jwks` on the current tokio runtime.
+    /// Starts a provider serving `jwks` at `/certs` on the current tokio runtime.
     pub async fn start(jwks: Value) -> Self {
+        Self::start_at("/certs", jwks).await
+    }
+
+    /// Starts a provider serving `jwks` at `keys_path` (say Keycloak's
+    /// `/protocol/openid-connect/certs`); [`jwks_url`](Self::jwks_url) and the discovery
+    /// document name it.
+    pub async fn start_at(keys_path: &str, jwks: Value) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1");
-        Self::serve(listener, jwks)
+        Self::serve_at(listener, keys_path, jwks)
     }
 
     /// Serves on an already bound listener (the quickstart binds its own port).
     pub fn serve(listener: tokio::net::TcpListener, jwks: Value) -> Self {
+        Self::serve_at(listener, "/certs", jwks)
+    }
+
+    /// Serves on an already bound listener, the key set at `keys_path`.
+    pub fn serve_at(listener: tokio::net::TcpListener, keys_path: &str, jwks: Value) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(ProviderState {
             jwks: Mutex::new(jwks),
@@ -273,6 +370,7 @@ impl Provider {
             cache_control: Mutex::new(None),
             discovery_issuer: Mutex::new(None),
             base: format!("http://{addr}"),
+            keys_path: format!("/{}", keys_path.trim_start_matches('/')),
             jwks_hits: AtomicUsize::new(0),
             discovery_hits: AtomicUsize::new(0),
             other_hits: AtomicUsize::new(0),
@@ -300,7 +398,7 @@ impl Provider {
 
     /// The JWKS URL.
     pub fn jwks_url(&self) -> String {
-        format!("{}/certs", self.state.base)
+        format!("{}{}", self.state.base, self.state.keys_path)
     }
 
     /// The address.
@@ -391,7 +489,7 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
         .unwrap_or_else(|| state.base.clone());
     let doc = json!({
         "issuer": issuer,
-        "jwks_uri": format!("{}/certs", state.base),
+        "jwks_uri": format!("{}{}", state.base, state.keys_path),
         "id_token_signing_alg_values_supported": ["RS256"],
     });
     (
@@ -402,7 +500,8 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
 }
 
 async fn other(State(state): State<Arc<ProviderState>>, uri: axum::http::Uri) -> Response {
-    if PROVIDER_JWKS_PATHS.iter().any(|p| uri.path().ends_with(p)) {
+    if uri.path() == state.keys_path || PROVIDER_JWKS_PATHS.iter().any(|p| uri.path().ends_with(p))
+    {
         return certs(State(state)).await;
     }
     state.other_hits.fetch_add(1, Ordering::SeqCst);
@@ -412,6 +511,25 @@ async fn other(State(state): State<Arc<ProviderState>>, uri: axum::http::Uri) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_helpers_set_what_they_say() {
+        let key = TestKey::hmac(vec![1; 32]);
+        let payload = |t: &str| -> Value {
+            let part = t.split('.').nth(1).unwrap();
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+        };
+        let good = payload(&valid_token(&key, "HS256", None, "i", "a", "u"));
+        assert_eq!(
+            (&good["iss"], &good["aud"], &good["sub"]),
+            (&json!("i"), &json!("a"), &json!("u"))
+        );
+        assert!(good["exp"].as_u64().unwrap() > now());
+        let old = payload(&expired_token(&key, "HS256", Some("k"), "i", "a", "u"));
+        assert!(old["exp"].as_u64().unwrap() < now());
+        let other = payload(&wrong_audience_token(&key, "HS256", None, "i", "u"));
+        assert_eq!(other["aud"], "someone-else");
+    }
 
     #[test]
     fn every_key_signs() {
