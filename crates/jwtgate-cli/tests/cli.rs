@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use jwtgate_test::{TestKey, claims, mint};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jwtgate");
 const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
@@ -611,7 +611,9 @@ auth = "jwt_idp"
         .args(["serve", "--config"])
         .arg(&config)
         .args(["--listen", "127.0.0.1:0", "--health-path", "/status"])
+        .env("RUST_LOG", "jwtgate=info")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -624,4 +626,30 @@ auth = "jwt_idp"
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["key_caches"][0]["source"], "http://127.0.0.1:9/certs");
     assert_eq!(body["key_caches"][0]["usable"], false);
+    // A request makes the cache fetch (and fail); the warning reaches stderr without colour
+    // codes, since stderr is a pipe here.
+    let token = mint(
+        &TestKey::rsa(),
+        "RS256",
+        json!({"kid": "k1"}),
+        &claims("https://idp.example", "api", 60),
+    );
+    let res = reqwest::Client::new()
+        .get(format!("{base}/x"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
