@@ -253,28 +253,11 @@ fn mint_then_inspect() {
 
     let key = std::env::temp_dir().join(format!("jwtgate-cli-{}-rsa.pem", std::process::id()));
     std::fs::write(&key, TestKey::rsa().private_pem()).unwrap();
-    let out = command()
-        .args([
-            "mint",
-            "--alg",
-            "RS256",
-            "--kid",
-            "k1",
-            "--iss",
-            "x",
-            "--aud",
-            "a",
-            "--aud",
-            "b",
-            "--key-file",
-        ])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    mint_with_key_file(
+        &[
+            "--alg", "RS256", "--kid", "k1", "--iss", "x", "--aud", "a", "--aud", "b",
+        ],
+        &key,
     );
 }
 
@@ -414,28 +397,10 @@ fn mint_and_inspect_an_rfc_9864_ed25519_token() {
     );
     let key = config.parent().unwrap().join("ed.pem");
     std::fs::write(&key, TestKey::ed25519().private_pem()).unwrap();
-    let out = command()
-        .args([
-            "mint",
-            "--alg",
-            "Ed25519",
-            "--iss",
-            "x",
-            "--aud",
-            "a",
-            "--sub",
-            "u",
-            "--key-file",
-        ])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let token = mint_with_key_file(
+        &["--alg", "Ed25519", "--iss", "x", "--aud", "a", "--sub", "u"],
+        &key,
     );
-    let token = String::from_utf8(out.stdout).unwrap();
     let header = token.split('.').next().unwrap();
     assert!(
         String::from_utf8(jwtgate_test_b64_decode(header))
@@ -449,6 +414,23 @@ fn mint_and_inspect_an_rfc_9864_ed25519_token() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ed: accepted");
+}
+
+/// Runs `jwtgate mint ARGS --key-file KEY`, which must succeed, and returns the token.
+fn mint_with_key_file(args: &[&str], key: &std::path::Path) -> String {
+    let out = command()
+        .arg("mint")
+        .args(args)
+        .arg("--key-file")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn jwtgate_test_b64_decode(part: &str) -> Vec<u8> {
