@@ -183,6 +183,47 @@ impl CompiledCookieMode {
         Ok(token.claims)
     }
 
+    /// `Set-Cookie` values that delete the cookie `name`: same path and attributes, `Max-Age=0`.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn clear(&self, name: &str) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::try_from(format!(
+            "{name}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+            self.path
+        ))
+        .ok()
+    }
+
+    /// A cookie `name` holding `payload`, signed with this validator's key (and a context of
+    /// its own, so that it is never mistaken for a session), living `max_age` seconds.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn seal(&self, name: &str, payload: &[u8], max_age: u64) -> Option<HeaderValue> {
+        let body = URL_SAFE_NO_PAD.encode(payload);
+        let signature = sign_hs256(&self.sign, format!("sealed:{name}:{body}").as_bytes())?;
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::try_from(format!(
+            "{name}={body}.{}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+            URL_SAFE_NO_PAD.encode(signature),
+            self.path
+        ))
+        .ok()
+    }
+
+    /// The payload of a cookie made by [`seal`](Self::seal), if its signature holds.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn open(&self, name: &str, value: &str) -> Option<Vec<u8>> {
+        let (body, signature) = value.split_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let input = format!("sealed:{name}:{body}");
+        if !self
+            .verify
+            .verify(Algorithm::HS256, input.as_bytes(), &signature)
+        {
+            return None;
+        }
+        URL_SAFE_NO_PAD.decode(body).ok()
+    }
+
     /// The `Set-Cookie` value for accepted `claims` at time `now`, or `None` when the token
     /// is about to expire.
     pub(crate) fn issue(&self, claims: &Map<String, Value>, now: u64) -> Option<HeaderValue> {
@@ -253,6 +294,32 @@ mod tests {
             "{v}"
         );
         assert!(rule.issue(&claims, 1_000_100).is_none());
+    }
+
+    #[test]
+    fn sealed_cookies_open_only_with_their_validator_and_name() {
+        let mode = CookieMode::new("c").secret(vec![1; 32]).secure(false);
+        let (a, b) = (mode.compile("a").unwrap(), mode.compile("b").unwrap());
+        let set = a.seal("pending", b"{\"x\":1}", 600).unwrap();
+        let set = set.to_str().unwrap();
+        assert!(
+            set.ends_with("; Path=/; Max-Age=600; HttpOnly; SameSite=Lax"),
+            "{set}"
+        );
+        let value = set
+            .split(';')
+            .next()
+            .unwrap()
+            .strip_prefix("pending=")
+            .unwrap();
+        assert_eq!(a.open("pending", value).unwrap(), b"{\"x\":1}");
+        assert!(b.open("pending", value).is_none());
+        assert!(a.open("other", value).is_none());
+        assert!(a.open("pending", &value.replace('.', "x.")).is_none());
+        assert_eq!(
+            a.clear("c").unwrap(),
+            "c=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        );
     }
 
     #[test]

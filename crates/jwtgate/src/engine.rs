@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Uri};
 use serde_json::{Map, Value};
 
@@ -14,7 +15,7 @@ use crate::credentials::{Credential, RequestView};
 use crate::directory::PartnerDirectory;
 use crate::failure::Failure;
 use crate::identity::{Identity, Payload, UserId, ValidatorName};
-use crate::jws::claims;
+use crate::jws::claims::{self, ClaimError};
 use crate::jws::token::{self, TokenError, UnverifiedToken};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
@@ -83,12 +84,60 @@ impl Engine {
         })
     }
 
-    /// Authenticates a request for `chain`.
+    /// Authenticates a request for `chain`. A refused browser navigation is pointed at the
+    /// chain's login, when it has one.
     pub(crate) async fn authenticate(
+        &self,
+        chain: Chain,
+        parts: &Parts,
+    ) -> Result<Outcome, Rejection> {
+        let mut cleared = Vec::new();
+        let result = self
+            .authenticate_request(chain, &parts.headers, &parts.uri, &mut cleared)
+            .await;
+        let rejection = match result {
+            Ok(outcome) => return Ok(outcome),
+            Err(r) => cleared.into_iter().fold(r, Rejection::with_cookie),
+        };
+        #[cfg(feature = "login")]
+        let rejection = self.for_browsers(chain, parts, rejection).await;
+        Err(rejection)
+    }
+
+    /// Points a refused navigation at the chain's first login: a redirect when no credential
+    /// was sent (never on `public_or_jwt_` routes), the 401 page when one was refused.
+    #[cfg(feature = "login")]
+    async fn for_browsers(&self, chain: Chain, parts: &Parts, rejection: Rejection) -> Rejection {
+        let sent = match rejection.kind() {
+            RejectionKind::MissingCredentials if !chain.public => false,
+            RejectionKind::InvalidToken
+            | RejectionKind::MalformedCredentials
+            | RejectionKind::SessionMismatch => true,
+            _ => return rejection,
+        };
+        if !crate::login::is_navigation(parts) {
+            return rejection;
+        }
+        let Some((v, login)) = self
+            .chain(chain.start)
+            .find_map(|v| v.login.as_ref().map(|l| (v, l)))
+        else {
+            return rejection;
+        };
+        let (answer, cookies) = login.answer(v, parts, sent).await;
+        let rejection = match answer {
+            crate::login::BrowserAnswer::Redirect(location) => rejection.redirect_to(location),
+            crate::login::BrowserAnswer::Page => rejection.as_page(),
+        };
+        cookies.into_iter().fold(rejection, Rejection::with_cookie)
+    }
+
+    async fn authenticate_request(
         &self,
         chain: Chain,
         headers: &HeaderMap,
         uri: &Uri,
+        cleared: &mut Vec<HeaderValue>,
     ) -> Result<Outcome, Rejection> {
         let mut view = RequestView::new(headers, uri);
         if let Some(name) = &self.session_cookie
@@ -129,13 +178,21 @@ impl Engine {
                         Ok(Ok(token)) => v.verify(token, now).await.map(|()| None),
                     }
                 }
-                Some(Credential::ModeCookie(raw)) => {
-                    seen = true;
-                    match &v.cookie {
-                        Some(mode) => mode.verify(raw, &v.rules, now).map(Some),
-                        None => Err(Failure::Missing),
-                    }
-                }
+                Some(Credential::ModeCookie(raw)) => match &v.cookie {
+                    Some(mode) => match mode.verify(raw, &v.cookie_rules, now) {
+                        // An expired session is no credential: cleared, and a browser is sent
+                        // to sign in again rather than shown an error.
+                        Err(Failure::Claim(ClaimError::Expired)) => {
+                            cleared.extend(mode.clear(&mode.name));
+                            Err(Failure::Missing)
+                        }
+                        other => {
+                            seen = true;
+                            other.map(Some)
+                        }
+                    },
+                    None => Err(Failure::Missing),
+                },
             };
             match result {
                 Ok(cookie_claims) => {

@@ -88,6 +88,8 @@ mod identity;
 mod jws;
 mod key_source;
 pub mod layer;
+#[cfg(feature = "login")]
+mod login;
 mod mode;
 mod registry;
 pub mod rejection;
@@ -113,6 +115,8 @@ pub use jws::keys::SkippedKey;
 pub use key_source::KeySource;
 #[doc(no_inline)]
 pub use layer::{JwtAuth, JwtAuthLayer};
+#[cfg(feature = "login")]
+pub use login::{LOGIN_PATH, LOGOUT_PATH, Login, LoginService, Logout};
 pub use mode::AuthMode;
 pub use registry::{Registry, RegistryBuilder, Verdict};
 #[doc(no_inline)]

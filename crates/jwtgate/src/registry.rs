@@ -338,6 +338,31 @@ impl Registry {
         out
     }
 
+    /// The login, callback and logout routes of `validator` (see
+    /// [`LoginService`](crate::LoginService)); an error when it has no login.
+    #[cfg(feature = "login")]
+    pub fn login_service(&self, validator: &str) -> Result<crate::login::LoginService, Error> {
+        let index = self
+            .engine
+            .validators
+            .iter()
+            .position(|v| &*v.name == validator)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownValidator,
+                    format!("no validator named {validator:?}"),
+                )
+            })?;
+        if self.engine.validators[index].login.is_none() {
+            return Err(
+                Error::new(ErrorKind::InvalidSetting, "this validator has no login")
+                    .in_validator(validator)
+                    .in_field("login"),
+            );
+        }
+        Ok(crate::login::LoginService::new(self.engine.clone(), index))
+    }
+
     /// A tower service answering health checks: 200 when every remote key set can be
     /// served, 503 with the reasons otherwise (see [`HealthService`](crate::HealthService)).
     pub fn health_service(&self) -> crate::health::HealthService {

@@ -38,6 +38,11 @@ pub struct Rejection {
     realm: Arc<str>,
     retry_after: Option<u64>,
     scope: Option<Arc<str>>,
+    /// For a browser navigation: where its login is (a 302), or the 401 page.
+    login_redirect: Option<HeaderValue>,
+    page: bool,
+    /// Cookies to set or clear (the login's bounce and pending cookies, an expired session).
+    cookies: Vec<HeaderValue>,
 }
 
 /// What kind of [`Rejection`] this is.
@@ -101,7 +106,42 @@ impl Rejection {
             },
             retry_after: None,
             scope: None,
+            login_redirect: None,
+            page: false,
+            cookies: Vec::new(),
         }
+    }
+
+    /// Sends a browser navigation to its login instead of a 401.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn redirect_to(mut self, location: HeaderValue) -> Self {
+        self.login_redirect = Some(location);
+        self
+    }
+
+    /// Answers a browser navigation with the 401 HTML page.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn as_page(mut self) -> Self {
+        self.page = true;
+        self
+    }
+
+    /// Adds a `Set-Cookie` to the answer.
+    pub(crate) fn with_cookie(mut self, cookie: HeaderValue) -> Self {
+        self.cookies.push(cookie);
+        self
+    }
+
+    /// Where a browser navigation is sent to sign in, when the route's validator has a login
+    /// and the request carried no credential (the default responder answers 302).
+    pub fn login_redirect(&self) -> Option<&HeaderValue> {
+        self.login_redirect.as_ref()
+    }
+
+    /// Whether a browser navigation should see the 401 HTML page (credentials sent but
+    /// refused, or a login loop stopped).
+    pub fn wants_page(&self) -> bool {
+        self.page
     }
 
     /// 401 with a bare challenge: the route needs a token and none was sent.
@@ -239,8 +279,13 @@ impl Rejection {
     pub(crate) fn decorate<B>(&self, res: &mut Response<B>) {
         let headers: &mut HeaderMap = res.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.challenge() {
+        if self.login_redirect.is_none()
+            && let Some(challenge) = self.challenge()
+        {
             headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        for cookie in &self.cookies {
+            headers.append(http::header::SET_COOKIE, cookie.clone());
         }
         if let Some(secs) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -257,6 +302,22 @@ impl Rejection {
         self.decorate(&mut res);
         res
     }
+}
+
+/// A small HTML page: `title`, then `text` (escaped), for browsers.
+pub(crate) fn page_html(title: &str, text: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p id=\"reason\">{x}</p><p><a href=\"/\">Home</a></p></body></html>",
+        t = esc(title),
+        x = esc(text)
+    )
 }
 
 /// `text` with every character that cannot stand in a quoted header value replaced by `?`.

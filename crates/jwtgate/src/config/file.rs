@@ -47,6 +47,32 @@ pub(super) struct ValidatorToml {
     pub(super) next: Option<Spanned<String>>,
     pub(super) cookie: Option<Spanned<CookieToml>>,
     pub(super) remote: Option<Spanned<RemoteToml>>,
+    pub(super) login: Option<Spanned<LoginToml>>,
+    pub(super) logout: Option<Spanned<LogoutToml>>,
+}
+
+/// `[validator.login]`: a fronting provider's `url`, or an OIDC `client_id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
+pub(super) struct LoginToml {
+    pub(super) url: Option<String>,
+    pub(super) redirect_param: Option<String>,
+    pub(super) app_domain: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret_env: Option<String>,
+    pub(super) redirect_uri: Option<String>,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) post_logout_redirect_uri: Option<String>,
+}
+
+/// `[validator.logout]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
+pub(super) struct LogoutToml {
+    pub(super) url: String,
+    pub(super) redirect_param: Option<String>,
 }
 
 /// `provider = { cloudflare_access = { team = "...", aud = "..." } }` and so on, with the
@@ -60,6 +86,7 @@ pub(super) enum ProviderToml {
         #[serde(default)]
         service_tokens: bool,
         base_url: Option<String>,
+        app_domain: Option<String>,
     },
     Keycloak {
         base_url: String,
@@ -246,6 +273,8 @@ impl ValidatorToml {
             "next" => span(&self.next).map(|s| (s, "next")),
             "cookie" => span(&self.cookie).map(|s| (s, "cookie")),
             "remote" => span(&self.remote).map(|s| (s, "remote")),
+            "login" => span(&self.login).map(|s| (s, "login")),
+            "logout" => span(&self.logout).map(|s| (s, "logout")),
             _ => None,
         };
         // A key the preset filled has no span of its own: point at the preset.

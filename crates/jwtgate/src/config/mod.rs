@@ -385,6 +385,24 @@ impl Config {
             };
             out = out.cookie(cookie);
         }
+        #[cfg(feature = "login")]
+        {
+            if let Some(l) = &v.login {
+                out = out.login(login(l.get_ref()).map_err(|m| invalid("login", m))?);
+            }
+            if let Some(l) = &v.logout {
+                let l = l.get_ref();
+                let mut logout = crate::login::Logout::url(l.url.clone());
+                if let Some(p) = &l.redirect_param {
+                    logout = logout.redirect_param(p.clone());
+                }
+                out = out.logout(logout);
+            }
+        }
+        #[cfg(not(feature = "login"))]
+        if v.login.is_some() || v.logout.is_some() {
+            return Err(invalid("login", "needs the `login` feature".into()));
+        }
         if let Some(r) = &v.remote {
             #[cfg(feature = "remote-keys")]
             {
@@ -467,10 +485,16 @@ fn preset(p: &ProviderToml) -> Preset {
             aud,
             service_tokens,
             base_url,
-        } => with_base(
-            Preset::cloudflare_access(team.clone(), aud.clone()).service_tokens(*service_tokens),
-            base_url,
-        ),
+            app_domain,
+        } => {
+            let preset = Preset::cloudflare_access(team.clone(), aud.clone())
+                .service_tokens(*service_tokens);
+            let preset = match app_domain {
+                Some(host) => preset.app_domain(host.clone()),
+                None => preset,
+            };
+            with_base(preset, base_url)
+        }
         ProviderToml::Keycloak { base_url, realm } => {
             Preset::keycloak(base_url.clone(), realm.clone())
         }
@@ -499,6 +523,47 @@ fn preset(p: &ProviderToml) -> Preset {
         ),
         ProviderToml::Oidc { issuer } => Preset::oidc(issuer.clone()),
     }
+}
+
+#[cfg(feature = "login")]
+fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
+    use crate::login::Login;
+    let mut login = match (&l.url, &l.client_id, &l.redirect_uri) {
+        (Some(url), None, None) => {
+            let login = Login::url(url.clone());
+            match &l.redirect_param {
+                Some(p) => login.redirect_param(p.clone()),
+                None => login,
+            }
+        }
+        (None, Some(client_id), Some(redirect_uri)) => {
+            if l.redirect_param.is_some() {
+                return Err("`redirect_param` goes with `url`, not with `client_id`".into());
+            }
+            let mut login = Login::oidc(client_id.clone(), redirect_uri.clone());
+            if let Some(var) = &l.client_secret_env {
+                login = login.client_secret_env(var.clone());
+            }
+            if let Some(scopes) = &l.scopes {
+                login = login.scopes(scopes.iter().cloned());
+            }
+            if let Some(after) = &l.post_logout_redirect_uri {
+                login = login.post_logout_redirect_uri(after.clone());
+            }
+            login
+        }
+        (None, Some(_), None) => return Err("an OIDC login needs `redirect_uri`".into()),
+        _ => {
+            return Err(
+                "set either `url` (a fronting provider) or `client_id` and `redirect_uri` (OIDC)"
+                    .into(),
+            );
+        }
+    };
+    if let Some(host) = &l.app_domain {
+        login = login.app_domain(host.clone());
+    }
+    Ok(login)
 }
 
 fn token_source(s: &SourceToml) -> Result<TokenSource, String> {

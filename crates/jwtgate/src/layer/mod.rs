@@ -300,9 +300,7 @@ async fn authorize(
     requirements: &[Requirement],
     parts: &Parts,
 ) -> Result<Outcome, Rejection> {
-    let outcome = engine
-        .authenticate(chain, &parts.headers, &parts.uri)
-        .await?;
+    let outcome = engine.authenticate(chain, parts).await?;
     if let Outcome::Authenticated { identity, .. } = &outcome {
         for requirement in requirements {
             if !requirement.is_met(identity).await {

@@ -137,11 +137,33 @@ impl<B: Default> RejectionResponse<B> for GrpcRejection {
 /// gRPC requests (`content-type: application/grpc*`) get [`GrpcRejection`]'s answer, every
 /// other request [`JsonRejection`]'s. The layer's default: gRPC clients behind an axum router
 /// see `Unauthenticated`, not a JSON body misread as a frame.
+///
+/// Browser navigations on routes whose validator has a login get a 302 to it (no credential)
+/// or a 401 HTML page (credentials refused): see [`Rejection::login_redirect`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GrpcOrJsonRejection;
 
 impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
     fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B> {
+        if let Some(location) = rejection.login_redirect() {
+            let mut res = Response::new(B::default());
+            *res.status_mut() = StatusCode::FOUND;
+            res.headers_mut()
+                .insert(http::header::LOCATION, location.clone());
+            return res;
+        }
+        if rejection.wants_page() {
+            let mut res = Response::new(B::from(crate::rejection::page_html(
+                "Sign-in required",
+                rejection.description(),
+            )));
+            *res.status_mut() = rejection.status();
+            res.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            return res;
+        }
         if request.headers.get(CONTENT_TYPE).is_some_and(is_grpc) {
             GrpcRejection.respond(request, rejection)
         } else {

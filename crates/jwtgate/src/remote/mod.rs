@@ -18,7 +18,8 @@ use reqwest::Url;
 
 pub use options::{KeyCacheState, RemoteKeyOptions};
 
-use self::fetch::{FetchError, check_url};
+#[cfg_attr(not(feature = "login"), allow(unused_imports))]
+pub(crate) use self::fetch::{FetchError, check_url, get};
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
 use crate::jws::jwk::parse_jwks;

@@ -42,6 +42,11 @@ pub(crate) struct CompiledValidator {
     /// Accepted `typ` values, normalised (lowercase, without `application/`).
     pub(crate) typ: Option<Vec<String>>,
     pub(crate) max_token_bytes: usize,
+    /// The rules a cookie-mode cookie is checked with: the validator's, plus the OIDC login's
+    /// client id as an audience (the session of a browser sign-in holds the ID token's claims).
+    pub(crate) cookie_rules: ClaimRules,
+    #[cfg(feature = "login")]
+    pub(crate) login: Option<crate::login::CompiledLogin>,
 }
 
 /// `typ` compared as RFC 7515 4.1.9 asks: case-insensitively, `application/` optional.
@@ -71,11 +76,40 @@ impl CompiledValidator {
         }
     }
 
+    /// Verifies an ID token from the login flow: this validator's issuer, algorithm and keys,
+    /// the client id as audience and authorized party; its claims.
+    #[cfg(feature = "login")]
+    pub(crate) async fn verify_id_token(
+        &self,
+        raw: &str,
+        client_id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+        self.admits(raw)?;
+        let token = crate::jws::token::parse(raw)?;
+        let rules = ClaimRules {
+            audiences: vec![client_id.to_owned()],
+            authorized_party: Some(client_id.to_owned()),
+            ..self.rules.clone()
+        };
+        self.verify_with(&token, crate::jws::claims::now(), &rules)
+            .await?;
+        Ok(token.claims)
+    }
+
     /// Verifies a parsed token: pinned algorithm, `typ`, key, signature, then claims.
     pub(crate) async fn verify(
         &self,
         token: &UnverifiedToken<'_>,
         now: u64,
+    ) -> Result<(), Failure> {
+        self.verify_with(token, now, &self.rules).await
+    }
+
+    async fn verify_with(
+        &self,
+        token: &UnverifiedToken<'_>,
+        now: u64,
+        rules: &ClaimRules,
     ) -> Result<(), Failure> {
         if token.alg != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
@@ -105,7 +139,7 @@ impl CompiledValidator {
         if !candidates.any(|k| k.verify(self.algorithm, input, &token.signature)) {
             return Err(Failure::BadSignature);
         }
-        self.rules.check(&token.claims, now)?;
+        rules.check(&token.claims, now)?;
         Ok(())
     }
 }
@@ -244,15 +278,45 @@ impl Validator {
         let keys = self
             .keys(&key.0, algorithm, caches)
             .map_err(|e| e.in_field(field))?;
+        let rules = ClaimRules {
+            issuers,
+            audiences,
+            authorized_party,
+            leeway: self.leeway.as_secs(),
+        };
+        #[cfg(feature = "login")]
+        let login = self
+            .login
+            .clone()
+            .or_else(|| preset.as_ref().and_then(|p| p.login.clone()));
+        #[cfg(feature = "login")]
+        let (login, cookie_rules) = {
+            let mut cookie_rules = rules.clone();
+            if let Some(client_id) = login.as_ref().and_then(|l| l.client_id()) {
+                if self.cookie.is_none() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSetting,
+                        "an OIDC login keeps its session in cookie mode: set `cookie` too",
+                    )
+                    .in_field("login"));
+                }
+                cookie_rules.audiences.push(client_id.to_owned());
+                cookie_rules.authorized_party = None;
+            }
+            let compiled = login
+                .map(|l| l.compile(&rules.issuers[0], self.logout.as_ref()))
+                .transpose()?;
+            (compiled, cookie_rules)
+        };
+        #[cfg(not(feature = "login"))]
+        let cookie_rules = rules.clone();
         Ok(CompiledValidator {
             name: Arc::from(self.name.as_str()),
             algorithm,
-            rules: ClaimRules {
-                issuers,
-                audiences,
-                authorized_party,
-                leeway: self.leeway.as_secs(),
-            },
+            cookie_rules,
+            #[cfg(feature = "login")]
+            login,
+            rules,
             keys,
             user,
             partner_required: self.partner,

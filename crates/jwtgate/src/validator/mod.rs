@@ -65,6 +65,10 @@ pub struct Validator {
     pub(crate) typ: Option<Vec<String>>,
     pub(crate) max_token_bytes: Option<usize>,
     pub(crate) preset: Option<Preset>,
+    #[cfg(feature = "login")]
+    pub(crate) login: Option<crate::login::Login>,
+    #[cfg(feature = "login")]
+    pub(crate) logout: Option<crate::login::Logout>,
     #[cfg(feature = "remote-keys")]
     pub(crate) remote: RemoteKeyOptions,
 }
@@ -128,6 +132,10 @@ impl Validator {
             typ: None,
             max_token_bytes: None,
             preset: None,
+            #[cfg(feature = "login")]
+            login: None,
+            #[cfg(feature = "login")]
+            logout: None,
             #[cfg(feature = "remote-keys")]
             remote: RemoteKeyOptions::default(),
         }
@@ -264,6 +272,22 @@ impl Validator {
     /// Turns on cookie mode: jwtgate issues a cookie of its own after a successful request.
     pub fn cookie(mut self, cookie: CookieMode) -> Self {
         self.cookie = Some(cookie);
+        self
+    }
+
+    /// How browsers that are not signed in are sent to sign in (a fronting provider's page,
+    /// or the OIDC authorization-code flow). Only navigations on `jwt_` routes are redirected.
+    #[cfg(feature = "login")]
+    pub fn login(mut self, login: crate::login::Login) -> Self {
+        self.login = Some(login);
+        self
+    }
+
+    /// The provider's logout page, when it is not found otherwise (a Cloudflare Access preset
+    /// and OIDC discovery give it).
+    #[cfg(feature = "login")]
+    pub fn logout(mut self, logout: crate::login::Logout) -> Self {
+        self.logout = Some(logout);
         self
     }
 

@@ -32,6 +32,7 @@ use crate::key_source::{KeySource, RemoteSource, Repr};
 pub struct Preset {
     provider: Provider,
     base_url: Option<String>,
+    app_domain: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +77,9 @@ pub(crate) struct Defaults {
     pub(crate) audiences: Vec<String>,
     pub(crate) authorized_party: Option<String>,
     pub(crate) user: UserStrategy,
+    /// How browsers sign in (Cloudflare Access: its login page).
+    #[cfg(feature = "login")]
+    pub(crate) login: Option<crate::login::Login>,
 }
 
 impl Defaults {
@@ -92,6 +96,8 @@ impl Defaults {
                 claim: user.to_owned(),
                 service: None,
             },
+            #[cfg(feature = "login")]
+            login: None,
         }
     }
 }
@@ -101,6 +107,7 @@ impl Preset {
         Self {
             provider,
             base_url: None,
+            app_domain: None,
         }
     }
 
@@ -188,6 +195,13 @@ impl Preset {
         self
     }
 
+    /// Cloudflare Access only: the app's public host, for the login and logout URLs (default:
+    /// the request's `Host`).
+    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
+        self.app_domain = Some(host.into());
+        self
+    }
+
     /// Cloudflare Access only: whether service tokens are accepted, their user being their
     /// `common_name` (default: refused, with the description "service tokens are not
     /// accepted").
@@ -226,7 +240,21 @@ impl Preset {
                     "https://{}.cloudflareaccess.com",
                     host_label("team", team)?
                 ))?;
+                // Access's login page takes the app's host in its path and the AUD tag as kid.
+                #[cfg(feature = "login")]
+                let login = {
+                    let login = crate::login::Login::url(format!(
+                        "{issuer}/cdn-cgi/access/login/{{host}}?kid={aud}"
+                    ))
+                    .redirect_param("redirect_url");
+                    Some(match &self.app_domain {
+                        Some(host) => login.app_domain(host.clone()),
+                        None => login,
+                    })
+                };
                 Defaults {
+                    #[cfg(feature = "login")]
+                    login,
                     sources: cloudflare_sources(),
                     audiences: vec![non_empty("aud", aud)?],
                     user: UserStrategy::Claim {

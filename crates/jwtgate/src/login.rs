@@ -1,0 +1,1069 @@
+//! Browser sign-in and sign-out.
+//!
+//! - **Fronting providers** (Cloudflare Access, oauth2-proxy-style gateways) set the token
+//!   themselves; jwtgate only sends a browser that is not signed in to their login page
+//!   ([`Login::url`]).
+//! - **OIDC providers** that do not front the app (Keycloak, Auth0, Entra ID, Google, any
+//!   issuer): jwtgate runs the authorization-code flow itself ([`Login::oidc`]): PKCE S256,
+//!   `state` and `nonce` in a short-lived signed cookie bound to the validator, the code
+//!   exchanged at the token endpoint, the ID token verified by the validator, and cookie mode's
+//!   session cookie set.
+//!
+//! Only browser navigations (GET/HEAD, `Accept: text/html`, `Sec-Fetch-Mode: navigate` when
+//! sent, no `X-Requested-With: XMLHttpRequest`) without any credential are redirected, and only
+//! on `jwt_` routes; API calls, XHR and gRPC keep their 401. A present but invalid credential
+//! gets a 401 HTML page, never a redirect, and a bounce cookie turns a third redirect within a
+//! minute into that page: no loops. The return target is the request's own path and query,
+//! never a URL from outside.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::{
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE,
+};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
+
+/// How long a pending login (state, nonce, PKCE verifier) lives.
+const PENDING_SECS: u64 = 600;
+/// The bounce cookie: how many login redirects in the last minute.
+pub(crate) const BOUNCE_COOKIE: &str = "jwtgate_bounce";
+/// Redirects allowed within a minute before the 401 page is shown instead.
+const MAX_BOUNCES: u32 = 2;
+
+/// How a validator signs browsers in.
+#[derive(Clone)]
+#[must_use]
+pub struct Login {
+    kind: LoginKind,
+    app_domain: Option<String>,
+}
+
+#[derive(Clone)]
+enum LoginKind {
+    Url {
+        url: String,
+        redirect_param: String,
+    },
+    Oidc {
+        client_id: String,
+        client_secret: Option<Secret>,
+        redirect_uri: String,
+        scopes: Vec<String>,
+        post_logout_redirect_uri: Option<String>,
+    },
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            LoginKind::Url {
+                url,
+                redirect_param,
+            } => f
+                .debug_struct("Login")
+                .field("url", url)
+                .field("redirect_param", redirect_param)
+                .finish(),
+            LoginKind::Oidc {
+                client_id,
+                redirect_uri,
+                ..
+            } => f
+                .debug_struct("Login")
+                .field("client_id", client_id)
+                .field("redirect_uri", redirect_uri)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Login {
+    /// A fronting provider's login page; the return path is added as `redirect_param`
+    /// (default `redirect_url`). `{host}` in `url` becomes the app's host (see
+    /// [`app_domain`](Self::app_domain)).
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            kind: LoginKind::Url {
+                url: url.into(),
+                redirect_param: "redirect_url".into(),
+            },
+            app_domain: None,
+        }
+    }
+
+    /// The authorization-code flow against the validator's issuer (endpoints from its
+    /// discovery document), for the client `client_id`, coming back to `redirect_uri` (whose
+    /// path is the callback route, `/auth/callback` by convention).
+    pub fn oidc(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> Self {
+        Self {
+            kind: LoginKind::Oidc {
+                client_id: client_id.into(),
+                client_secret: None,
+                redirect_uri: redirect_uri.into(),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                post_logout_redirect_uri: None,
+            },
+            app_domain: None,
+        }
+    }
+
+    /// The query parameter that carries the return path to a fronting login page.
+    pub fn redirect_param(mut self, param: impl Into<String>) -> Self {
+        if let LoginKind::Url { redirect_param, .. } = &mut self.kind {
+            *redirect_param = param.into();
+        }
+        self
+    }
+
+    /// The app's public host, for `{host}` in login and logout URLs (default: the request's
+    /// `Host`).
+    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
+        self.app_domain = Some(host.into());
+        self
+    }
+
+    /// The client secret (client_secret_basic); without one the client is public and PKCE
+    /// alone protects the code.
+    pub fn client_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        if let LoginKind::Oidc { client_secret, .. } = &mut self.kind {
+            *client_secret = Some(Secret::Inline(secret.into()));
+        }
+        self
+    }
+
+    /// The client secret, read from an environment variable when the registry is built.
+    pub fn client_secret_env(mut self, var: impl Into<String>) -> Self {
+        if let LoginKind::Oidc { client_secret, .. } = &mut self.kind {
+            *client_secret = Some(Secret::Env(var.into()));
+        }
+        self
+    }
+
+    /// The scopes asked for (default `openid email profile`).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        if let LoginKind::Oidc { scopes, .. } = &mut self.kind {
+            *scopes = list.into_iter().map(Into::into).collect();
+        }
+        self
+    }
+
+    /// Where the provider sends the browser after logout.
+    pub fn post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        if let LoginKind::Oidc {
+            post_logout_redirect_uri,
+            ..
+        } = &mut self.kind
+        {
+            *post_logout_redirect_uri = Some(uri.into());
+        }
+        self
+    }
+
+    /// The client id of an OIDC login (the ID token's audience).
+    pub(crate) fn client_id(&self) -> Option<&str> {
+        match &self.kind {
+            LoginKind::Oidc { client_id, .. } => Some(client_id),
+            LoginKind::Url { .. } => None,
+        }
+    }
+
+    /// Checks the settings; `issuer` is the validator's (for discovery).
+    pub(crate) fn compile(
+        &self,
+        issuer: &str,
+        logout: Option<&Logout>,
+    ) -> Result<CompiledLogin, Error> {
+        let bad = |field, what: String| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
+        let absolute = |field, url: &str| -> Result<Url, Error> {
+            let parsed = Url::parse(&url.replace("{host}", "host.invalid"))
+                .map_err(|e| bad(field, format!("{url:?} is not an absolute URL: {e}")))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(bad(field, format!("{url:?} must be http(s)")));
+            }
+            Ok(parsed)
+        };
+        let kind = match &self.kind {
+            LoginKind::Url {
+                url,
+                redirect_param,
+            } => {
+                absolute("login.url", url)?;
+                if redirect_param.is_empty() {
+                    return Err(bad("login.redirect_param", "must not be empty".into()));
+                }
+                Kind::Fronting {
+                    url: url.clone(),
+                    redirect_param: redirect_param.clone(),
+                }
+            }
+            LoginKind::Oidc {
+                client_id,
+                client_secret,
+                redirect_uri,
+                scopes,
+                post_logout_redirect_uri,
+            } => {
+                if client_id.is_empty() {
+                    return Err(bad("login.client_id", "must not be empty".into()));
+                }
+                let redirect_uri = absolute("login.redirect_uri", redirect_uri)?;
+                if let Some(uri) = post_logout_redirect_uri {
+                    absolute("login.post_logout_redirect_uri", uri)?;
+                }
+                let client_secret = client_secret
+                    .as_ref()
+                    .map(|s| {
+                        s.resolve()
+                            .map_err(|e| e.in_field("login.client_secret_env"))
+                    })
+                    .transpose()?;
+                let client = reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(2))
+                    .timeout(std::time::Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| bad("login", format!("HTTP client: {e}")))?;
+                Kind::Oidc(Arc::new(OidcFlow {
+                    issuer: issuer.to_owned(),
+                    client_id: client_id.clone(),
+                    client_secret,
+                    redirect_uri,
+                    scopes: scopes.join(" "),
+                    post_logout_redirect_uri: post_logout_redirect_uri.clone(),
+                    client,
+                    endpoints: Mutex::new(None),
+                }))
+            }
+        };
+        let logout = logout
+            .map(|l| -> Result<_, Error> {
+                absolute("logout.url", &l.url)?;
+                Ok(l.clone())
+            })
+            .transpose()?;
+        Ok(CompiledLogin {
+            kind,
+            app_domain: self.app_domain.clone(),
+            logout,
+        })
+    }
+}
+
+/// A provider's logout page, for providers whose logout is not found otherwise.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Logout {
+    url: String,
+    redirect_param: Option<String>,
+}
+
+impl Logout {
+    /// Sends the browser to `url` on logout (`{host}` is the app's host).
+    pub fn url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            redirect_param: None,
+        }
+    }
+
+    /// Adds the app's home page as this query parameter (`returnTo`, `redirect_url`, ...).
+    pub fn redirect_param(mut self, param: impl Into<String>) -> Self {
+        self.redirect_param = Some(param.into());
+        self
+    }
+}
+
+/// A validator's compiled login.
+pub(crate) struct CompiledLogin {
+    kind: Kind,
+    app_domain: Option<String>,
+    logout: Option<Logout>,
+}
+
+enum Kind {
+    Fronting { url: String, redirect_param: String },
+    Oidc(Arc<OidcFlow>),
+}
+
+/// What the browser of a refused navigation gets.
+#[derive(Clone, Debug)]
+pub(crate) enum BrowserAnswer {
+    /// 302 to the login.
+    Redirect(HeaderValue),
+    /// The 401 page (credentials present but refused, or a redirect loop).
+    Page,
+}
+
+/// Whether the request is a browser navigation (see the module docs).
+pub(crate) fn is_navigation(parts: &Parts) -> bool {
+    let h = &parts.headers;
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    (parts.method == Method::GET || parts.method == Method::HEAD)
+        && header(ACCEPT.as_str()).is_some_and(|a| a.contains("text/html"))
+        && header("sec-fetch-mode").is_none_or(|m| m.eq_ignore_ascii_case("navigate"))
+        && !header("x-requested-with").is_some_and(|x| x.eq_ignore_ascii_case("XMLHttpRequest"))
+}
+
+/// Whether the caller wants JSON rather than a redirect (XHR, `Accept: application/json`).
+fn wants_json(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-requested-with").is_some()
+        || header(ACCEPT.as_str()).is_some_and(|a| a.contains("application/json"))
+}
+
+/// `path` when it is a local path: one leading `/`, no `//` or `/\` (protocol-relative URLs
+/// to another host), no backslash, no control character or space.
+pub(crate) fn safe_path(path: &str) -> Option<&str> {
+    let local = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.bytes().any(|b| b.is_ascii_control() || b == b' ');
+    local.then_some(path)
+}
+
+/// `url` with `param=value` appended, encoded once, whether `url` has a query or not.
+fn with_param(url: &str, param: &str, value: &str) -> Option<String> {
+    let mut url = Url::parse(url).ok()?;
+    url.query_pairs_mut().append_pair(param, value);
+    Some(url.into())
+}
+
+/// The app's host: the configured domain, else the request's `Host`.
+fn app_host<'a>(app_domain: Option<&'a str>, headers: &'a HeaderMap) -> Option<&'a str> {
+    app_domain
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+}
+
+/// `https`, or `http` for a loopback host (development and tests).
+fn scheme_for(host: &str) -> &'static str {
+    let bare = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    let bare = bare.trim_start_matches('[').trim_end_matches(']');
+    if bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    {
+        "http"
+    } else {
+        "https"
+    }
+}
+
+/// The value of cookie `name` (for the bounce and pending cookies, which jwtgate wrote).
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// A pending authorization-code login, sealed in a cookie.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    nonce: String,
+    verifier: String,
+    return_to: String,
+    exp: u64,
+}
+
+fn random_token() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// Endpoints from the issuer's discovery document.
+#[derive(Clone, Debug, Deserialize)]
+struct Endpoints {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    end_session_endpoint: Option<String>,
+}
+
+/// The authorization-code flow of one validator.
+struct OidcFlow {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<Vec<u8>>,
+    redirect_uri: Url,
+    scopes: String,
+    post_logout_redirect_uri: Option<String>,
+    client: reqwest::Client,
+    endpoints: Mutex<Option<Endpoints>>,
+}
+
+impl OidcFlow {
+    /// The discovery endpoints, fetched once (the lock is never held across the fetch).
+    async fn endpoints(&self) -> Result<Endpoints, String> {
+        if let Some(e) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(e);
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
+        let url = crate::remote::check_url(&url, "discovery")?;
+        let (body, _) = crate::remote::get(&self.client, &url, 256 * 1024)
+            .await
+            .map_err(|e| e.message)?;
+        let found: Endpoints = serde_json::from_slice(&body)
+            .map_err(|_| format!("{url} is not an OpenID configuration with login endpoints"))?;
+        if found.issuer != self.issuer {
+            return Err(format!(
+                "OIDC discovery issuer mismatch: configured {:?}, discovery document says {:?}",
+                self.issuer, found.issuer
+            ));
+        }
+        for endpoint in [
+            Some(&found.authorization_endpoint),
+            Some(&found.token_endpoint),
+            found.end_session_endpoint.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            crate::remote::check_url(endpoint, "endpoint")?;
+        }
+        *self.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The authorization request and the sealed pending login.
+    async fn start(
+        &self,
+        validator: &crate::validator::CompiledValidator,
+        return_to: &str,
+    ) -> Result<(HeaderValue, HeaderValue), String> {
+        let endpoints = self.endpoints().await?;
+        let mode = validator
+            .cookie
+            .as_ref()
+            .ok_or("OIDC login needs cookie mode")?;
+        let (state, nonce, verifier) = (
+            random_token().ok_or("no randomness")?,
+            random_token().ok_or("no randomness")?,
+            random_token().ok_or("no randomness")?,
+        );
+        let mut url = Url::parse(&endpoints.authorization_endpoint).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", self.redirect_uri.as_str())
+            .append_pair("scope", &self.scopes)
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        let pending = Pending {
+            state,
+            nonce,
+            verifier,
+            return_to: return_to.to_owned(),
+            exp: crate::jws::claims::now() + PENDING_SECS,
+        };
+        let payload = serde_json::to_vec(&pending).map_err(|e| e.to_string())?;
+        let cookie = mode
+            .seal(&pending_cookie(&validator.name), &payload, PENDING_SECS)
+            .ok_or("cannot seal the pending login")?;
+        let location = HeaderValue::try_from(url.as_str()).map_err(|e| e.to_string())?;
+        Ok((location, cookie))
+    }
+}
+
+fn pending_cookie(validator: &str) -> String {
+    format!("jwtgate_login_{validator}")
+}
+
+impl CompiledLogin {
+    /// The answer to a refused navigation: a redirect to the login, or the 401 page.
+    pub(crate) async fn answer(
+        &self,
+        validator: &crate::validator::CompiledValidator,
+        parts: &Parts,
+        credentials_sent: bool,
+    ) -> (BrowserAnswer, Vec<HeaderValue>) {
+        if credentials_sent {
+            return (BrowserAnswer::Page, Vec::new());
+        }
+        let bounces: u32 = cookie(&parts.headers, BOUNCE_COOKIE)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if bounces >= MAX_BOUNCES {
+            tracing::info!(validator = %validator.name, "login redirect loop stopped");
+            return (BrowserAnswer::Page, Vec::new());
+        }
+        let bounce = HeaderValue::try_from(format!(
+            "{BOUNCE_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
+            bounces + 1
+        ))
+        .ok();
+        let return_to = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .and_then(safe_path)
+            .unwrap_or("/");
+        let (location, extra) = match &self.kind {
+            Kind::Fronting {
+                url,
+                redirect_param,
+            } => {
+                let Some(host) = app_host(self.app_domain.as_deref(), &parts.headers) else {
+                    return (BrowserAnswer::Page, Vec::new());
+                };
+                let url = url.replace("{host}", host);
+                match with_param(&url, redirect_param, return_to)
+                    .and_then(|u| HeaderValue::try_from(u).ok())
+                {
+                    Some(location) => (location, None),
+                    None => return (BrowserAnswer::Page, Vec::new()),
+                }
+            }
+            Kind::Oidc(flow) => match flow.start(validator, return_to).await {
+                Ok((location, pending)) => (location, Some(pending)),
+                Err(e) => {
+                    tracing::error!(validator = %validator.name, error = %e, "cannot start the login");
+                    return (BrowserAnswer::Page, Vec::new());
+                }
+            },
+        };
+        let cookies = bounce.into_iter().chain(extra).collect();
+        (BrowserAnswer::Redirect(location), cookies)
+    }
+
+    /// The callback path of an OIDC login.
+    pub(crate) fn callback_path(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Oidc(flow) => Some(flow.redirect_uri.path()),
+            Kind::Fronting { .. } => None,
+        }
+    }
+
+    /// Handles the callback: `state` against the pending login, the code exchanged, the ID
+    /// token verified by `validator`, the session cookie set.
+    pub(crate) async fn callback(
+        &self,
+        validator: &crate::validator::CompiledValidator,
+        parts: &Parts,
+        realm: &str,
+    ) -> Response<String> {
+        let Kind::Oidc(flow) = &self.kind else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no sign-in callback here.",
+                realm,
+            );
+        };
+        let Some(mode) = validator.cookie.as_ref() else {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in unavailable",
+                "The sign-in is misconfigured.",
+                realm,
+            );
+        };
+        let name = pending_cookie(&validator.name);
+        let clear_pending = mode.clear(&name);
+        let with_clear = |mut res: Response<String>| {
+            if let Some(c) = &clear_pending {
+                res.headers_mut().append(SET_COOKIE, c.clone());
+            }
+            res
+        };
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| url_decoded_pairs(q))
+            .unwrap_or_default();
+        let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let pending: Option<Pending> = cookie(&parts.headers, &name)
+            .and_then(|v| mode.open(&name, v))
+            .and_then(|p| serde_json::from_slice(&p).ok())
+            .filter(|p: &Pending| p.exp > crate::jws::claims::now());
+        let Some(pending) = pending else {
+            tracing::debug!(validator = %validator.name, "sign-in callback without a pending login");
+            return with_clear(page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "There is no sign-in in progress in this browser (or it took longer than ten minutes). Start again from the page you wanted.",
+                realm,
+            ));
+        };
+        if param("state") != Some(pending.state.as_str()) {
+            tracing::debug!(validator = %validator.name, "sign-in callback state mismatch");
+            return with_clear(page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in refused",
+                "The sign-in response does not belong to this browser's sign-in.",
+                realm,
+            ));
+        }
+        let refused = |why: &str| {
+            tracing::info!(validator = %validator.name, reason = why, "sign-in refused");
+            with_clear(page(
+                StatusCode::UNAUTHORIZED,
+                "Sign-in refused",
+                why,
+                realm,
+            ))
+        };
+        if let Some(error) = param("error") {
+            let error: String = error
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            return refused(&format!(
+                "The identity provider refused the sign-in ({error})."
+            ));
+        }
+        let Some(code) = param("code") else {
+            return refused("The identity provider sent no code.");
+        };
+        let id_token = match flow.exchange(code, &pending.verifier).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(validator = %validator.name, error = %e, "code exchange failed");
+                return refused("The identity provider did not accept the sign-in code.");
+            }
+        };
+        let claims = match validator.verify_id_token(&id_token, &flow.client_id).await {
+            Ok(claims) => claims,
+            Err(f) => return refused(&format!("The ID token was refused: {}.", f.description())),
+        };
+        if claims.get("nonce").and_then(|n| n.as_str()) != Some(pending.nonce.as_str()) {
+            return refused("The ID token does not belong to this sign-in (nonce).");
+        }
+        let now = crate::jws::claims::now();
+        let Some(session) = mode.issue(&claims, now) else {
+            return refused("The ID token is about to expire.");
+        };
+        let target = safe_path(&pending.return_to).unwrap_or("/");
+        let mut res = redirect(target);
+        res.headers_mut().append(SET_COOKIE, session);
+        with_clear(res)
+    }
+
+    /// Logout: clears jwtgate's cookies and sends the browser to the provider's logout (a
+    /// JSON `{"redirect_url"}` for XHR and JSON callers).
+    pub(crate) async fn logout(
+        &self,
+        validator: &crate::validator::CompiledValidator,
+        parts: &Parts,
+    ) -> Response<String> {
+        let host = app_host(self.app_domain.as_deref(), &parts.headers);
+        let home = host.map(|h| format!("{}://{h}/", scheme_for(h)));
+        let target = match (&self.logout, &self.kind) {
+            (Some(l), _) => {
+                let url = host.map_or(l.url.clone(), |h| l.url.replace("{host}", h));
+                match (&l.redirect_param, &home) {
+                    (Some(p), Some(home)) => with_param(&url, p, home),
+                    _ => Some(url),
+                }
+            }
+            (None, Kind::Oidc(flow)) => match flow.endpoints().await {
+                Ok(Endpoints {
+                    end_session_endpoint: Some(end),
+                    ..
+                }) => {
+                    let mut url = Url::parse(&end).ok();
+                    if let Some(url) = &mut url {
+                        let mut q = url.query_pairs_mut();
+                        q.append_pair("client_id", &flow.client_id);
+                        if let Some(after) = &flow.post_logout_redirect_uri {
+                            q.append_pair("post_logout_redirect_uri", after);
+                        }
+                    }
+                    url.map(String::from)
+                }
+                _ => None,
+            },
+            (None, Kind::Fronting { url, .. }) if url.contains("/cdn-cgi/access/") => {
+                host.map(|h| format!("{}://{h}/cdn-cgi/access/logout", scheme_for(h)))
+            }
+            (None, Kind::Fronting { .. }) => None,
+        }
+        .unwrap_or_else(|| "/".to_owned());
+        let mut res = if wants_json(&parts.headers) {
+            json(&serde_json::json!({ "redirect_url": target }))
+        } else {
+            redirect(&target)
+        };
+        let cookies = validator.cookie.as_ref().map(|m| (m, m.name.clone()));
+        if let Some((mode, name)) = cookies {
+            for name in [
+                name,
+                pending_cookie(&validator.name),
+                BOUNCE_COOKIE.to_owned(),
+            ] {
+                if let Some(c) = mode.clear(&name) {
+                    res.headers_mut().append(SET_COOKIE, c);
+                }
+            }
+        } else if let Ok(c) = HeaderValue::try_from(format!(
+            "{BOUNCE_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        )) {
+            res.headers_mut().append(SET_COOKIE, c);
+        }
+        res
+    }
+}
+
+impl OidcFlow {
+    /// Exchanges `code` at the token endpoint; the ID token, or why not.
+    async fn exchange(&self, code: &str, verifier: &str) -> Result<String, String> {
+        let endpoints = self.endpoints().await?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        let mut req = self.client.post(&endpoints.token_endpoint);
+        match &self.client_secret {
+            Some(secret) => {
+                // client_secret_basic (RFC 6749 2.3.1): both parts form-encoded first.
+                let enc = |s: &[u8]| url::form_urlencoded::byte_serialize(s).collect::<String>();
+                let credentials = format!("{}:{}", enc(self.client_id.as_bytes()), enc(secret));
+                let value = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(credentials)
+                );
+                req = req.header(AUTHORIZATION, value);
+            }
+            None => form.push(("client_id", &self.client_id)),
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let res = req
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("token endpoint: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!(
+                "token endpoint answered HTTP {}",
+                res.status().as_u16()
+            ));
+        }
+        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() > 256 * 1024 {
+            return Err("token response too large".into());
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            id_token: Option<String>,
+        }
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|_| "token response is not JSON".to_owned())?;
+        parsed
+            .id_token
+            .ok_or_else(|| "token response has no id_token".into())
+    }
+}
+
+fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .take(32)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn redirect(location: &str) -> Response<String> {
+    let mut res = Response::new(String::new());
+    *res.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::try_from(location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn json(value: &serde_json::Value) -> Response<String> {
+    let mut res = Response::new(value.to_string());
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+use crate::rejection::page_html;
+
+fn page(status: StatusCode, title: &str, text: &str, realm: &str) -> Response<String> {
+    let mut res = Response::new(page_html(title, text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(v) = HeaderValue::try_from(format!("Bearer realm=\"{realm}\""))
+    {
+        res.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: Method, headers: &[(&str, &str)]) -> Parts {
+        let mut req = http::Request::builder().method(method).uri("/x");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn navigations_only() {
+        let html = ("accept", "text/html,application/xhtml+xml");
+        assert!(is_navigation(&parts(Method::GET, &[html])));
+        assert!(is_navigation(&parts(
+            Method::HEAD,
+            &[html, ("sec-fetch-mode", "navigate")]
+        )));
+        assert!(!is_navigation(&parts(Method::POST, &[html])));
+        assert!(!is_navigation(&parts(
+            Method::GET,
+            &[("accept", "application/json")]
+        )));
+        assert!(!is_navigation(&parts(
+            Method::GET,
+            &[html, ("sec-fetch-mode", "cors")]
+        )));
+        assert!(!is_navigation(&parts(
+            Method::GET,
+            &[html, ("x-requested-with", "XMLHttpRequest")]
+        )));
+        assert!(!is_navigation(&parts(Method::GET, &[])));
+    }
+
+    #[test]
+    fn return_paths_stay_local() {
+        for ok in ["/", "/a/b?c=d&e=%2F", "/a//b"] {
+            assert_eq!(safe_path(ok), Some(ok));
+        }
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "",
+            "/a b",
+            "/a\\b",
+            "/\t/x",
+        ] {
+            assert_eq!(safe_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_encoded_once_whatever_the_url_holds() {
+        assert_eq!(
+            with_param("https://t.example/login", "redirect_url", "/a?b=c&d").unwrap(),
+            "https://t.example/login?redirect_url=%2Fa%3Fb%3Dc%26d"
+        );
+        assert_eq!(
+            with_param("https://t.example/login/app?kid=abc", "redirect_url", "/x").unwrap(),
+            "https://t.example/login/app?kid=abc&redirect_url=%2Fx"
+        );
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let html = page_html("T", "<script>x</script>");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}
+
+/// The login, callback and logout routes of one validator, as one tower service: made by
+/// [`Registry::login_service`](crate::Registry::login_service). It answers
+///
+/// - `GET /auth/login?return_to=/path`: a redirect to the provider's login;
+/// - the path of the OIDC `redirect_uri` (`/auth/callback` by convention): the callback;
+/// - `GET` or `POST /auth/logout`: clears jwtgate's cookies and redirects to the provider's
+///   logout (`{"redirect_url": ...}` for XHR and JSON callers);
+///
+/// and 404 on any other path. With axum, mount it on each path:
+///
+/// ```
+/// # fn app(registry: &jwtgate::Registry) -> Result<axum::Router, jwtgate::Error> {
+/// let auth = registry.login_service("idp")?;
+/// let app: axum::Router = axum::Router::new()
+///     .route_service("/auth/login", auth.clone())
+///     .route_service("/auth/callback", auth.clone())
+///     .route_service("/auth/logout", auth);
+/// # Ok(app)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct LoginService {
+    engine: Arc<crate::engine::Engine>,
+    validator: usize,
+}
+
+impl fmt::Debug for LoginService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginService")
+            .field("validator", &&*self.engine.validators[self.validator].name)
+            .finish()
+    }
+}
+
+/// The login route's path.
+pub const LOGIN_PATH: &str = "/auth/login";
+/// The logout route's path.
+pub const LOGOUT_PATH: &str = "/auth/logout";
+
+impl LoginService {
+    pub(crate) fn new(engine: Arc<crate::engine::Engine>, validator: usize) -> Self {
+        Self { engine, validator }
+    }
+
+    /// The callback path of an OIDC login (`None` for a fronting provider).
+    pub fn callback_path(&self) -> Option<&str> {
+        self.login().and_then(CompiledLogin::callback_path)
+    }
+
+    fn login(&self) -> Option<&CompiledLogin> {
+        self.engine.validators[self.validator].login.as_ref()
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, parts: &Parts) -> Response<String> {
+        let v = &self.engine.validators[self.validator];
+        let realm = &self.engine.realm;
+        let Some(login) = self.login() else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No sign-in here.",
+                realm,
+            );
+        };
+        let path = parts.uri.path();
+        if path == LOGOUT_PATH && (parts.method == Method::GET || parts.method == Method::POST) {
+            return login.logout(v, parts).await;
+        }
+        if Some(path) == login.callback_path() && parts.method == Method::GET {
+            return login.callback(v, parts, realm).await;
+        }
+        if path == LOGIN_PATH && parts.method == Method::GET {
+            let return_to = parts
+                .uri
+                .query()
+                .map(url_decoded_pairs)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(k, _)| k == "return_to")
+                .map(|(_, v)| v)
+                .filter(|v| safe_path(v).is_some())
+                .unwrap_or_else(|| "/".to_owned());
+            let mut fake = http::Request::get(return_to.as_str())
+                .body(())
+                .map(|r| r.into_parts().0)
+                .unwrap_or_else(|_| http::Request::new(()).into_parts().0);
+            fake.headers = parts.headers.clone();
+            return match login.answer(v, &fake, false).await {
+                (BrowserAnswer::Redirect(location), cookies) => {
+                    let mut res = Response::new(String::new());
+                    *res.status_mut() = StatusCode::FOUND;
+                    res.headers_mut().insert(LOCATION, location);
+                    for c in cookies {
+                        res.headers_mut().append(SET_COOKIE, c);
+                    }
+                    res
+                }
+                (BrowserAnswer::Page, _) => page(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign-in unavailable",
+                    "The sign-in could not be started; try again in a minute.",
+                    realm,
+                ),
+            };
+        }
+        page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such sign-in route.",
+            realm,
+        )
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for LoginService {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = crate::directory::BoxFuture<'static, Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let (parts, _) = req.into_parts();
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(&parts).await) })
+    }
+}
