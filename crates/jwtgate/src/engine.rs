@@ -127,7 +127,7 @@ impl Engine {
         let (answer, cookies) = login.answer(v, parts, sent).await;
         let rejection = match answer {
             crate::login::BrowserAnswer::Redirect(location) => rejection.redirect_to(location),
-            crate::login::BrowserAnswer::Page => rejection.as_page(),
+            crate::login::BrowserAnswer::Page => rejection.with_page(),
         };
         cookies.into_iter().fold(rejection, Rejection::with_cookie)
     }

@@ -426,7 +426,7 @@ impl OidcFlow {
         if let Some(e) = self
             .endpoints
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
         {
             return Ok(e);
@@ -457,7 +457,10 @@ impl OidcFlow {
         {
             crate::remote::check_url(endpoint, "endpoint")?;
         }
-        *self.endpoints.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+        *self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(found.clone());
         Ok(found)
     }
 
@@ -533,7 +536,7 @@ impl CompiledLogin {
         let return_to = parts
             .uri
             .path_and_query()
-            .map(|pq| pq.as_str())
+            .map(http::uri::PathAndQuery::as_str)
             .and_then(safe_path)
             .unwrap_or("/");
         let (location, extra) = match &self.kind {
@@ -604,11 +607,8 @@ impl CompiledLogin {
             }
             res
         };
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| url_decoded_pairs(q))
-            .unwrap_or_default();
+        let query: Vec<(String, String)> =
+            parts.uri.query().map(url_decoded_pairs).unwrap_or_default();
         let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let pending: Option<Pending> = cookie(&parts.headers, &name)
             .and_then(|v| mode.open(&name, v))

@@ -121,7 +121,7 @@ impl Rejection {
 
     /// Answers a browser navigation with the 401 HTML page.
     #[cfg_attr(not(feature = "login"), allow(dead_code))]
-    pub(crate) fn as_page(mut self) -> Self {
+    pub(crate) fn with_page(mut self) -> Self {
         self.page = true;
         self
     }
