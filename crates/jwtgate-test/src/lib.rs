@@ -40,7 +40,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -302,7 +305,21 @@ pub enum Behavior {
     Redirect(String),
 }
 
+/// A code handed out by `/authorize`, waiting for `/token`.
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    nonce: String,
+    challenge: String,
+    user: String,
+}
+
 struct ProviderState {
+    login_key: Mutex<Option<(TestKey, String)>>,
+    grants: Mutex<HashMap<String, Grant>>,
+    next_code: AtomicUsize,
+    token_hits: AtomicUsize,
+    forced_nonce: Mutex<Option<String>>,
     jwks: Mutex<Value>,
     behavior: Mutex<Behavior>,
     cache_control: Mutex<Option<String>>,
@@ -365,6 +382,11 @@ impl Provider {
     pub fn serve_at(listener: tokio::net::TcpListener, keys_path: &str, jwks: Value) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(ProviderState {
+            login_key: Mutex::new(None),
+            grants: Mutex::new(HashMap::new()),
+            next_code: AtomicUsize::new(1),
+            token_hits: AtomicUsize::new(0),
+            forced_nonce: Mutex::new(None),
             jwks: Mutex::new(jwks),
             behavior: Mutex::new(Behavior::Serve),
             cache_control: Mutex::new(None),
@@ -387,6 +409,13 @@ impl Provider {
         Router::new()
             .route("/certs", get(certs))
             .route("/.well-known/openid-configuration", get(discovery))
+            .route("/authorize", get(authorize_form).post(authorize_submit))
+            .route("/token", axum::routing::post(token))
+            .route("/logout", get(end_session))
+            .route(
+                "/cdn-cgi/access/login/{host}",
+                get(access_login_form).post(access_login_submit),
+            )
             .fallback(other)
             .with_state(state)
     }
@@ -424,6 +453,25 @@ impl Provider {
     /// Makes the discovery document claim another issuer.
     pub fn set_discovery_issuer(&self, issuer: &str) {
         *self.state.discovery_issuer.lock().expect("lock") = Some(issuer.to_owned());
+    }
+
+    /// Turns on the login endpoints (`/authorize`, `/token`, `/logout`, and a Cloudflare
+    /// Access-style `/cdn-cgi/access/login/<host>`): ID tokens are signed by `key` with `kid`
+    /// (which the served key set must hold). Any user name signs in; its email is
+    /// `<name>@example.com`.
+    pub fn enable_login(&self, key: TestKey, kid: &str) {
+        *self.state.login_key.lock().expect("lock") = Some((key, kid.to_owned()));
+    }
+
+    /// Makes `/token` put this `nonce` in ID tokens instead of the one asked for (a test of
+    /// nonce checking).
+    pub fn force_nonce(&self, nonce: Option<&str>) {
+        *self.state.forced_nonce.lock().expect("lock") = nonce.map(str::to_owned);
+    }
+
+    /// Requests to `/token` so far.
+    pub fn token_hits(&self) -> usize {
+        self.state.token_hits.load(Ordering::SeqCst)
     }
 
     /// Requests to `/certs` so far.
@@ -490,11 +538,245 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
     let doc = json!({
         "issuer": issuer,
         "jwks_uri": format!("{}{}", state.base, state.keys_path),
+        "authorization_endpoint": format!("{}/authorize", state.base),
+        "token_endpoint": format!("{}/token", state.base),
+        "end_session_endpoint": format!("{}/logout", state.base),
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
         doc.to_string(),
+    )
+        .into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>Demo sign-in</title></head><body>{body}</body></html>"),
+    )
+        .into_response()
+}
+
+fn bad_request(why: &str) -> Response {
+    (StatusCode::BAD_REQUEST, why.to_owned()).into_response()
+}
+
+/// The authorization endpoint: a sign-in form carrying the request's parameters.
+async fn authorize_form(Query(q): Query<HashMap<String, String>>) -> Response {
+    let required = [
+        "client_id",
+        "redirect_uri",
+        "state",
+        "nonce",
+        "code_challenge",
+    ];
+    if q.get("response_type").map(String::as_str) != Some("code")
+        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+        || required
+            .iter()
+            .any(|k| q.get(*k).is_none_or(String::is_empty))
+    {
+        return bad_request("response_type=code, PKCE S256, state and nonce are required");
+    }
+    let hidden: String = required
+        .iter()
+        .map(|k| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                escape(&q[*k])
+            )
+        })
+        .collect();
+    html(format!(
+        "<h1>Demo identity provider</h1><form method=\"post\" action=\"/authorize\">{hidden}\
+         <label>User <input id=\"username\" name=\"username\" value=\"ada\"></label>\
+         <button id=\"sign-in\" name=\"decision\" value=\"allow\" type=\"submit\">Sign in</button>\
+         <button id=\"deny\" name=\"decision\" value=\"deny\" type=\"submit\">Deny</button></form>"
+    ))
+}
+
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
+        .collect();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", query.join("&"))
+}
+
+/// The form's submission: a single-use code back to the client (or `access_denied`).
+async fn authorize_submit(
+    State(state): State<Arc<ProviderState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let redirect_uri = field("redirect_uri");
+    if redirect_uri.is_empty() {
+        return bad_request("no redirect_uri");
+    }
+    let target = if field("decision") == "deny" {
+        with_query(
+            &redirect_uri,
+            &[("error", "access_denied"), ("state", &field("state"))],
+        )
+    } else {
+        let code = format!("code-{}", state.next_code.fetch_add(1, Ordering::SeqCst));
+        state.grants.lock().expect("lock").insert(
+            code.clone(),
+            Grant {
+                client_id: field("client_id"),
+                redirect_uri: redirect_uri.clone(),
+                nonce: field("nonce"),
+                challenge: field("code_challenge"),
+                user: field("username"),
+            },
+        );
+        with_query(
+            &redirect_uri,
+            &[("code", &code), ("state", &field("state"))],
+        )
+    };
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
+}
+
+/// The token endpoint: each code once, for its client and redirect URI, with its verifier.
+async fn token(
+    State(state): State<Arc<ProviderState>>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    state.token_hits.fetch_add(1, Ordering::SeqCst);
+    let invalid = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": "invalid_grant", "error_description": why}).to_string(),
+        )
+            .into_response()
+    };
+    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let Some(grant) = state.grants.lock().expect("lock").remove(&field("code")) else {
+        return invalid("unknown or used code");
+    };
+    let client_id = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|c| c.split_once(':').map(|(id, _)| id.to_owned()))
+        .unwrap_or_else(|| field("client_id"));
+    let verifier_hash = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        field("code_verifier").as_bytes(),
+    );
+    if field("grant_type") != "authorization_code"
+        || client_id != grant.client_id
+        || field("redirect_uri") != grant.redirect_uri
+        || b64(verifier_hash.as_ref()) != grant.challenge
+    {
+        return invalid("client, redirect_uri or code_verifier does not match");
+    }
+    let Some((key, kid)) = state.login_key.lock().expect("lock").clone() else {
+        return invalid("login is not enabled");
+    };
+    let t = now();
+    let claims = json!({
+        "iss": state.base, "aud": grant.client_id, "sub": grant.user,
+        "email": format!("{}@example.com", grant.user), "name": grant.user,
+        "nonce": state.forced_nonce.lock().expect("lock").clone().unwrap_or(grant.nonce),
+        "iat": t, "exp": t + 300,
+    });
+    let id_token = mint(&key, "RS256", json!({"kid": kid}), &claims);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"access_token": id_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 300})
+            .to_string(),
+    )
+        .into_response()
+}
+
+/// The end-session endpoint: a page with a way back.
+async fn end_session(Query(q): Query<HashMap<String, String>>) -> Response {
+    let back = q
+        .get("post_logout_redirect_uri")
+        .map(|u| {
+            format!(
+                "<a id=\"return\" href=\"{}\">Return to the app</a>",
+                escape(u)
+            )
+        })
+        .unwrap_or_default();
+    html(format!(
+        "<h1 id=\"signed-out\">You are signed out</h1>{back}"
+    ))
+}
+
+/// A Cloudflare Access-style login page for `<host>`.
+async fn access_login_form(
+    Path(host): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let hidden: String = ["kid", "redirect_url"]
+        .iter()
+        .map(|k| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                escape(q.get(*k).map_or("", String::as_str))
+            )
+        })
+        .collect();
+    html(format!(
+        "<h1>Access</h1><form method=\"post\" action=\"/cdn-cgi/access/login/{}\">{hidden}\
+         <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
+        escape(&host)
+    ))
+}
+
+/// Access sets `CF_Authorization` and sends the browser back to the app.
+async fn access_login_submit(
+    State(state): State<Arc<ProviderState>>,
+    Path(host): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let Some((key, kid)) = state.login_key.lock().expect("lock").clone() else {
+        return bad_request("login is not enabled");
+    };
+    let path = f.get("redirect_url").cloned().unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') || path.starts_with("//") {
+        return bad_request("redirect_url must be a path");
+    }
+    let t = now();
+    let claims = json!({
+        "aud": [f.get("kid").cloned().unwrap_or_default()], "email": "ada@example.com",
+        "exp": t + 3600, "iat": t, "nbf": t, "iss": state.base, "type": "app",
+        "identity_nonce": "n", "sub": "7335d417-61da-459d-899c-0a01c76a2f94",
+    });
+    let token = mint(&key, "RS256", json!({"kid": kid}), &claims);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, format!("http://{host}{path}")),
+            (
+                header::SET_COOKIE,
+                format!("CF_Authorization={token}; Path=/; HttpOnly; SameSite=Lax"),
+            ),
+        ],
     )
         .into_response()
 }

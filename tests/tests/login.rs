@@ -1,0 +1,527 @@
+//! Browser sign-in and sign-out over HTTP, against the demo provider on 127.0.0.1: the OIDC
+//! authorization-code flow, a Cloudflare-style fronting provider, and every refusal.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwtgate::{Algorithm, CookieMode, KeySource, Login, Preset, Registry, Validator};
+use jwtgate_test::{Provider, TestKey, jwks};
+use jwtgate_tests::whoami;
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+const HTML: &str = "text/html,application/xhtml+xml";
+
+struct Site {
+    base: String,
+    provider: Provider,
+    http: reqwest::Client,
+}
+
+/// An app on 127.0.0.1 whose `/` and `/page` need a sign-in through the demo provider.
+async fn oidc_site(max_age: Duration) -> Site {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    provider.enable_login(key, "k1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let registry = Registry::builder()
+        .validator(
+            Validator::new("idp")
+                .issuer(provider.issuer())
+                .audience("api")
+                .algorithm(Algorithm::RS256)
+                .key(KeySource::oidc_issuer(provider.issuer()))
+                .user_from_claim("sub")
+                .cookie(
+                    CookieMode::new("idp_session")
+                        .secure(false)
+                        .max_age(max_age)
+                        .secret("cookie-secret-cookie-secret-0032"),
+                )
+                .login(
+                    Login::oidc("web", format!("{base}/auth/callback"))
+                        .post_logout_redirect_uri(format!("{base}/")),
+                ),
+        )
+        .build()
+        .unwrap();
+    let auth = registry.login_service("idp").unwrap();
+    let app = Router::new()
+        .route("/", get(whoami))
+        .route("/page", get(whoami))
+        .route_layer(registry.layer("jwt_idp").unwrap())
+        .merge(
+            Router::new()
+                .route("/public", get(whoami))
+                .route_layer(registry.layer("public_or_jwt_idp").unwrap()),
+        )
+        .route_service("/auth/login", auth.clone())
+        .route_service("/auth/callback", auth.clone())
+        .route_service("/auth/logout", auth);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Site {
+        base,
+        provider,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+/// `name=value` of every cookie a response sets.
+fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+fn query(url: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl Site {
+    async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Starts a sign-in by navigating to `path`: the authorize URL and the pending cookie.
+    async fn start(&self, path: &str) -> (String, String) {
+        let res = self.get(path, &[(ACCEPT.as_str(), HTML)]).await;
+        assert_eq!(res.status(), 302, "{path}");
+        let pending = set_cookies(&res)
+            .into_iter()
+            .find(|c| c.starts_with("jwtgate_login_idp="))
+            .unwrap();
+        (location(&res), pending)
+    }
+
+    /// Submits the provider's form for `authorize`: the callback URL it sends back to.
+    async fn sign_in(&self, authorize: &str, decision: &str) -> String {
+        let form: Vec<(String, String)> = [
+            "client_id",
+            "redirect_uri",
+            "state",
+            "nonce",
+            "code_challenge",
+        ]
+        .iter()
+        .map(|k| ((*k).to_owned(), query(authorize, k).unwrap()))
+        .chain([
+            ("username".into(), "ada".into()),
+            ("decision".into(), decision.into()),
+        ])
+        .collect();
+        let res = self
+            .http
+            .post(format!("{}/authorize", self.provider.issuer()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+        location(&res)
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_end_to_end() {
+    let site = oidc_site(Duration::from_secs(3600)).await;
+    let (authorize, pending) = site.start("/page?tab=2").await;
+    assert!(
+        authorize.starts_with(&format!("{}/authorize?", site.provider.issuer())),
+        "{authorize}"
+    );
+    for (k, v) in [
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("code_challenge_method", "S256"),
+        ("scope", "openid email profile"),
+    ] {
+        assert_eq!(query(&authorize, k).as_deref(), Some(v), "{k}");
+    }
+    assert_eq!(
+        query(&authorize, "redirect_uri").unwrap(),
+        format!("{}/auth/callback", site.base)
+    );
+    let callback = site.sign_in(&authorize, "allow").await;
+    assert!(
+        callback.starts_with(&format!("{}/auth/callback?code=", site.base)),
+        "{callback}"
+    );
+    let res = site.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "/page?tab=2");
+    let cookies = set_cookies(&res);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("idp_session="))
+        .unwrap()
+        .clone();
+    assert!(
+        cookies.contains(&"jwtgate_login_idp=".to_owned()),
+        "the pending login is cleared: {cookies:?}"
+    );
+    // The session cookie signs the browser in: the user from the ID token.
+    let res = site
+        .get(
+            "/page?tab=2",
+            &[(ACCEPT.as_str(), HTML), (COOKIE.as_str(), &session)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&body["uid"], &body["payload"]["email"]),
+        (&Value::from("ada"), &Value::from("ada@example.com"))
+    );
+    // The same code again: the provider refuses it, the browser sees the 401 page.
+    let res = site.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("did not accept the sign-in code")
+    );
+    // Logout from XHR: JSON with the provider's end-session URL; every jwtgate cookie cleared.
+    let res = site
+        .get(
+            "/auth/logout",
+            &[
+                ("x-requested-with", "XMLHttpRequest"),
+                (COOKIE.as_str(), &session),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let cleared = set_cookies(&res);
+    assert!(cleared.contains(&"idp_session=".to_owned()), "{cleared:?}");
+    let body: Value = res.json().await.unwrap();
+    let end = body["redirect_url"].as_str().unwrap();
+    assert!(
+        end.starts_with(&format!(
+            "{}/logout?client_id=web&post_logout_redirect_uri=",
+            site.provider.issuer()
+        )),
+        "{end}"
+    );
+    assert_eq!(
+        query(end, "post_logout_redirect_uri").unwrap(),
+        format!("{}/", site.base)
+    );
+    // A browser logout (GET or POST) is a redirect to the same place.
+    let res = site
+        .http
+        .post(format!("{}/auth/logout", site.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (302, end.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn only_navigations_without_credentials_are_redirected() {
+    let site = oidc_site(Duration::from_secs(3600)).await;
+    // API calls, XHR and non-navigation fetches keep their 401.
+    for headers in [
+        vec![(ACCEPT.as_str(), "application/json")],
+        vec![
+            (ACCEPT.as_str(), HTML),
+            ("x-requested-with", "XMLHttpRequest"),
+        ],
+        vec![(ACCEPT.as_str(), HTML), ("sec-fetch-mode", "cors")],
+    ] {
+        let res = site.get("/page", &headers).await;
+        assert_eq!(res.status(), 401, "{headers:?}");
+        assert!(res.headers().get(LOCATION).is_none());
+    }
+    // Public routes never redirect.
+    assert_eq!(
+        site.get("/public", &[(ACCEPT.as_str(), HTML)])
+            .await
+            .status(),
+        200
+    );
+    // A present but invalid credential: the 401 page, never a redirect (no loop).
+    let res = site
+        .get(
+            "/page",
+            &[(ACCEPT.as_str(), HTML), ("authorization", "Bearer a.b.c")],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get(LOCATION).is_none());
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let res = site
+        .get(
+            "/page",
+            &[
+                (ACCEPT.as_str(), HTML),
+                (COOKIE.as_str(), "idp_session=forged.x.y"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    // A third redirect within a minute: the page instead.
+    let res = site
+        .get(
+            "/page",
+            &[
+                (ACCEPT.as_str(), HTML),
+                (COOKIE.as_str(), "jwtgate_bounce=1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 302);
+    assert!(set_cookies(&res).contains(&"jwtgate_bounce=2".to_owned()));
+    let res = site
+        .get(
+            "/page",
+            &[
+                (ACCEPT.as_str(), HTML),
+                (COOKIE.as_str(), "jwtgate_bounce=2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get(LOCATION).is_none());
+}
+
+#[tokio::test]
+async fn callback_refusals() {
+    let site = oidc_site(Duration::from_secs(3600)).await;
+    let (authorize, pending) = site.start("/page").await;
+    let callback = site.sign_in(&authorize, "allow").await;
+    // No pending login in this browser: 400.
+    let res = site.get(&callback, &[]).await;
+    assert_eq!(res.status(), 400);
+    // Another state: 400, and no code is spent.
+    let hits = site.provider.token_hits();
+    let forged = callback.replace("state=", "state=x");
+    assert_eq!(
+        site.get(&forged, &[(COOKIE.as_str(), &pending)])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(site.provider.token_hits(), hits);
+    // The provider's error: the 401 page.
+    let (authorize, pending) = site.start("/page").await;
+    let denied = site.sign_in(&authorize, "deny").await;
+    let res = site.get(&denied, &[(COOKIE.as_str(), &pending)]).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("refused the sign-in (access_denied)")
+    );
+    // A code issued for another sign-in (another nonce), sent with this sign-in's state.
+    let (first, first_pending) = site.start("/page").await;
+    let (second, _) = site.start("/page").await;
+    let second_callback = site.sign_in(&second, "allow").await;
+    let code = query(&second_callback, "code").unwrap();
+    let state = query(&first, "state").unwrap();
+    let mixed = format!("{}/auth/callback?code={code}&state={state}", site.base);
+    let res = site.get(&mixed, &[(COOKIE.as_str(), &first_pending)]).await;
+    assert_eq!(res.status(), 401);
+    // PKCE binds the code to the sign-in that asked for it: the provider refuses it.
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("did not accept the sign-in code")
+    );
+    // An ID token with another nonce (a replayed or injected token): the 401 page.
+    site.provider.force_nonce(Some("someone-elses-nonce"));
+    let (authorize, pending) = site.start("/page").await;
+    let callback = site.sign_in(&authorize, "allow").await;
+    let res = site.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+    assert_eq!(res.status(), 401);
+    assert!(set_cookies(&res).contains(&"jwtgate_login_idp=".to_owned()));
+    assert!(res.text().await.unwrap().contains("(nonce)"));
+    site.provider.force_nonce(None);
+    // A tampered pending cookie is no pending login.
+    let tampered = first_pending.replace('.', "x.");
+    assert_eq!(
+        site.get(&mixed, &[(COOKIE.as_str(), &tampered)])
+            .await
+            .status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn return_targets_never_leave_the_app() {
+    let site = oidc_site(Duration::from_secs(3600)).await;
+    let return_to = |pending: &str| -> String {
+        let value = pending.split_once('=').unwrap().1;
+        let body = value.split('.').next().unwrap();
+        let json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+        json["return_to"].as_str().unwrap().to_owned()
+    };
+    for (asked, kept) in [
+        ("/page?x=%2F%2Fevil", "/page?x=%2F%2Fevil"),
+        ("//evil.example/", "/"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
+    ] {
+        let res = site.get(asked, &[(ACCEPT.as_str(), HTML)]).await;
+        if res.status() == 404 {
+            continue; // not a route of the app: axum's 404 before any redirect
+        }
+        let pending = set_cookies(&res)
+            .into_iter()
+            .find(|c| c.starts_with("jwtgate_login_"))
+            .unwrap();
+        assert_eq!(return_to(&pending), kept, "{asked}");
+    }
+    for asked in [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "evil",
+    ] {
+        let url = format!("/auth/login?return_to={}", url_encode(asked));
+        let res = site.get(&url, &[]).await;
+        assert_eq!(res.status(), 302, "{asked}");
+        let pending = set_cookies(&res)
+            .into_iter()
+            .find(|c| c.starts_with("jwtgate_login_"))
+            .unwrap();
+        assert_eq!(return_to(&pending), "/", "{asked}");
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_expired_session_is_cleared_and_the_browser_signs_in_again() {
+    let site = oidc_site(Duration::from_secs(1)).await;
+    let (authorize, pending) = site.start("/page").await;
+    let callback = site.sign_in(&authorize, "allow").await;
+    let res = site.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+    let session = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("idp_session="))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let res = site
+        .get(
+            "/page",
+            &[(ACCEPT.as_str(), HTML), (COOKIE.as_str(), &session)],
+        )
+        .await;
+    assert_eq!(res.status(), 302, "an expired session counts as absent");
+    assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
+    // An API call with the same expired session: 401 without a redirect.
+    let res = site.get("/page", &[(COOKIE.as_str(), &session)]).await;
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn a_fronting_provider_gets_the_app_host_aud_and_path() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("cf1", "RS256")])).await;
+    let registry = Registry::builder()
+        .validator(
+            Validator::new("cf")
+                .preset(Preset::cloudflare_access("acme", "aud-tag").base_url(provider.issuer())),
+        )
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let auth = registry.login_service("cf").unwrap();
+    let app = Router::new()
+        .route("/app", get(whoami))
+        .route_layer(registry.layer("jwt_cf").unwrap())
+        .route_service("/auth/logout", auth);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let res = http
+        .get(format!("http://{host}/app?x=1&y=a b"))
+        .header(ACCEPT, HTML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        location(&res),
+        format!(
+            "{}/cdn-cgi/access/login/{host}?kid=aud-tag&redirect_url=%2Fapp%3Fx%3D1%26y%3Da%2520b",
+            provider.issuer()
+        )
+    );
+    let res = http
+        .get(format!("http://{host}/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&res),
+        format!("http://{host}/cdn-cgi/access/logout")
+    );
+    // With the cookie Access sets, the app is reachable.
+    let mut claims = jwtgate_test::claims(&provider.issuer(), vec!["aud-tag"], 300);
+    claims["email"] = "ada@example.com".into();
+    let token = jwtgate_test::mint(&key, "RS256", serde_json::json!({"kid": "cf1"}), &claims);
+    let res = http
+        .get(format!("http://{host}/app"))
+        .header(COOKIE, format!("CF_Authorization={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
