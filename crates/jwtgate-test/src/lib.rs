@@ -559,7 +559,7 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn html(body: String) -> Response {
+fn html(body: &str) -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>Demo sign-in</title></head><body>{body}</body></html>"),
@@ -597,7 +597,7 @@ async fn authorize_form(Query(q): Query<HashMap<String, String>>) -> Response {
             )
         })
         .collect();
-    html(format!(
+    html(&format!(
         "<h1>Demo identity provider</h1><form method=\"post\" action=\"/authorize\">{hidden}\
          <label>User <input id=\"username\" name=\"username\" value=\"ada\"></label>\
          <button id=\"sign-in\" name=\"decision\" value=\"allow\" type=\"submit\">Sign in</button>\
@@ -722,7 +722,7 @@ async fn end_session(Query(q): Query<HashMap<String, String>>) -> Response {
             )
         })
         .unwrap_or_default();
-    html(format!(
+    html(&format!(
         "<h1 id=\"signed-out\">You are signed out</h1>{back}"
     ))
 }
@@ -741,7 +741,7 @@ async fn access_login_form(
             )
         })
         .collect();
-    html(format!(
+    html(&format!(
         "<h1>Access</h1><form method=\"post\" action=\"/cdn-cgi/access/login/{}\">{hidden}\
          <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
         escape(&host)
