@@ -1,6 +1,9 @@
 //! Helpers for the cross-crate tests in `tests/tests/`: an app that echoes what the layer
 //! found, and request helpers that go through the axum router or over real TCP.
 
+/// Headless Chromium for browser tests.
+pub mod browser;
+
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Json, Router};

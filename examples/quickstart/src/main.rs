@@ -1,8 +1,10 @@
 //! jwtgate quickstart: `cargo run -p quickstart`.
 //!
-//! Starts a demo identity provider (its own RSA key, a JWKS and an OIDC discovery document on
-//! a random 127.0.0.1 port), then an app on 127.0.0.1:3000 whose validator finds its keys by
-//! OIDC discovery, with one route per auth mode. Prints curl commands with a fresh token.
+//! Starts a demo identity provider (its own RSA key, a JWKS, an OIDC discovery document and a
+//! sign-in page on a random 127.0.0.1 port), then an app on 127.0.0.1:3000 whose validator
+//! finds its keys by OIDC discovery, with one route per auth mode, and a page `/` that a
+//! browser signs in to through the provider. Prints curl commands with a fresh token and the
+//! page's address.
 //!
 //! `--listen ADDR` changes the app's address; `--self-test` runs the printed requests itself
 //! and exits (non-zero if any answer is not the expected one).
@@ -10,14 +12,36 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
-use jwtgate::{Algorithm, Identity, InMemoryDirectory, KeySource, Registry, Validator};
+use jwtgate::{
+    Algorithm, CookieMode, Identity, InMemoryDirectory, KeySource, LOGIN_PATH, LOGOUT_PATH, Login,
+    Registry, Validator,
+};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "quickstart-api";
 const KID: &str = "quickstart-key";
+
+/// The signed-in page: who the browser is, and a way out.
+async fn home(identity: Identity) -> Html<String> {
+    let email = identity.payload().get_str("email").unwrap_or("someone");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>jwtgate quickstart</title></head>\
+         <body><h1>Hello, <span id=\"user\">{}</span></h1><p>Signed in as user {} through {}.</p>\
+         <p><a id=\"sign-out\" href=\"{LOGOUT_PATH}\">Sign out</a></p></body></html>",
+        esc(email),
+        esc(&identity.user_id().to_string()),
+        esc(identity.validator().as_str()),
+    ))
+}
 
 async fn whoami(identity: Option<Identity>) -> Json<Value> {
     // Anonymous requests answer the same four keys, all null.
@@ -45,10 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => "127.0.0.1:3000".parse()?,
     };
 
-    // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration.
+    // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration,
+    //    a sign-in page at /authorize, tokens at /token, sign-out at /logout.
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk(KID, "RS256")])).await;
+    provider.enable_login(key.clone(), KID);
     let issuer = provider.issuer();
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let base = format!("http://{}", listener.local_addr()?);
 
     // 2. The registry: one validator that finds its keys through OIDC discovery.
     let registry = Registry::builder()
@@ -61,7 +89,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::oidc_issuer(issuer.clone()))
                 .user_from_claim("sub")
-                .partner_by_email(false),
+                .partner_by_email(false)
+                // Browsers sign in through the provider; the session lives in cookie mode.
+                .cookie(
+                    CookieMode::new("quickstart_session")
+                        .secret("quickstart-cookie-secret-32bytes")
+                        .secure(false),
+                )
+                .login(
+                    Login::oidc("quickstart", format!("{base}/auth/callback"))
+                        .post_logout_redirect_uri(format!("{base}/")),
+                ),
         )
         .build()?;
     registry.prefetch().await?;
@@ -78,17 +116,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Json(json!({ "key_caches": caches }))
         }
     };
+    let auth = registry.login_service("demo")?;
     let app = Router::new()
+        .route("/", get(home))
         .route("/whoami", get(whoami))
         .route_layer(registry.layer("jwt_demo")?)
+        .route_service(LOGIN_PATH, auth.clone())
+        .route_service("/auth/callback", auth.clone())
+        .route_service(LOGOUT_PATH, auth)
         .merge(
             Router::new()
                 .route("/hello", get(whoami))
                 .route_layer(registry.layer("public_or_jwt_demo")?),
         )
         .route("/health", get(health));
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -107,6 +148,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("curl -i -H 'Authorization: Bearer not-a-token' {base}/hello\n");
     println!("# key cache state");
     println!("curl -s {base}/health\n");
+    println!(
+        "# in a browser: {base}/ sends you to the demo sign-in and back, with a sign-out link\n"
+    );
 
     if self_test {
         return run_self_test(&base, &token).await;

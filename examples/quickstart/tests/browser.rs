@@ -1,0 +1,87 @@
+//! The quickstart in a real browser (headless Chromium): sign in through the demo identity
+//! provider, come back to the page asked for, stay signed in across a reload, sign out through
+//! the provider, and be asked to sign in again.
+
+use std::time::Duration;
+
+use jwtgate_tests::browser::Browser;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+/// Starts the quickstart on a free port; its base URL.
+async fn quickstart() -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("quickstart runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next_line().await.unwrap().expect("a first line");
+    let base = first
+        .strip_prefix("jwtgate quickstart on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("prints its address")
+        .to_owned();
+    // Keep reading so the quickstart never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_and_out_through_the_demo_provider() {
+    let Some(browser) = Browser::start("sign_in_and_out_through_the_demo_provider").await else {
+        return;
+    };
+    let (_quickstart, base) = quickstart().await;
+    let b = &browser;
+
+    // The protected page sends the browser to the provider's sign-in.
+    b.client.goto(&format!("{base}/?from=test")).await.unwrap();
+    b.click("sign-in").await;
+    // Back on the page first asked for, signed in.
+    assert_eq!(b.text("user").await, "ada@example.com");
+    assert_eq!(b.url().await, format!("{base}/?from=test"));
+    let shot = b.screenshot("quickstart-signed-in").await;
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 1000,
+        "{}",
+        shot.display()
+    );
+    let cookies = b.cookie_names().await;
+    assert!(
+        cookies.contains(&"quickstart_session".to_owned()),
+        "{cookies:?}"
+    );
+
+    // A reload keeps the session: no new sign-in.
+    b.client.refresh().await.unwrap();
+    assert_eq!(b.text("user").await, "ada@example.com");
+    assert_eq!(b.url().await, format!("{base}/?from=test"));
+
+    // Signing out lands on the provider's end-session page...
+    b.click("sign-out").await;
+    assert_eq!(b.text("signed-out").await, "You are signed out");
+    assert!(
+        b.url().await.contains("/logout?client_id=quickstart"),
+        "{}",
+        b.url().await
+    );
+    // ...which leads back to the app, where the session is gone and a sign-in is asked again.
+    b.click("return").await;
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Id("sign-in"))
+        .await
+        .unwrap();
+    let url = b.url().await;
+    assert!(url.contains("/authorize?response_type=code"), "{url}");
+    b.client.goto(&format!("{base}/health")).await.unwrap();
+    let cookies = b.cookie_names().await;
+    assert!(
+        !cookies.contains(&"quickstart_session".to_owned()),
+        "{cookies:?}"
+    );
+    browser.stop().await;
+}
