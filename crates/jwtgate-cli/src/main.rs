@@ -322,6 +322,35 @@ async fn serve(args: Serve) -> ExitCode {
         return fail(format!("{}: no [[route]] to serve", path.display()));
     }
     let mut app = Router::new().route_service(&health_path, registry.health_service());
+    // Browser sign-in: the login, callback and logout routes of the first validator that has
+    // a login (one set of routes per app).
+    let with_login: Vec<&str> = registry
+        .validator_names()
+        .filter(|name| registry.login_service(name).is_ok())
+        .collect();
+    if with_login.len() > 1 {
+        return fail(format!(
+            "{}: only one validator may have a login in `jwtgate serve` ({} do)",
+            path.display(),
+            with_login.join(", ")
+        ));
+    }
+    let mut login_line = None;
+    if let Some(name) = with_login.first() {
+        let auth = match registry.login_service(name) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        };
+        let mut paths = vec![
+            jwtgate::LOGIN_PATH.to_owned(),
+            jwtgate::LOGOUT_PATH.to_owned(),
+        ];
+        paths.extend(auth.callback_path().map(str::to_owned));
+        for p in &paths {
+            app = app.route_service(p, auth.clone());
+        }
+        login_line = Some(format!("  {} -> sign-in for {name}", paths.join(", ")));
+    }
     for route in config.routes() {
         let layer = match route.layer(&registry) {
             Ok(l) => l,
@@ -356,6 +385,9 @@ async fn serve(args: Serve) -> ExitCode {
         println!("  {} -> {}", route.path, route.auth);
     }
     println!("  {health_path} -> health");
+    if let Some(line) = login_line {
+        println!("{line}");
+    }
     match axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

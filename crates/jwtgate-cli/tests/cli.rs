@@ -635,3 +635,101 @@ auth = "jwt_idp"
     assert!(stderr.contains("WARN"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+#[tokio::test]
+async fn serve_runs_the_oidc_sign_in_from_config() {
+    let key = TestKey::rsa();
+    let provider =
+        jwtgate_test::Provider::start(jwtgate_test::jwks([key.jwk("k1", "RS256")])).await;
+    provider.enable_login(key, "k1");
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listen.local_addr().unwrap();
+    drop(listen);
+    let config = write_config(
+        "login",
+        &format!(
+            r#"[[validator]]
+name = "idp"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+oidc_issuer = "{issuer}"
+user = {{ claim = "sub" }}
+cookie = {{ name = "idp_session", secure = false, secret = "cookie-secret-cookie-secret-0032" }}
+
+[validator.login]
+client_id = "web"
+redirect_uri = "http://{addr}/auth/callback"
+post_logout_redirect_uri = "http://{addr}/"
+
+[[route]]
+path = "/me"
+auth = "jwt_idp"
+"#,
+            issuer = provider.issuer()
+        ),
+    );
+    let mut child = tokio::process::Command::from(command())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &addr.to_string()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert_eq!(first, format!("listening on http://{addr}"));
+    let mut printed = Vec::new();
+    for _ in 0..3 {
+        printed.push(lines.next_line().await.unwrap().unwrap());
+    }
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("/auth/login, /auth/logout, /auth/callback -> sign-in for idp")),
+        "{printed:?}"
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A browser is sent to the provider; an API call is not.
+    let res = http
+        .get(format!("http://{addr}/me"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!(
+            "{}/authorize?response_type=code&client_id=web",
+            provider.issuer()
+        )),
+        "{location}"
+    );
+    assert_eq!(
+        http.get(format!("http://{addr}/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Logout from JSON callers names the provider's end-session endpoint.
+    let res = http
+        .get(format!("http://{addr}/auth/logout"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["redirect_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/logout?client_id=web", provider.issuer()))
+    );
+}
