@@ -525,3 +525,105 @@ async fn a_fronting_provider_gets_the_app_host_aud_and_path() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn logout_goes_to_a_configured_page_or_home() {
+    use jwtgate::config::Config;
+    let config = |logout: &str| {
+        format!(
+            r#"[[validator]]
+name = "gw"
+issuer = "https://gw.example"
+audience = "api"
+algorithm = "HS256"
+secret = "thesecret-thesecret-thesecret-32"
+user = {{ claim = "sub" }}
+login = {{ url = "https://gw.example/oauth2/start?x=1", redirect_param = "rd" }}
+{logout}
+"#
+        )
+    };
+    let head = |host: &str| {
+        let req = http::Request::get("/auth/logout")
+            .header("host", host)
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    };
+    let registry = Config::from_toml_str(
+        &config(
+            "logout = { url = \"https://gw.example/oauth2/sign_out\", redirect_param = \"rd\" }",
+        ),
+        "gw.toml",
+        None,
+    )
+    .unwrap()
+    .registry()
+    .unwrap();
+    let res = registry
+        .login_service("gw")
+        .unwrap()
+        .handle(&head("app.example.com"))
+        .await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        res.headers()["location"],
+        "https://gw.example/oauth2/sign_out?rd=https%3A%2F%2Fapp.example.com%2F"
+    );
+    // No logout known: the app's home.
+    let registry = Config::from_toml_str(&config(""), "gw.toml", None)
+        .unwrap()
+        .registry()
+        .unwrap();
+    let res = registry
+        .login_service("gw")
+        .unwrap()
+        .handle(&head("app.example.com"))
+        .await;
+    assert_eq!(res.headers()["location"], "/");
+    // A login table must be one kind or the other.
+    let err = Config::from_toml_str(
+        &config("").replace("redirect_param = \"rd\" }", "client_id = \"x\" }"),
+        "gw.toml",
+        None,
+    )
+    .unwrap()
+    .registry()
+    .unwrap_err();
+    assert_eq!(err.field(), Some("login"));
+    assert!(
+        err.to_string()
+            .starts_with("gw.toml:8:1: validator \"gw\": key `login`:"),
+        "{err}"
+    );
+    // An OIDC login needs cookie mode for its session.
+    let err = Config::from_toml_str(
+        &config("").replace(
+            "url = \"https://gw.example/oauth2/start?x=1\", redirect_param = \"rd\"",
+            "client_id = \"web\", redirect_uri = \"https://app.example.com/auth/callback\"",
+        ),
+        "gw.toml",
+        None,
+    )
+    .unwrap()
+    .registry()
+    .unwrap_err();
+    assert!(err.message().contains("cookie mode"), "{err}");
+    // A fronting login gets the path, encoded once.
+    let registry = Config::from_toml_str(&config(""), "gw.toml", None)
+        .unwrap()
+        .registry()
+        .unwrap();
+    let req = http::Request::get("/auth/login?return_to=%2Fa%3Fb%3Dc")
+        .body(())
+        .unwrap();
+    let res = registry
+        .login_service("gw")
+        .unwrap()
+        .handle(&req.into_parts().0)
+        .await;
+    assert_eq!(
+        res.headers()["location"],
+        "https://gw.example/oauth2/start?x=1&rd=%2Fa%3Fb%3Dc"
+    );
+}

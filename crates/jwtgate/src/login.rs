@@ -544,10 +544,14 @@ impl CompiledLogin {
                 url,
                 redirect_param,
             } => {
-                let Some(host) = app_host(self.app_domain.as_deref(), &parts.headers) else {
-                    return (BrowserAnswer::Page, Vec::new());
+                let url = if url.contains("{host}") {
+                    let Some(host) = app_host(self.app_domain.as_deref(), &parts.headers) else {
+                        return (BrowserAnswer::Page, Vec::new());
+                    };
+                    url.replace("{host}", host)
+                } else {
+                    url.clone()
                 };
-                let url = url.replace("{host}", host);
                 match with_param(&url, redirect_param, return_to)
                     .and_then(|u| HeaderValue::try_from(u).ok())
                 {
