@@ -1,7 +1,7 @@
 //! Headless Chromium for browser tests: Debian's `chromium` and `chromium-driver`, driven over
 //! WebDriver (fantoccini), with a fresh profile per browser.
 //!
-//! Without them on the machine (a laptop), [`Browser::start`] says the test is skipped and
+//! Without them on the machine (a laptop), `Browser::start` says the test is skipped and
 //! returns `None`; in CI (`CI` set) it fails instead, since `.ci/run` installs them.
 
 use std::net::TcpListener;

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::directory::BoxFuture;
 use crate::identity::{Identity, Payload};
+use crate::rejection::Rejection;
 
 /// Something an accepted token must grant.
 ///
@@ -124,6 +125,41 @@ impl Requirement {
             Rule::Predicate(f) => f(identity),
             Rule::AsyncPredicate(f) => f(identity.clone()).await,
         }
+    }
+}
+
+/// Authorization in handlers (defined here, beside the requirements, so that `identity`
+/// depends on nothing above it).
+impl Identity {
+    /// Checks a requirement in a handler: the same 403 `insufficient_scope` as the layer's.
+    ///
+    /// ```
+    /// use jwtgate::{Identity, Rejection, Requirement};
+    ///
+    /// async fn delete(identity: Identity) -> Result<&'static str, Rejection> {
+    ///     identity.require(&Requirement::scopes(["things:delete"])).await?;
+    ///     Ok("deleted")
+    /// }
+    /// ```
+    pub async fn require(&self, requirement: &Requirement) -> Result<(), Rejection> {
+        if requirement.is_met(self).await {
+            Ok(())
+        } else {
+            Err(Rejection::insufficient_scope(
+                self.realm.clone(),
+                requirement.names(),
+            ))
+        }
+    }
+
+    /// The scopes the token grants.
+    pub fn scopes(&self) -> Scopes {
+        Scopes::from_payload(self.payload())
+    }
+
+    /// The roles the token carries.
+    pub fn roles(&self) -> Roles {
+        Roles::from_payload(self.payload())
     }
 }
 

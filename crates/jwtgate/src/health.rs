@@ -19,29 +19,37 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 
-use crate::registry::Registry;
+use std::sync::Arc;
+
+use crate::engine::Engine;
 
 /// Answers health checks for a registry's key caches. Made by
-/// [`Registry::health_service`]; cheap to clone.
-#[derive(Clone, Debug)]
+/// [`Registry::health_service`](crate::Registry::health_service); cheap to clone.
+#[derive(Clone)]
 pub struct HealthService {
-    registry: Registry,
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for HealthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthService").finish_non_exhaustive()
+    }
 }
 
 impl HealthService {
-    pub(crate) fn new(registry: Registry) -> Self {
-        Self { registry }
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
     }
 
     /// The status and JSON body of a health check now.
     pub fn check(&self) -> (StatusCode, serde_json::Value) {
         #[cfg(feature = "remote-keys")]
-        let caches = self.registry.key_caches();
+        let caches: Vec<_> = self.engine.caches.iter().map(|c| c.state()).collect();
         #[cfg(feature = "remote-keys")]
         let ok = caches.iter().all(|c| c.usable);
         #[cfg(not(feature = "remote-keys"))]
         let (caches, ok) = (Vec::<()>::new(), true);
-        let _ = &self.registry;
+        let _ = &self.engine;
         let body = serde_json::json!({
             "status": if ok { "ok" } else { "unavailable" },
             "key_caches": caches,

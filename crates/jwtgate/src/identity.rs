@@ -189,40 +189,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Checks a requirement in a handler: the same 403 `insufficient_scope` as the layer's.
-    ///
-    /// ```
-    /// use jwtgate::{Identity, Rejection, Requirement};
-    ///
-    /// async fn delete(identity: Identity) -> Result<&'static str, Rejection> {
-    ///     identity.require(&Requirement::scopes(["things:delete"])).await?;
-    ///     Ok("deleted")
-    /// }
-    /// ```
-    pub async fn require(
-        &self,
-        requirement: &crate::authz::Requirement,
-    ) -> Result<(), crate::rejection::Rejection> {
-        if requirement.is_met(self).await {
-            Ok(())
-        } else {
-            Err(crate::rejection::Rejection::insufficient_scope(
-                self.realm.clone(),
-                requirement.names(),
-            ))
-        }
-    }
-
-    /// The scopes the token grants.
-    pub fn scopes(&self) -> crate::authz::Scopes {
-        crate::authz::Scopes::from_payload(&self.payload)
-    }
-
-    /// The roles the token carries.
-    pub fn roles(&self) -> crate::authz::Roles {
-        crate::authz::Roles::from_payload(&self.payload)
-    }
-
     /// The decoded claims.
     pub fn payload(&self) -> &Payload {
         &self.payload

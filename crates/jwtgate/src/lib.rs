@@ -90,6 +90,8 @@ mod key_source;
 pub mod layer;
 #[cfg(feature = "login")]
 mod login;
+#[cfg(feature = "login")]
+mod login_service;
 mod mode;
 mod registry;
 pub mod rejection;
@@ -116,7 +118,9 @@ pub use key_source::KeySource;
 #[doc(no_inline)]
 pub use layer::{JwtAuth, JwtAuthLayer};
 #[cfg(feature = "login")]
-pub use login::{LOGIN_PATH, LOGOUT_PATH, Login, LoginService, Logout};
+pub use login::{Login, Logout};
+#[cfg(feature = "login")]
+pub use login_service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
 pub use mode::AuthMode;
 pub use registry::{Registry, RegistryBuilder, Verdict};
 #[doc(no_inline)]

@@ -282,6 +282,24 @@ impl Logout {
     }
 }
 
+/// What the sign-in flow needs of a validator; the compiled validator implements it, so this
+/// module depends on nothing above it.
+pub(crate) trait SignIn: Send + Sync {
+    /// The validator's name.
+    fn name(&self) -> &str;
+    /// Its cookie mode, which holds OIDC sessions and signs pending logins.
+    fn cookie_mode(&self) -> Option<&crate::cookie::CompiledCookieMode>;
+    /// Verifies an ID token for `client_id`; its claims.
+    fn verify_id_token<'a>(
+        &'a self,
+        raw: &'a str,
+        client_id: &'a str,
+    ) -> crate::directory::BoxFuture<
+        'a,
+        Result<serde_json::Map<String, serde_json::Value>, crate::failure::Failure>,
+    >;
+}
+
 /// A validator's compiled login.
 pub(crate) struct CompiledLogin {
     kind: Kind,
@@ -467,13 +485,12 @@ impl OidcFlow {
     /// The authorization request and the sealed pending login.
     async fn start(
         &self,
-        validator: &crate::validator::CompiledValidator,
+        validator: &dyn SignIn,
         return_to: &str,
     ) -> Result<(HeaderValue, HeaderValue), String> {
         let endpoints = self.endpoints().await?;
         let mode = validator
-            .cookie
-            .as_ref()
+            .cookie_mode()
             .ok_or("OIDC login needs cookie mode")?;
         let (state, nonce, verifier) = (
             random_token().ok_or("no randomness")?,
@@ -499,7 +516,7 @@ impl OidcFlow {
         };
         let payload = serde_json::to_vec(&pending).map_err(|e| e.to_string())?;
         let cookie = mode
-            .seal(&pending_cookie(&validator.name), &payload, PENDING_SECS)
+            .seal(&pending_cookie(validator.name()), &payload, PENDING_SECS)
             .ok_or("cannot seal the pending login")?;
         let location = HeaderValue::try_from(url.as_str()).map_err(|e| e.to_string())?;
         Ok((location, cookie))
@@ -514,7 +531,7 @@ impl CompiledLogin {
     /// The answer to a refused navigation: a redirect to the login, or the 401 page.
     pub(crate) async fn answer(
         &self,
-        validator: &crate::validator::CompiledValidator,
+        validator: &dyn SignIn,
         parts: &Parts,
         credentials_sent: bool,
     ) -> (BrowserAnswer, Vec<HeaderValue>) {
@@ -525,7 +542,7 @@ impl CompiledLogin {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if bounces >= MAX_BOUNCES {
-            tracing::info!(validator = %validator.name, "login redirect loop stopped");
+            tracing::info!(validator = %validator.name(), "login redirect loop stopped");
             return (BrowserAnswer::Page, Vec::new());
         }
         let bounce = HeaderValue::try_from(format!(
@@ -562,7 +579,7 @@ impl CompiledLogin {
             Kind::Oidc(flow) => match flow.start(validator, return_to).await {
                 Ok((location, pending)) => (location, Some(pending)),
                 Err(e) => {
-                    tracing::error!(validator = %validator.name, error = %e, "cannot start the login");
+                    tracing::error!(validator = %validator.name(), error = %e, "cannot start the login");
                     return (BrowserAnswer::Page, Vec::new());
                 }
             },
@@ -583,7 +600,7 @@ impl CompiledLogin {
     /// token verified by `validator`, the session cookie set.
     pub(crate) async fn callback(
         &self,
-        validator: &crate::validator::CompiledValidator,
+        validator: &dyn SignIn,
         parts: &Parts,
         realm: &str,
     ) -> Response<String> {
@@ -595,7 +612,7 @@ impl CompiledLogin {
                 realm,
             );
         };
-        let Some(mode) = validator.cookie.as_ref() else {
+        let Some(mode) = validator.cookie_mode() else {
             return page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Sign-in unavailable",
@@ -603,7 +620,7 @@ impl CompiledLogin {
                 realm,
             );
         };
-        let name = pending_cookie(&validator.name);
+        let name = pending_cookie(validator.name());
         let clear_pending = mode.clear(&name);
         let with_clear = |mut res: Response<String>| {
             if let Some(c) = &clear_pending {
@@ -619,7 +636,7 @@ impl CompiledLogin {
             .and_then(|p| serde_json::from_slice(&p).ok())
             .filter(|p: &Pending| p.exp > crate::jws::claims::now());
         let Some(pending) = pending else {
-            tracing::debug!(validator = %validator.name, "sign-in callback without a pending login");
+            tracing::debug!(validator = %validator.name(), "sign-in callback without a pending login");
             return with_clear(page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
@@ -628,7 +645,7 @@ impl CompiledLogin {
             ));
         };
         if param("state") != Some(pending.state.as_str()) {
-            tracing::debug!(validator = %validator.name, "sign-in callback state mismatch");
+            tracing::debug!(validator = %validator.name(), "sign-in callback state mismatch");
             return with_clear(page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in refused",
@@ -637,7 +654,7 @@ impl CompiledLogin {
             ));
         }
         let refused = |why: &str| {
-            tracing::info!(validator = %validator.name, reason = why, "sign-in refused");
+            tracing::info!(validator = %validator.name(), reason = why, "sign-in refused");
             with_clear(page(
                 StatusCode::UNAUTHORIZED,
                 "Sign-in refused",
@@ -661,7 +678,7 @@ impl CompiledLogin {
         let id_token = match flow.exchange(code, &pending.verifier).await {
             Ok(t) => t,
             Err(e) => {
-                tracing::info!(validator = %validator.name, error = %e, "code exchange failed");
+                tracing::info!(validator = %validator.name(), error = %e, "code exchange failed");
                 return refused("The identity provider did not accept the sign-in code.");
             }
         };
@@ -684,11 +701,7 @@ impl CompiledLogin {
 
     /// Logout: clears jwtgate's cookies and sends the browser to the provider's logout (a
     /// JSON `{"redirect_url"}` for XHR and JSON callers).
-    pub(crate) async fn logout(
-        &self,
-        validator: &crate::validator::CompiledValidator,
-        parts: &Parts,
-    ) -> Response<String> {
+    pub(crate) async fn logout(&self, validator: &dyn SignIn, parts: &Parts) -> Response<String> {
         let host = app_host(self.app_domain.as_deref(), &parts.headers);
         let home = host.map(|h| format!("{}://{h}/", scheme_for(h)));
         let target = match (&self.logout, &self.kind) {
@@ -727,11 +740,11 @@ impl CompiledLogin {
         } else {
             redirect(&target)
         };
-        let cookies = validator.cookie.as_ref().map(|m| (m, m.name.clone()));
+        let cookies = validator.cookie_mode().map(|m| (m, m.name.clone()));
         if let Some((mode, name)) = cookies {
             for name in [
                 name,
-                pending_cookie(&validator.name),
+                pending_cookie(validator.name()),
                 BOUNCE_COOKIE.to_owned(),
             ] {
                 if let Some(c) = mode.clear(&name) {
@@ -810,7 +823,7 @@ impl OidcFlow {
     }
 }
 
-fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes())
         .take(32)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -839,7 +852,7 @@ fn json(value: &serde_json::Value) -> Response<String> {
 
 use crate::rejection::page_html;
 
-fn page(status: StatusCode, title: &str, text: &str, realm: &str) -> Response<String> {
+pub(crate) fn page(status: StatusCode, title: &str, text: &str, realm: &str) -> Response<String> {
     let mut res = Response::new(page_html(title, text));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -935,139 +948,5 @@ mod tests {
     fn pages_escape_what_they_show() {
         let html = page_html("T", "<script>x</script>");
         assert!(html.contains("&lt;script&gt;"), "{html}");
-    }
-}
-
-/// The login, callback and logout routes of one validator, as one tower service: made by
-/// [`Registry::login_service`](crate::Registry::login_service). It answers
-///
-/// - `GET /auth/login?return_to=/path`: a redirect to the provider's login;
-/// - the path of the OIDC `redirect_uri` (`/auth/callback` by convention): the callback;
-/// - `GET` or `POST /auth/logout`: clears jwtgate's cookies and redirects to the provider's
-///   logout (`{"redirect_url": ...}` for XHR and JSON callers);
-///
-/// and 404 on any other path. With axum, mount it on each path:
-///
-/// ```
-/// # fn app(registry: &jwtgate::Registry) -> Result<axum::Router, jwtgate::Error> {
-/// let auth = registry.login_service("idp")?;
-/// let app: axum::Router = axum::Router::new()
-///     .route_service("/auth/login", auth.clone())
-///     .route_service("/auth/callback", auth.clone())
-///     .route_service("/auth/logout", auth);
-/// # Ok(app)
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct LoginService {
-    engine: Arc<crate::engine::Engine>,
-    validator: usize,
-}
-
-impl fmt::Debug for LoginService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginService")
-            .field("validator", &&*self.engine.validators[self.validator].name)
-            .finish()
-    }
-}
-
-/// The login route's path.
-pub const LOGIN_PATH: &str = "/auth/login";
-/// The logout route's path.
-pub const LOGOUT_PATH: &str = "/auth/logout";
-
-impl LoginService {
-    pub(crate) fn new(engine: Arc<crate::engine::Engine>, validator: usize) -> Self {
-        Self { engine, validator }
-    }
-
-    /// The callback path of an OIDC login (`None` for a fronting provider).
-    pub fn callback_path(&self) -> Option<&str> {
-        self.login().and_then(CompiledLogin::callback_path)
-    }
-
-    fn login(&self) -> Option<&CompiledLogin> {
-        self.engine.validators[self.validator].login.as_ref()
-    }
-
-    /// Answers one request.
-    pub async fn handle(&self, parts: &Parts) -> Response<String> {
-        let v = &self.engine.validators[self.validator];
-        let realm = &self.engine.realm;
-        let Some(login) = self.login() else {
-            return page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No sign-in here.",
-                realm,
-            );
-        };
-        let path = parts.uri.path();
-        if path == LOGOUT_PATH && (parts.method == Method::GET || parts.method == Method::POST) {
-            return login.logout(v, parts).await;
-        }
-        if Some(path) == login.callback_path() && parts.method == Method::GET {
-            return login.callback(v, parts, realm).await;
-        }
-        if path == LOGIN_PATH && parts.method == Method::GET {
-            let return_to = parts
-                .uri
-                .query()
-                .map(url_decoded_pairs)
-                .unwrap_or_default()
-                .into_iter()
-                .find(|(k, _)| k == "return_to")
-                .map(|(_, v)| v)
-                .filter(|v| safe_path(v).is_some())
-                .unwrap_or_else(|| "/".to_owned());
-            let mut fake = http::Request::get(return_to.as_str())
-                .body(())
-                .map(|r| r.into_parts().0)
-                .unwrap_or_else(|_| http::Request::new(()).into_parts().0);
-            fake.headers = parts.headers.clone();
-            return match login.answer(v, &fake, false).await {
-                (BrowserAnswer::Redirect(location), cookies) => {
-                    let mut res = Response::new(String::new());
-                    *res.status_mut() = StatusCode::FOUND;
-                    res.headers_mut().insert(LOCATION, location);
-                    for c in cookies {
-                        res.headers_mut().append(SET_COOKIE, c);
-                    }
-                    res
-                }
-                (BrowserAnswer::Page, _) => page(
-                    StatusCode::UNAUTHORIZED,
-                    "Sign-in unavailable",
-                    "The sign-in could not be started; try again in a minute.",
-                    realm,
-                ),
-            };
-        }
-        page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such sign-in route.",
-            realm,
-        )
-    }
-}
-
-impl<B> tower_service::Service<http::Request<B>> for LoginService {
-    type Response = Response<String>;
-    type Error = std::convert::Infallible;
-    type Future = crate::directory::BoxFuture<'static, Result<Response<String>, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let (parts, _) = req.into_parts();
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(&parts).await) })
     }
 }

@@ -341,7 +341,10 @@ impl Registry {
     /// The login, callback and logout routes of `validator` (see
     /// [`LoginService`](crate::LoginService)); an error when it has no login.
     #[cfg(feature = "login")]
-    pub fn login_service(&self, validator: &str) -> Result<crate::login::LoginService, Error> {
+    pub fn login_service(
+        &self,
+        validator: &str,
+    ) -> Result<crate::login_service::LoginService, Error> {
         let index = self
             .engine
             .validators
@@ -360,13 +363,16 @@ impl Registry {
                     .in_field("login"),
             );
         }
-        Ok(crate::login::LoginService::new(self.engine.clone(), index))
+        Ok(crate::login_service::LoginService::new(
+            self.engine.clone(),
+            index,
+        ))
     }
 
     /// A tower service answering health checks: 200 when every remote key set can be
     /// served, 503 with the reasons otherwise (see [`HealthService`](crate::HealthService)).
     pub fn health_service(&self) -> crate::health::HealthService {
-        crate::health::HealthService::new(self.clone())
+        crate::health::HealthService::new(self.engine.clone())
     }
 
     /// The state of every remote key cache (for a health endpoint).

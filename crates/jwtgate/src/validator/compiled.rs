@@ -144,6 +144,26 @@ impl CompiledValidator {
     }
 }
 
+#[cfg(feature = "login")]
+impl crate::login::SignIn for CompiledValidator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn cookie_mode(&self) -> Option<&CompiledCookieMode> {
+        self.cookie.as_ref()
+    }
+
+    fn verify_id_token<'a>(
+        &'a self,
+        raw: &'a str,
+        client_id: &'a str,
+    ) -> crate::directory::BoxFuture<'a, Result<serde_json::Map<String, serde_json::Value>, Failure>>
+    {
+        Box::pin(Self::verify_id_token(self, raw, client_id))
+    }
+}
+
 /// Reads a file for a validator's key, naming the file in the error.
 fn read_key_file(path: &std::path::Path, field: &'static str) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| {

@@ -1,0 +1,145 @@
+//! The login, callback and logout routes as one tower service over the engine.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{LOCATION, SET_COOKIE};
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
+
+use crate::engine::Engine;
+use crate::login::{BrowserAnswer, CompiledLogin, page, safe_path, url_decoded_pairs};
+
+/// The login, callback and logout routes of one validator, as one tower service: made by
+/// [`Registry::login_service`](crate::Registry::login_service). It answers
+///
+/// - `GET /auth/login?return_to=/path`: a redirect to the provider's login;
+/// - the path of the OIDC `redirect_uri` (`/auth/callback` by convention): the callback;
+/// - `GET` or `POST /auth/logout`: clears jwtgate's cookies and redirects to the provider's
+///   logout (`{"redirect_url": ...}` for XHR and JSON callers);
+///
+/// and 404 on any other path. With axum, mount it on each path:
+///
+/// ```
+/// # fn app(registry: &jwtgate::Registry) -> Result<axum::Router, jwtgate::Error> {
+/// let auth = registry.login_service("idp")?;
+/// let app: axum::Router = axum::Router::new()
+///     .route_service("/auth/login", auth.clone())
+///     .route_service("/auth/callback", auth.clone())
+///     .route_service("/auth/logout", auth);
+/// # Ok(app)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct LoginService {
+    engine: Arc<Engine>,
+    validator: usize,
+}
+
+impl fmt::Debug for LoginService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginService")
+            .field("validator", &&*self.engine.validators[self.validator].name)
+            .finish()
+    }
+}
+
+/// The login route's path.
+pub const LOGIN_PATH: &str = "/auth/login";
+/// The logout route's path.
+pub const LOGOUT_PATH: &str = "/auth/logout";
+
+impl LoginService {
+    pub(crate) fn new(engine: Arc<Engine>, validator: usize) -> Self {
+        Self { engine, validator }
+    }
+
+    /// The callback path of an OIDC login (`None` for a fronting provider).
+    pub fn callback_path(&self) -> Option<&str> {
+        self.login().and_then(CompiledLogin::callback_path)
+    }
+
+    fn login(&self) -> Option<&CompiledLogin> {
+        self.engine.validators[self.validator].login.as_ref()
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, parts: &Parts) -> Response<String> {
+        let v = &self.engine.validators[self.validator];
+        let realm = &self.engine.realm;
+        let Some(login) = self.login() else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No sign-in here.",
+                realm,
+            );
+        };
+        let path = parts.uri.path();
+        if path == LOGOUT_PATH && (parts.method == Method::GET || parts.method == Method::POST) {
+            return login.logout(v, parts).await;
+        }
+        if Some(path) == login.callback_path() && parts.method == Method::GET {
+            return login.callback(v, parts, realm).await;
+        }
+        if path == LOGIN_PATH && parts.method == Method::GET {
+            let return_to = parts
+                .uri
+                .query()
+                .map(url_decoded_pairs)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(k, _)| k == "return_to")
+                .map(|(_, v)| v)
+                .filter(|v| safe_path(v).is_some())
+                .unwrap_or_else(|| "/".to_owned());
+            let mut fake = http::Request::get(return_to.as_str())
+                .body(())
+                .map(|r| r.into_parts().0)
+                .unwrap_or_else(|_| http::Request::new(()).into_parts().0);
+            fake.headers = parts.headers.clone();
+            return match login.answer(v, &fake, false).await {
+                (BrowserAnswer::Redirect(location), cookies) => {
+                    let mut res = Response::new(String::new());
+                    *res.status_mut() = StatusCode::FOUND;
+                    res.headers_mut().insert(LOCATION, location);
+                    for c in cookies {
+                        res.headers_mut().append(SET_COOKIE, c);
+                    }
+                    res
+                }
+                (BrowserAnswer::Page, _) => page(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign-in unavailable",
+                    "The sign-in could not be started; try again in a minute.",
+                    realm,
+                ),
+            };
+        }
+        page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such sign-in route.",
+            realm,
+        )
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for LoginService {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = crate::directory::BoxFuture<'static, Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let (parts, _) = req.into_parts();
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(&parts).await) })
+    }
+}
