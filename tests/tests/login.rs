@@ -24,6 +24,11 @@ struct Site {
 
 /// An app on 127.0.0.1 whose `/` and `/page` need a sign-in through the demo provider.
 async fn oidc_site(max_age: Duration) -> Site {
+    oidc_site_with(max_age, None).await
+}
+
+/// The same, for a confidential client when `secret` is given.
+async fn oidc_site_with(max_age: Duration, secret: Option<&str>) -> Site {
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key, "k1");
@@ -43,10 +48,14 @@ async fn oidc_site(max_age: Duration) -> Site {
                         .max_age(max_age)
                         .secret("cookie-secret-cookie-secret-0032"),
                 )
-                .login(
-                    Login::oidc("web", format!("{base}/auth/callback"))
-                        .post_logout_redirect_uri(format!("{base}/")),
-                ),
+                .login({
+                    let login = Login::oidc("web", format!("{base}/auth/callback"))
+                        .post_logout_redirect_uri(format!("{base}/"));
+                    match secret {
+                        Some(s) => login.client_secret(s),
+                        None => login,
+                    }
+                }),
         )
         .build()
         .unwrap();
@@ -626,4 +635,19 @@ login = {{ url = "https://gw.example/oauth2/start?x=1", redirect_param = "rd" }}
         res.headers()["location"],
         "https://gw.example/oauth2/start?x=1&rd=%2Fa%3Fb%3Dc"
     );
+}
+
+#[tokio::test]
+async fn public_clients_send_their_id_confidential_ones_basic_credentials() {
+    for (secret, expected) in [
+        (None, "public web"),
+        (Some("s3cret:with&chars"), "basic web:s3cret%3Awith%26chars"),
+    ] {
+        let site = oidc_site_with(Duration::from_secs(3600), secret).await;
+        let (authorize, pending) = site.start("/page").await;
+        let callback = site.sign_in(&authorize, "allow").await;
+        let res = site.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+        assert_eq!(res.status(), 302, "{secret:?}");
+        assert_eq!(site.provider.client_auth(), [expected]);
+    }
 }

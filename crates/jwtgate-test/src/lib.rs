@@ -320,6 +320,7 @@ struct ProviderState {
     next_code: AtomicUsize,
     token_hits: AtomicUsize,
     forced_nonce: Mutex<Option<String>>,
+    client_auth: Mutex<Vec<String>>,
     jwks: Mutex<Value>,
     behavior: Mutex<Behavior>,
     cache_control: Mutex<Option<String>>,
@@ -387,6 +388,7 @@ impl Provider {
             next_code: AtomicUsize::new(1),
             token_hits: AtomicUsize::new(0),
             forced_nonce: Mutex::new(None),
+            client_auth: Mutex::new(Vec::new()),
             jwks: Mutex::new(jwks),
             behavior: Mutex::new(Behavior::Serve),
             cache_control: Mutex::new(None),
@@ -467,6 +469,12 @@ impl Provider {
     /// nonce checking).
     pub fn force_nonce(&self, nonce: Option<&str>) {
         *self.state.forced_nonce.lock().expect("lock") = nonce.map(str::to_owned);
+    }
+
+    /// How each `/token` request authenticated its client: `basic <id>:<secret>` or
+    /// `public <id>`.
+    pub fn client_auth(&self) -> Vec<String> {
+        self.state.client_auth.lock().expect("lock").clone()
     }
 
     /// Requests to `/token` so far.
@@ -673,14 +681,33 @@ async fn token(
     let Some(grant) = state.grants.lock().expect("lock").remove(&field("code")) else {
         return invalid("unknown or used code");
     };
-    let client_id = headers
+    let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|c| c.split_once(':').map(|(id, _)| id.to_owned()))
-        .unwrap_or_else(|| field("client_id"));
+        .and_then(|b| String::from_utf8(b).ok());
+    let client_id = match &basic {
+        Some(credentials) => {
+            state
+                .client_auth
+                .lock()
+                .expect("lock")
+                .push(format!("basic {credentials}"));
+            credentials
+                .split_once(':')
+                .map(|(id, _)| id.to_owned())
+                .unwrap_or_default()
+        }
+        None => {
+            state
+                .client_auth
+                .lock()
+                .expect("lock")
+                .push(format!("public {}", field("client_id")));
+            field("client_id")
+        }
+    };
     let verifier_hash = aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         field("code_verifier").as_bytes(),
