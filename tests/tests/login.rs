@@ -118,6 +118,12 @@ impl Site {
         req.send().await.unwrap()
     }
 
+    /// A browser navigation to `path` carrying `cookie`.
+    async fn navigate(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.get(path, &[(ACCEPT.as_str(), HTML), (COOKIE.as_str(), cookie)])
+            .await
+    }
+
     /// Starts a sign-in by navigating to `path`: the authorize URL and the pending cookie.
     async fn start(&self, path: &str) -> (String, String) {
         let res = self.get(path, &[(ACCEPT.as_str(), HTML)]).await;
@@ -196,12 +202,7 @@ async fn the_authorization_code_flow_end_to_end() {
         "the pending login is cleared: {cookies:?}"
     );
     // The session cookie signs the browser in: the user from the ID token.
-    let res = site
-        .get(
-            "/page?tab=2",
-            &[(ACCEPT.as_str(), HTML), (COOKIE.as_str(), &session)],
-        )
-        .await;
+    let res = site.navigate("/page?tab=2", &session).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(
@@ -300,37 +301,13 @@ async fn only_navigations_without_credentials_are_redirected() {
             .unwrap()
             .starts_with("text/html")
     );
-    let res = site
-        .get(
-            "/page",
-            &[
-                (ACCEPT.as_str(), HTML),
-                (COOKIE.as_str(), "idp_session=forged.x.y"),
-            ],
-        )
-        .await;
+    let res = site.navigate("/page", "idp_session=forged.x.y").await;
     assert_eq!(res.status(), 401);
     // A third redirect within a minute: the page instead.
-    let res = site
-        .get(
-            "/page",
-            &[
-                (ACCEPT.as_str(), HTML),
-                (COOKIE.as_str(), "jwtgate_bounce=1"),
-            ],
-        )
-        .await;
+    let res = site.navigate("/page", "jwtgate_bounce=1").await;
     assert_eq!(res.status(), 302);
     assert!(set_cookies(&res).contains(&"jwtgate_bounce=2".to_owned()));
-    let res = site
-        .get(
-            "/page",
-            &[
-                (ACCEPT.as_str(), HTML),
-                (COOKIE.as_str(), "jwtgate_bounce=2"),
-            ],
-        )
-        .await;
+    let res = site.navigate("/page", "jwtgate_bounce=2").await;
     assert_eq!(res.status(), 401);
     assert!(res.headers().get(LOCATION).is_none());
 }
@@ -463,12 +440,7 @@ async fn an_expired_session_is_cleared_and_the_browser_signs_in_again() {
         .find(|c| c.starts_with("idp_session="))
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let res = site
-        .get(
-            "/page",
-            &[(ACCEPT.as_str(), HTML), (COOKIE.as_str(), &session)],
-        )
-        .await;
+    let res = site.navigate("/page", &session).await;
     assert_eq!(res.status(), 302, "an expired session counts as absent");
     assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
     // An API call with the same expired session: 401 without a redirect.

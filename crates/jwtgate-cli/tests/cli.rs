@@ -61,21 +61,8 @@ fn command() -> Command {
 #[tokio::test]
 async fn serve_answers_with_validator_uid_partner_and_payload() {
     let config = write_config("serve", CONFIG);
-    let mut child = tokio::process::Command::from(command())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("prints its address")
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let (mut child, _lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let http = reqwest::Client::new();
     let mut c = claims("theissuer", "auth_jwt_test_api", 60);
@@ -433,6 +420,34 @@ fn mint_with_key_file(args: &[&str], key: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Starts `jwtgate serve --config CONFIG ARGS` (after `configure`), stdout piped: the child,
+/// its remaining stdout lines, and the base URL it prints ("listening on ...").
+async fn serve(
+    config: &std::path::Path,
+    args: &[&str],
+    configure: impl FnOnce(&mut tokio::process::Command),
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    String,
+) {
+    let mut cmd = tokio::process::Command::from(command());
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    configure(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(base) = line.strip_prefix("listening on ") {
+            return (child, lines, base.to_owned());
+        }
+    }
+    panic!("jwtgate serve printed no address");
+}
+
 fn jwtgate_test_b64_decode(part: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -470,23 +485,13 @@ any_scopes = ["read", "admin:write"]
     let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
     drop(metrics);
-    let mut child = tokio::process::Command::from(command())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0", "--metrics"])
-        .arg(metrics_addr.to_string())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(b) = line.strip_prefix("listening on ") {
-            base = b.to_owned();
-            break;
-        }
-    }
+    let metrics_arg = metrics_addr.to_string();
+    let (_child, _lines, base) = serve(
+        &config,
+        &["--listen", "127.0.0.1:0", "--metrics", &metrics_arg],
+        |_| {},
+    )
+    .await;
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     let http = reqwest::Client::new();
     let token = |extra: Value| {
@@ -589,19 +594,14 @@ path = "/x"
 auth = "jwt_idp"
 "#,
     );
-    let mut child = tokio::process::Command::from(command())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0", "--health-path", "/status"])
-        .env("RUST_LOG", "jwtgate=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let base = first.strip_prefix("listening on ").unwrap().to_owned();
+    let (mut child, _lines, base) = serve(
+        &config,
+        &["--listen", "127.0.0.1:0", "--health-path", "/status"],
+        |c| {
+            c.env("RUST_LOG", "jwtgate=info").stderr(Stdio::piped());
+        },
+    )
+    .await;
     let res = reqwest::get(format!("{base}/status")).await.unwrap();
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.unwrap();
@@ -669,17 +669,9 @@ auth = "jwt_idp"
             issuer = provider.issuer()
         ),
     );
-    let mut child = tokio::process::Command::from(command())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", &addr.to_string()])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    assert_eq!(first, format!("listening on http://{addr}"));
+    let listen = addr.to_string();
+    let (_child, mut lines, base) = serve(&config, &["--listen", &listen], |_| {}).await;
+    assert_eq!(base, format!("http://{addr}"));
     let mut printed = Vec::new();
     for _ in 0..3 {
         printed.push(lines.next_line().await.unwrap().unwrap());
