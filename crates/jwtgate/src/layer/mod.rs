@@ -220,7 +220,6 @@ impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     R: RejectionResponse<ResBody>,
-    ReqBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -255,19 +254,20 @@ where
             outcome = tracing::field::Empty,
             keys_age_secs = tracing::field::Empty,
         );
+        // Only the head goes into the boxed future; the body waits here, so it need not be
+        // `Send` or `'static`.
+        let (mut parts, body) = req.into_parts();
         let auth = async move {
             let started = Instant::now();
-            let (parts, body) = req.into_parts();
             let result = authorize(&engine, chain, &requirements, &parts).await;
             engine.record(chain, &result, started.elapsed());
             match result {
                 Ok(Outcome::Anonymous) => {
-                    let mut req = Request::from_parts(parts, body);
-                    req.extensions_mut().insert(Anonymous {
+                    parts.extensions.insert(Anonymous {
                         realm: engine.realm.clone(),
                     });
                     Ok(Authenticated {
-                        req,
+                        parts,
                         set_cookie: None,
                     })
                 }
@@ -275,9 +275,8 @@ where
                     identity,
                     set_cookie,
                 }) => {
-                    let mut req = Request::from_parts(parts, body);
-                    req.extensions_mut().insert(identity);
-                    Ok(Authenticated { req, set_cookie })
+                    parts.extensions.insert(identity);
+                    Ok(Authenticated { parts, set_cookie })
                 }
                 Err(rejection) => Err(Refused { parts, rejection }),
             }
@@ -289,6 +288,7 @@ where
             },
             inner,
             responder,
+            body: Some(body),
         }
     }
 }
@@ -319,9 +319,9 @@ async fn authorize(
     Ok(outcome)
 }
 
-/// A request that passed, and the cookie to set on its response (cookie mode).
-struct Authenticated<B> {
-    req: Request<B>,
+/// The head of a request that passed, and the cookie to set on its response (cookie mode).
+struct Authenticated {
+    parts: Parts,
     set_cookie: Option<HeaderValue>,
 }
 
@@ -331,7 +331,7 @@ struct Refused {
     rejection: Rejection,
 }
 
-type AuthFuture<B> = BoxFuture<'static, Result<Authenticated<B>, Refused>>;
+type AuthFuture = BoxFuture<'static, Result<Authenticated, Refused>>;
 
 pin_project! {
     /// Response future of [`JwtAuth`]. The inner service is kept outside the state, as in
@@ -341,17 +341,19 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future, B>,
+        state: State<S::Future>,
         inner: S,
         responder: R,
+        // The request body, until the request passes.
+        body: Option<B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
+    enum State<F> {
         Authenticating {
-            auth: AuthFuture<B>,
+            auth: AuthFuture,
         },
         Calling {
             #[pin]
@@ -376,6 +378,7 @@ where
             state: State::Calling { future, set_cookie },
             inner,
             responder,
+            body: None,
         }
     }
 }
@@ -401,7 +404,7 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authenticating { auth } => {
-                    let Authenticated { req, set_cookie } = match ready!(auth.as_mut().poll(cx)) {
+                    let Authenticated { parts, set_cookie } = match ready!(auth.as_mut().poll(cx)) {
                         Ok(done) => done,
                         Err(Refused { parts, rejection }) => {
                             let mut res = this.responder.respond(&parts, &rejection);
@@ -409,7 +412,11 @@ where
                             return Poll::Ready(Ok(res));
                         }
                     };
-                    let future = this.inner.call(req);
+                    // The auth future completes once, so the body is still here.
+                    let Some(body) = this.body.take() else {
+                        unreachable!("a request body is taken once, when its request passes")
+                    };
+                    let future = this.inner.call(Request::from_parts(parts, body));
                     this.state.set(State::Calling { future, set_cookie });
                 }
                 StateProj::Calling { future, set_cookie } => {
@@ -537,6 +544,26 @@ mod tests {
             call(public, Request::new(String::new())).await.body(),
             "anonymous"
         );
+    }
+
+    #[tokio::test]
+    async fn request_bodies_need_not_be_send() {
+        // An `Rc` body: only the request head enters the boxed (Send) authentication future.
+        let inner = service_fn(|req: Request<Rc<str>>| {
+            std::future::ready(Ok::<_, Infallible>(Response::new(
+                req.into_body().to_string(),
+            )))
+        });
+        let svc = registry()
+            .layer("public_or_jwt_v")
+            .unwrap()
+            .with_rejection_response(EmptyRejection)
+            .layer(inner);
+        let res = svc
+            .oneshot(Request::new(Rc::from("the body")))
+            .await
+            .unwrap();
+        assert_eq!(res.body(), "the body");
     }
 
     #[tokio::test]
