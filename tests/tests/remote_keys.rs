@@ -663,3 +663,47 @@ fn a_registry_outlives_the_runtime_that_started_a_fetch() {
     let t = token(&provider, &key, Some("k1"));
     assert_eq!(second.block_on(status(&app, &t)).0, 200);
 }
+
+#[tokio::test]
+async fn claims_that_cannot_match_are_refused_before_any_key_fetch() {
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    let (_registry, app) = setup(&provider, fast().min_refetch_interval(Duration::ZERO));
+    // Another issuer, another audience, with fresh kids each time: no fetch at all.
+    for (i, (iss, aud)) in [
+        ("https://other.example", AUD),
+        (provider.issuer().as_str(), "other-api"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = mint(
+            &key,
+            "RS256",
+            json!({"kid": format!("random-{i}")}),
+            &claims(iss, aud, 300),
+        );
+        let (code, body) = status(&app, &t).await;
+        assert_eq!(code, 401);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("not accepted"),
+            "{body}"
+        );
+    }
+    assert_eq!(provider.jwks_hits(), 0);
+    // The token it can accept is verified (one fetch), and a forged one with good claims still
+    // fails on its signature.
+    assert_eq!(
+        status(&app, &token(&provider, &key, Some("k1"))).await.0,
+        200
+    );
+    let forged = token(&provider, &TestKey::rsa_alt(), Some("k1"));
+    assert_eq!(
+        status(&app, &forged).await.1["error_description"],
+        "token signature is invalid"
+    );
+    assert_eq!(provider.jwks_hits(), 1);
+}

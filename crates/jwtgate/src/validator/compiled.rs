@@ -120,6 +120,11 @@ impl CompiledValidator {
                 return Err(Failure::TypeNotAccepted);
             }
         }
+        // Issuer, audience, party and claim types do not depend on the signature: a validator
+        // that cannot accept the token finds out before it fetches keys or verifies anything
+        // (a chain verifies only where it could accept, and a token for another issuer never
+        // causes a key fetch). Nothing is trusted until the signature below holds.
+        rules.check_static(&token.claims)?;
         let kid = token.kid.as_deref();
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
@@ -139,7 +144,7 @@ impl CompiledValidator {
         if !candidates.any(|k| k.verify(self.algorithm, input, &token.signature)) {
             return Err(Failure::BadSignature);
         }
-        rules.check(&token.claims, now)?;
+        rules.check_time(&token.claims, now)?;
         Ok(())
     }
 }
