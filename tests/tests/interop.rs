@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, RemoteKeyOptions, Validator};
+use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint, mint_raw, now};
-use jwtgate_tests::{Logs, app, get_bearer};
+use jwtgate_tests::{app, get_bearer};
 use serde_json::{Value, json};
 
 const ISS: &str = "https://issuer.example";
@@ -219,63 +219,6 @@ async fn skipped_reasons_reach_the_remote_cache_error() {
     assert!(
         error.ends_with("skipped kid \"enc\": use is \"enc\", not \"sig\""),
         "{error}"
-    );
-}
-
-#[tokio::test]
-async fn an_issuer_its_discovery_contradicts_is_a_configuration_error() {
-    let logs = Logs::default();
-    let _guard = logs.capture(tracing::Level::INFO);
-
-    let key = TestKey::rsa();
-    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
-    provider.set_discovery_issuer("https://evil.example");
-    let registry = Registry::builder()
-        .validator(
-            Validator::new("v")
-                .issuer(provider.issuer())
-                .audience(AUD)
-                .algorithm(Algorithm::RS256)
-                .key(KeySource::oidc_issuer(provider.issuer()))
-                .remote_options(RemoteKeyOptions::default().backoff(Duration::ZERO, Duration::ZERO))
-                .static_user(1),
-        )
-        .build()
-        .unwrap();
-    let app = app(&registry, &[("/jwt", "jwt_v")]);
-    let token = mint(
-        &key,
-        "RS256",
-        json!({"kid": "k1"}),
-        &claims(&provider.issuer(), AUD, 300),
-    );
-    for _ in 0..2 {
-        let r = get_bearer(&app, "/jwt", Some(&token)).await;
-        assert_eq!(r.status, 503);
-        assert_eq!(
-            r.body["error_description"],
-            "signing keys are unavailable: the issuer's discovery document names another issuer"
-        );
-        assert!(!r.header("retry-after").is_empty());
-    }
-    let state = registry.key_caches().remove(0);
-    assert!(state.misconfigured);
-    let error = state.last_error.unwrap();
-    assert!(
-        error.contains(&provider.issuer()) && error.contains("https://evil.example"),
-        "{error}"
-    );
-    // Logged at error level, with both values, on every attempt.
-    let text = logs.text();
-    let lines: Vec<_> = text
-        .lines()
-        .filter(|l| l.contains("ERROR") && l.contains("key source misconfigured"))
-        .collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.contains("https://evil.example") && l.contains(&provider.issuer()))
     );
 }
 
