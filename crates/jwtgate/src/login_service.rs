@@ -93,12 +93,13 @@ impl LoginService {
                 .map(|(_, v)| v)
                 .filter(|v| safe_path(v).is_some())
                 .unwrap_or_else(|| "/".to_owned());
-            let mut fake = http::Request::get(return_to.as_str())
+            // The login starts as if the browser had navigated to its return target.
+            let mut navigation = http::Request::get(return_to.as_str())
                 .body(())
                 .map(|r| r.into_parts().0)
                 .unwrap_or_else(|_| http::Request::new(()).into_parts().0);
-            fake.headers = parts.headers.clone();
-            return match login.answer(v, &fake, false).await {
+            navigation.headers = parts.headers.clone();
+            return match login.answer(v, &navigation, false).await {
                 (BrowserAnswer::Redirect(location), cookies) => {
                     let mut res = Response::new(String::new());
                     *res.status_mut() = StatusCode::FOUND;
