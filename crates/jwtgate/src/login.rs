@@ -366,18 +366,13 @@ fn app_host<'a>(app_domain: Option<&'a str>, headers: &'a HeaderMap) -> Option<&
         })
 }
 
-/// `https`, or `http` for a loopback host (development and tests).
+/// `https`, or `http` for a loopback host (development and tests); `host` may carry a port.
 fn scheme_for(host: &str) -> &'static str {
     let bare = host
         .rsplit_once(':')
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(h, _)| h);
-    let bare = bare.trim_start_matches('[').trim_end_matches(']');
-    if bare == "localhost"
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-    {
+    if crate::remote::is_loopback_host(bare) {
         "http"
     } else {
         "https"
@@ -420,7 +415,6 @@ fn pkce_challenge(verifier: &str) -> String {
 /// Endpoints from the issuer's discovery document.
 #[derive(Clone, Debug, Deserialize)]
 struct Endpoints {
-    issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
     end_session_endpoint: Option<String>,
@@ -449,22 +443,11 @@ impl OidcFlow {
         {
             return Ok(e);
         }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let url = crate::remote::check_url(&url, "discovery")?;
-        let (body, _) = crate::remote::get(&self.client, &url, 256 * 1024)
-            .await
-            .map_err(|e| e.message)?;
-        let found: Endpoints = serde_json::from_slice(&body)
-            .map_err(|_| format!("{url} is not an OpenID configuration with login endpoints"))?;
-        if found.issuer != self.issuer {
-            return Err(format!(
-                "OIDC discovery issuer mismatch: configured {:?}, discovery document says {:?}",
-                self.issuer, found.issuer
-            ));
-        }
+        let config = crate::remote::config_url(&self.issuer, "issuer")?;
+        let found: Endpoints =
+            crate::remote::document(&self.client, &self.issuer, &config, 256 * 1024)
+                .await
+                .map_err(|e| e.message)?;
         for endpoint in [
             Some(&found.authorization_endpoint),
             Some(&found.token_endpoint),
@@ -473,7 +456,7 @@ impl OidcFlow {
         .into_iter()
         .flatten()
         {
-            crate::remote::check_url(endpoint, "endpoint")?;
+            crate::remote::endpoint(endpoint, "endpoint").map_err(|e| e.message)?;
         }
         *self
             .endpoints

@@ -1,15 +1,65 @@
-//! OIDC discovery: `<issuer>/.well-known/openid-configuration` names the JWK set URL, and its
-//! `issuer` must equal the configured one exactly (OIDC Discovery 4.3), or the configuration
-//! is wrong.
+//! OIDC discovery: `<issuer>/.well-known/openid-configuration` names the JWK set URL (and, for
+//! browser sign-in, the login endpoints), and its `issuer` must equal the configured one
+//! exactly (OIDC Discovery 4.3), or the configuration is wrong.
 
 use reqwest::Url;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::fetch::{FetchError, check_url, get};
 
+/// The discovery document's URL for `issuer` (which must be HTTPS, or HTTP on loopback).
+pub(crate) fn config_url(issuer: &str, what: &str) -> Result<Url, String> {
+    let base = check_url(issuer, what)?;
+    let config = format!(
+        "{}/.well-known/openid-configuration",
+        base.as_str().trim_end_matches('/')
+    );
+    Url::parse(&config).map_err(|e| e.to_string())
+}
+
+/// A discovery document: its `issuer`, and the members `T` reads.
 #[derive(Deserialize)]
-struct Discovery {
+struct WithIssuer<T> {
     issuer: Option<String>,
+    #[serde(flatten)]
+    doc: T,
+}
+
+/// Fetches `issuer`'s discovery document at `config` and reads it as `T`, refusing a document
+/// that names another issuer (a configuration error, never a transient one).
+pub(crate) async fn document<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    issuer: &str,
+    config: &Url,
+    max_body: usize,
+) -> Result<T, FetchError> {
+    let (body, _) = get(client, config, max_body).await?;
+    let found: WithIssuer<T> = serde_json::from_slice(&body)
+        .map_err(|_| format!("{config} is not an OpenID configuration document"))?;
+    match found.issuer.as_deref() {
+        Some(found) if found == issuer => Ok(()),
+        found => Err(FetchError {
+            message: format!(
+                "OIDC discovery issuer mismatch: configured {issuer:?}, discovery document says {:?}",
+                found.unwrap_or("")
+            ),
+            config: true,
+        }),
+    }?;
+    Ok(found.doc)
+}
+
+/// An endpoint named by a discovery document: HTTPS, or HTTP on loopback.
+pub(crate) fn endpoint(url: &str, what: &str) -> Result<Url, FetchError> {
+    check_url(url, what).map_err(|message| FetchError {
+        message,
+        config: true,
+    })
+}
+
+#[derive(Deserialize)]
+struct JwksDoc {
     jwks_uri: Option<String>,
 }
 
@@ -20,26 +70,9 @@ pub(crate) async fn jwks_uri(
     config: &Url,
     max_body: usize,
 ) -> Result<Url, FetchError> {
-    let (body, _) = get(client, config, max_body).await?;
-    let doc: Discovery = serde_json::from_slice(&body)
-        .map_err(|_| format!("{config} is not an OpenID configuration document"))?;
-    match doc.issuer.as_deref() {
-        Some(found) if found == issuer => {}
-        found => {
-            return Err(FetchError {
-                message: format!(
-                    "OIDC discovery issuer mismatch: configured {issuer:?}, discovery document says {:?}",
-                    found.unwrap_or("")
-                ),
-                config: true,
-            });
-        }
-    }
+    let doc: JwksDoc = document(client, issuer, config, max_body).await?;
     let uri = doc
         .jwks_uri
         .ok_or_else(|| format!("{config} has no jwks_uri"))?;
-    check_url(&uri, "jwks_uri").map_err(|message| FetchError {
-        message,
-        config: true,
-    })
+    endpoint(&uri, "jwks_uri")
 }

@@ -60,15 +60,18 @@ pub(crate) fn check_url(url: &str, what: &str) -> Result<Url, String> {
 fn allowed(url: &Url) -> bool {
     match url.scheme() {
         "https" => true,
-        "http" => url.host_str().is_some_and(|host| {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }),
+        "http" => url.host_str().is_some_and(is_loopback_host),
         _ => false,
     }
+}
+
+/// `localhost` or a loopback address (IPv6 in brackets or not), without a port.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// GETs `url`, returning the body (at most `max_body` bytes) and its `max-age`.

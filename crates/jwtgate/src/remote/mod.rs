@@ -18,8 +18,11 @@ use reqwest::Url;
 
 pub use options::{KeyCacheState, RemoteKeyOptions};
 
-#[cfg_attr(not(feature = "login"), allow(unused_imports))]
-pub(crate) use self::fetch::{FetchError, check_url, get};
+pub(crate) use self::fetch::{FetchError, check_url};
+#[cfg(feature = "login")]
+pub(crate) use self::{
+    discovery::config_url, discovery::document, discovery::endpoint, fetch::is_loopback_host,
+};
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
 use crate::jws::jwk::parse_jwks;
@@ -122,18 +125,10 @@ impl KeyCaches {
             RemoteSource::JwksUrl(url) => {
                 Source::Jwks(check_url(url, "jwks_url").map_err(invalid)?)
             }
-            RemoteSource::OidcIssuer(issuer) => {
-                let base = check_url(issuer, "oidc_issuer").map_err(invalid)?;
-                let config = format!(
-                    "{}/.well-known/openid-configuration",
-                    base.as_str().trim_end_matches('/')
-                );
-                let config = Url::parse(&config).map_err(|e| invalid(e.to_string()))?;
-                Source::Discovery {
-                    issuer: issuer.clone(),
-                    config,
-                }
-            }
+            RemoteSource::OidcIssuer(issuer) => Source::Discovery {
+                issuer: issuer.clone(),
+                config: discovery::config_url(issuer, "oidc_issuer").map_err(invalid)?,
+            },
         };
         let cache = Arc::new(RemoteKeys {
             label,
