@@ -767,16 +767,9 @@ impl OidcFlow {
             }
             None => form.push(("client_id", &self.client_id)),
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
         let res = req
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
@@ -790,10 +783,9 @@ impl OidcFlow {
                 res.status().as_u16()
             ));
         }
-        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-        if bytes.len() > 256 * 1024 {
-            return Err("token response too large".into());
-        }
+        let bytes = crate::remote::read_body(res, 256 * 1024)
+            .await
+            .map_err(|e| e.message)?;
         #[derive(Deserialize)]
         struct TokenResponse {
             id_token: Option<String>,

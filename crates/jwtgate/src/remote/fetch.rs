@@ -80,7 +80,7 @@ pub(crate) async fn get(
     url: &Url,
     max_body: usize,
 ) -> Result<(Vec<u8>, Option<u64>), FetchError> {
-    let mut res = client
+    let res = client
         .get(url.clone())
         .header(ACCEPT, "application/json")
         .send()
@@ -89,15 +89,24 @@ pub(crate) async fn get(
     if res.status() != StatusCode::OK {
         return Err(format!("{url} answered HTTP {}", res.status().as_u16()).into());
     }
-    let limit = max_body;
-    if res.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("{url} body is larger than {limit} bytes").into());
-    }
     let max_age = res
         .headers()
         .get(CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_max_age);
+    Ok((read_body(res, max_body).await?, max_age))
+}
+
+/// Reads a response body of at most `limit` bytes, refusing a larger one before and while it
+/// arrives (never buffering more than the limit).
+pub(crate) async fn read_body(
+    mut res: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let url = res.url().clone();
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("{url} body is larger than {limit} bytes").into());
+    }
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.map_err(|e| describe(&e))? {
         if body.len() + chunk.len() > limit {
@@ -105,7 +114,7 @@ pub(crate) async fn get(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((body, max_age))
+    Ok(body)
 }
 
 pub(crate) fn describe(e: &reqwest::Error) -> FetchError {
