@@ -333,6 +333,14 @@ fn percent_decode(raw: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
+/// The value of the first cookie `name` that is valid UTF-8, read as credentials read cookies.
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
+pub(crate) fn cookie_value<'r>(headers: &'r HeaderMap, name: &str) -> Option<&'r str> {
+    Cookies::parse(headers)
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
 /// The cookies of a request, read from the bytes of every `Cookie` header.
 struct Cookies<'r> {
     pairs: Vec<(&'r [u8], &'r [u8])>,

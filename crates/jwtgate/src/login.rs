@@ -22,13 +22,14 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{
-    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE,
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE,
 };
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::cookie_value;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
@@ -379,18 +380,6 @@ fn scheme_for(host: &str) -> &'static str {
     }
 }
 
-/// The value of cookie `name` (for the bounce and pending cookies, which jwtgate wrote).
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim())
-}
-
 /// A pending authorization-code login, sealed in a cookie.
 #[derive(Serialize, Deserialize)]
 struct Pending {
@@ -521,7 +510,7 @@ impl CompiledLogin {
         if credentials_sent {
             return (BrowserAnswer::Page, Vec::new());
         }
-        let bounces: u32 = cookie(&parts.headers, BOUNCE_COOKIE)
+        let bounces: u32 = cookie_value(&parts.headers, BOUNCE_COOKIE)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if bounces >= MAX_BOUNCES {
@@ -614,7 +603,7 @@ impl CompiledLogin {
         let query: Vec<(String, String)> =
             parts.uri.query().map(url_decoded_pairs).unwrap_or_default();
         let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let pending: Option<Pending> = cookie(&parts.headers, &name)
+        let pending: Option<Pending> = cookie_value(&parts.headers, &name)
             .and_then(|v| mode.open(&name, v))
             .and_then(|p| serde_json::from_slice(&p).ok())
             .filter(|p: &Pending| p.exp > crate::jws::claims::now());
