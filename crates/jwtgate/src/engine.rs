@@ -124,7 +124,11 @@ impl Engine {
         else {
             return rejection;
         };
-        let (answer, cookies) = login.answer(v, parts, sent).await;
+        if sent {
+            return rejection.with_page();
+        }
+        let return_to = crate::login::return_target(&parts.uri);
+        let (answer, cookies) = login.answer(v, &parts.headers, return_to).await;
         let rejection = match answer {
             crate::login::BrowserAnswer::Redirect(location) => rejection.redirect_to(location),
             crate::login::BrowserAnswer::Page => rejection.with_page(),

@@ -349,6 +349,14 @@ pub(crate) fn safe_path(path: &str) -> Option<&str> {
     local.then_some(path)
 }
 
+/// Where a navigation comes back after signing in: its own path and query when local, else `/`.
+pub(crate) fn return_target(uri: &http::Uri) -> &str {
+    uri.path_and_query()
+        .map(http::uri::PathAndQuery::as_str)
+        .and_then(safe_path)
+        .unwrap_or("/")
+}
+
 /// `url` with `param=value` appended, encoded once, whether `url` has a query or not.
 fn with_param(url: &str, param: &str, value: &str) -> Option<String> {
     let mut url = Url::parse(url).ok()?;
@@ -500,17 +508,16 @@ fn pending_cookie(validator: &str) -> String {
 }
 
 impl CompiledLogin {
-    /// The answer to a refused navigation: a redirect to the login, or the 401 page.
+    /// The answer to a navigation without credentials that should come back to `return_to`
+    /// (a local path, see [`return_target`]): a redirect to the login, or the 401 page when
+    /// the bounce cookie shows a loop.
     pub(crate) async fn answer(
         &self,
         validator: &dyn SignIn,
-        parts: &Parts,
-        credentials_sent: bool,
+        headers: &HeaderMap,
+        return_to: &str,
     ) -> (BrowserAnswer, Vec<HeaderValue>) {
-        if credentials_sent {
-            return (BrowserAnswer::Page, Vec::new());
-        }
-        let bounces: u32 = cookie_value(&parts.headers, BOUNCE_COOKIE)
+        let bounces: u32 = cookie_value(headers, BOUNCE_COOKIE)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if bounces >= MAX_BOUNCES {
@@ -522,19 +529,13 @@ impl CompiledLogin {
             bounces + 1
         ))
         .ok();
-        let return_to = parts
-            .uri
-            .path_and_query()
-            .map(http::uri::PathAndQuery::as_str)
-            .and_then(safe_path)
-            .unwrap_or("/");
         let (location, extra) = match &self.kind {
             Kind::Fronting {
                 url,
                 redirect_param,
             } => {
                 let url = if url.contains("{host}") {
-                    let Some(host) = app_host(self.app_domain.as_deref(), &parts.headers) else {
+                    let Some(host) = app_host(self.app_domain.as_deref(), headers) else {
                         return (BrowserAnswer::Page, Vec::new());
                     };
                     url.replace("{host}", host)

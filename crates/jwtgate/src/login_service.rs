@@ -93,13 +93,7 @@ impl LoginService {
                 .map(|(_, v)| v)
                 .filter(|v| safe_path(v).is_some())
                 .unwrap_or_else(|| "/".to_owned());
-            // The login starts as if the browser had navigated to its return target.
-            let mut navigation = http::Request::get(return_to.as_str())
-                .body(())
-                .map(|r| r.into_parts().0)
-                .unwrap_or_else(|_| http::Request::new(()).into_parts().0);
-            navigation.headers = parts.headers.clone();
-            return match login.answer(v, &navigation, false).await {
+            return match login.answer(v, &parts.headers, &return_to).await {
                 (BrowserAnswer::Redirect(location), cookies) => {
                     let mut res = Response::new(String::new());
                     *res.status_mut() = StatusCode::FOUND;
