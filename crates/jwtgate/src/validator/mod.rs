@@ -291,9 +291,14 @@ impl Validator {
         self
     }
 
-    /// The cookies this validator reads as token sources (its preset's included).
+    /// The cookies this validator reads as token sources (its preset's included; a preset
+    /// that does not resolve is reported when the validator compiles).
     pub(crate) fn source_cookies(&self) -> Vec<String> {
-        let preset = self.preset.as_ref().map(Preset::sources);
+        let preset = self
+            .preset
+            .as_ref()
+            .and_then(|p| p.defaults().ok())
+            .map(|d| d.sources);
         self.sources
             .as_ref()
             .or(preset.as_ref())

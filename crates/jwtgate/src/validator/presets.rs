@@ -212,14 +212,6 @@ impl Preset {
         self
     }
 
-    /// The preset's token sources (for the registry's cookie-name check).
-    pub(crate) fn sources(&self) -> Vec<TokenSource> {
-        match &self.provider {
-            Provider::CloudflareAccess { .. } => cloudflare_sources(),
-            _ => vec![TokenSource::authorization()],
-        }
-    }
-
     /// Resolves the preset; an argument that cannot be part of a URL is an error.
     pub(crate) fn defaults(&self) -> Result<Defaults, Error> {
         let base = |default: String| -> Result<String, Error> {
