@@ -366,8 +366,10 @@ impl Engine {
         };
         span.record("validator", tracing::field::display(validator));
         span.record("outcome", tracing::field::display(kind.unwrap_or(outcome)));
+        // The key-set age costs a lookup: only when a span or the metrics will read it.
+        let wanted = cfg!(feature = "metrics") || !span.is_disabled();
         let age = match result {
-            Ok(Outcome::Authenticated { .. }) => self.keys_age(validator),
+            Ok(Outcome::Authenticated { .. }) if wanted => self.keys_age(validator),
             _ => None,
         };
         if let Some(age) = age {
