@@ -77,6 +77,11 @@ impl Engine {
         Rejection::new(kind, description, self.realm.clone())
     }
 
+    /// The index of the validator named `name`.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.validators.iter().position(|v| &*v.name == name)
+    }
+
     /// The validators of the chain starting at `start`, in order.
     fn chain(&self, start: usize) -> impl Iterator<Item = &CompiledValidator> {
         std::iter::successors(Some(&self.validators[start]), |v| {
@@ -398,8 +403,7 @@ impl Engine {
 
     /// How old the key set of validator `name` is (remote keys only).
     fn keys_age(&self, name: &str) -> Option<std::time::Duration> {
-        let v = self.validators.iter().find(|v| &*v.name == name)?;
-        v.keys_age()
+        self.validators[self.position(name)?].keys_age()
     }
 }
 

@@ -269,15 +269,12 @@ impl Registry {
     fn index_of(&self, mode: &AuthMode) -> Result<usize, Error> {
         let validators = &self.engine.validators;
         match mode.validator() {
-            Some(name) => validators
-                .iter()
-                .position(|v| &*v.name == name)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::UnknownValidator,
-                        format!("auth mode {mode}: no validator named {name:?}"),
-                    )
-                }),
+            Some(name) => self.engine.position(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownValidator,
+                    format!("auth mode {mode}: no validator named {name:?}"),
+                )
+            }),
             None if validators.len() == 1 => Ok(0),
             None => Err(Error::new(
                 ErrorKind::AmbiguousValidator,
@@ -345,17 +342,12 @@ impl Registry {
         &self,
         validator: &str,
     ) -> Result<crate::login_service::LoginService, Error> {
-        let index = self
-            .engine
-            .validators
-            .iter()
-            .position(|v| &*v.name == validator)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::UnknownValidator,
-                    format!("no validator named {validator:?}"),
-                )
-            })?;
+        let index = self.engine.position(validator).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownValidator,
+                format!("no validator named {validator:?}"),
+            )
+        })?;
         if self.engine.validators[index].login.is_none() {
             return Err(
                 Error::new(ErrorKind::InvalidSetting, "this validator has no login")
