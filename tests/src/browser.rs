@@ -93,14 +93,20 @@ impl Browser {
         panic!("chromedriver did not answer on {url}: {last}");
     }
 
-    /// Clicks the element with `id`, waiting for it to appear.
-    pub async fn click(&self, id: &str) {
+    /// The element with `id`, waiting (up to 10 s) for it to appear.
+    pub async fn element(&self, id: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Id(id))
             .await
             .unwrap_or_else(|e| panic!("#{id}: {e}"))
+    }
+
+    /// Clicks the element with `id`, waiting for it to appear.
+    pub async fn click(&self, id: &str) {
+        self.element(id)
+            .await
             .click()
             .await
             .unwrap_or_else(|e| panic!("click #{id}: {e}"));
@@ -108,12 +114,8 @@ impl Browser {
 
     /// The text of the element with `id`, waiting for it to appear.
     pub async fn text(&self, id: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id(id))
+        self.element(id)
             .await
-            .unwrap_or_else(|e| panic!("#{id}: {e}"))
             .text()
             .await
             .unwrap_or_else(|e| panic!("text of #{id}: {e}"))

@@ -531,46 +531,32 @@ login = {{ url = "https://gw.example/oauth2/start?x=1", redirect_param = "rd" }}
             .unwrap();
         req.into_parts().0
     };
-    let registry = Config::from_toml_str(
-        &config(
+    let load = |text: &str| Config::from_toml_str(text, "gw.toml", None).and_then(|c| c.registry());
+    let logout = |registry: Registry| async move {
+        registry
+            .login_service("gw")
+            .unwrap()
+            .handle(&head("app.example.com"))
+            .await
+    };
+    let res = logout(
+        load(&config(
             "logout = { url = \"https://gw.example/oauth2/sign_out\", redirect_param = \"rd\" }",
-        ),
-        "gw.toml",
-        None,
+        ))
+        .unwrap(),
     )
-    .unwrap()
-    .registry()
-    .unwrap();
-    let res = registry
-        .login_service("gw")
-        .unwrap()
-        .handle(&head("app.example.com"))
-        .await;
+    .await;
     assert_eq!(res.status(), 302);
     assert_eq!(
         res.headers()["location"],
         "https://gw.example/oauth2/sign_out?rd=https%3A%2F%2Fapp.example.com%2F"
     );
     // No logout known: the app's home.
-    let registry = Config::from_toml_str(&config(""), "gw.toml", None)
-        .unwrap()
-        .registry()
-        .unwrap();
-    let res = registry
-        .login_service("gw")
-        .unwrap()
-        .handle(&head("app.example.com"))
-        .await;
+    let res = logout(load(&config("")).unwrap()).await;
     assert_eq!(res.headers()["location"], "/");
     // A login table must be one kind or the other.
-    let err = Config::from_toml_str(
-        &config("").replace("redirect_param = \"rd\" }", "client_id = \"x\" }"),
-        "gw.toml",
-        None,
-    )
-    .unwrap()
-    .registry()
-    .unwrap_err();
+    let err =
+        load(&config("").replace("redirect_param = \"rd\" }", "client_id = \"x\" }")).unwrap_err();
     assert_eq!(err.field(), Some("login"));
     assert!(
         err.to_string()
@@ -578,23 +564,14 @@ login = {{ url = "https://gw.example/oauth2/start?x=1", redirect_param = "rd" }}
         "{err}"
     );
     // An OIDC login needs cookie mode for its session.
-    let err = Config::from_toml_str(
-        &config("").replace(
-            "url = \"https://gw.example/oauth2/start?x=1\", redirect_param = \"rd\"",
-            "client_id = \"web\", redirect_uri = \"https://app.example.com/auth/callback\"",
-        ),
-        "gw.toml",
-        None,
-    )
-    .unwrap()
-    .registry()
+    let err = load(&config("").replace(
+        "url = \"https://gw.example/oauth2/start?x=1\", redirect_param = \"rd\"",
+        "client_id = \"web\", redirect_uri = \"https://app.example.com/auth/callback\"",
+    ))
     .unwrap_err();
     assert!(err.message().contains("cookie mode"), "{err}");
     // A fronting login gets the path, encoded once.
-    let registry = Config::from_toml_str(&config(""), "gw.toml", None)
-        .unwrap()
-        .registry()
-        .unwrap();
+    let registry = load(&config("")).unwrap();
     let req = http::Request::get("/auth/login?return_to=%2Fa%3Fb%3Dc")
         .body(())
         .unwrap();

@@ -2,8 +2,6 @@
 //! provider, come back to the page asked for, stay signed in across a reload, sign out through
 //! the provider, and be asked to sign in again.
 
-use std::time::Duration;
-
 use jwtgate_tests::browser::Browser;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
@@ -69,12 +67,7 @@ async fn sign_in_and_out_through_the_demo_provider() {
     );
     // ...which leads back to the app, where the session is gone and a sign-in is asked again.
     b.click("return").await;
-    b.client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(fantoccini::Locator::Id("sign-in"))
-        .await
-        .unwrap();
+    b.element("sign-in").await;
     let url = b.url().await;
     assert!(url.contains("/authorize?response_type=code"), "{url}");
     b.client.goto(&format!("{base}/health")).await.unwrap();
