@@ -12,14 +12,20 @@ use http::{HeaderMap, HeaderValue, Uri};
 use serde_json::{Map, Value};
 
 use crate::credentials::{Credential, RequestView};
-use crate::directory::PartnerDirectory;
+use crate::directory::{
+    LookupError, LookupErrorKind, PartnerDirectory, UserDirectory, UserKey, UserMatch, UserQuery,
+    UserRecord,
+};
 use crate::failure::Failure;
 use crate::identity::{Identity, Payload, UserId, ValidatorName};
 use crate::jws::claims::{self, ClaimError};
 use crate::jws::token::{self, TokenError, UnverifiedToken};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
-use crate::validator::{CompiledValidator, UserStrategy};
+use crate::validator::{CompiledValidator, DirectoryUser, UserStrategy};
+
+/// Seconds a client is asked to wait when the user directory is unreachable.
+const DIRECTORY_RETRY_AFTER_SECS: u64 = 5;
 
 /// What the engine learnt about a request.
 pub(crate) enum Outcome {
@@ -43,6 +49,7 @@ pub(crate) struct Engine {
     pub(crate) validators: Vec<CompiledValidator>,
     pub(crate) session_cookie: Option<String>,
     pub(crate) directory: Arc<dyn PartnerDirectory>,
+    pub(crate) users: Option<Arc<dyn UserDirectory>>,
     #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
     pub(crate) caches: KeyCaches,
 }
@@ -101,12 +108,55 @@ impl Engine {
             .authenticate_request(chain, &parts.headers, &parts.uri, &mut cleared)
             .await;
         let rejection = match result {
-            Ok(outcome) => return Ok(outcome),
+            Ok(outcome) => return self.to_profile(parts, outcome),
             Err(r) => cleared.into_iter().fold(r, Rejection::with_cookie),
         };
         #[cfg(feature = "login")]
         let rejection = self.for_browsers(chain, parts, rejection).await;
         Err(rejection)
+    }
+
+    /// Sends a browser navigation of a user whose profile is incomplete to the validator's
+    /// profile page (never the page itself, never an API call), keeping the session cookie.
+    fn to_profile(&self, parts: &Parts, outcome: Outcome) -> Result<Outcome, Rejection> {
+        let Outcome::Authenticated {
+            identity,
+            set_cookie,
+        } = &outcome
+        else {
+            return Ok(outcome);
+        };
+        let incomplete = identity
+            .user_record()
+            .is_some_and(|record| !record.profile_complete);
+        if !incomplete {
+            return Ok(outcome);
+        }
+        let profile_url = self
+            .position(identity.validator().as_str())
+            .and_then(|i| self.validators[i].profile_url.as_deref());
+        let Some(profile_url) = profile_url else {
+            return Ok(outcome);
+        };
+        if parts.uri.path() == profile_url || !crate::navigation::is_navigation(parts) {
+            return Ok(outcome);
+        }
+        let next =
+            crate::navigation::encode_query_value(crate::navigation::return_target(&parts.uri));
+        let Ok(location) = HeaderValue::try_from(format!("{profile_url}?next={next}")) else {
+            return Ok(outcome);
+        };
+        tracing::debug!(validator = %identity.validator(), "profile incomplete: sent to the profile page");
+        let rejection = self
+            .reject(
+                RejectionKind::ProfileIncomplete,
+                "the user's profile is incomplete",
+            )
+            .redirect_to(location);
+        Err(set_cookie
+            .iter()
+            .cloned()
+            .fold(rejection, Rejection::with_cookie))
     }
 
     /// Points a refused navigation at the chain's first login: a redirect when no credential
@@ -290,6 +340,7 @@ impl Engine {
                 "token has no usable user claim",
             )
         };
+        let mut record: Option<Arc<UserRecord>> = None;
         let user = match &v.user {
             UserStrategy::Static(id) => id.clone(),
             UserStrategy::Claim { claim, service } => {
@@ -315,6 +366,23 @@ impl Engine {
                     tracing::debug!(validator = %v.name, "user resolver refused the token");
                     self.reject(RejectionKind::InvalidToken, "token user is not known")
                 })?,
+            UserStrategy::Directory(d) => {
+                let query =
+                    user_query(v, *d, &payload).map_err(|why| invalid_user(v, self, why))?;
+                let Some(users) = &self.users else {
+                    return Err(internal("user directory", &"no user directory"));
+                };
+                let found = users
+                    .user(&query)
+                    .await
+                    .map_err(|e| self.lookup_failed(v, "user directory", &e))?;
+                let Some(found) = found else {
+                    return Err(invalid_user(v, self, "token user is not known"));
+                };
+                let id = found.id.clone();
+                record = Some(found);
+                id
+            }
         };
         let partner = match (v.partner_required, payload.get_str("email")) {
             (None, _) | (Some(_), None) => None,
@@ -323,7 +391,7 @@ impl Engine {
                     .directory
                     .partners_by_email(email)
                     .await
-                    .map_err(|e| internal("partner directory", &e))?;
+                    .map_err(|e| self.lookup_failed(v, "partner directory", &e))?;
                 match found.as_slice() {
                     [one] => Some(*one),
                     _ => None,
@@ -340,11 +408,88 @@ impl Engine {
                 user,
                 partner,
                 validator: ValidatorName(v.name.clone()),
+                record,
                 realm: self.realm.clone(),
             },
             set_cookie,
         })
     }
+}
+
+impl Engine {
+    /// 503 with `Retry-After` for a directory that cannot be reached, 500 for one that failed;
+    /// the error goes to the log only.
+    fn lookup_failed(&self, v: &CompiledValidator, what: &str, e: &LookupError) -> Rejection {
+        if e.kind() == LookupErrorKind::Unavailable {
+            tracing::warn!(validator = %v.name, error = %e, "{what} unavailable");
+            return self
+                .reject(
+                    RejectionKind::DirectoryUnavailable,
+                    "the user directory is unavailable",
+                )
+                .with_retry_after(DIRECTORY_RETRY_AFTER_SECS);
+        }
+        tracing::error!(validator = %v.name, error = %e, "{what} failed");
+        self.reject(RejectionKind::Internal, "authentication backend error")
+    }
+}
+
+/// A 401 for a token whose user cannot be found or registered.
+fn invalid_user(v: &CompiledValidator, engine: &Engine, why: &'static str) -> Rejection {
+    tracing::debug!(validator = %v.name, reason = why, "token refused");
+    engine.reject(RejectionKind::InvalidToken, why)
+}
+
+/// Who a directory should look for: the verified email, the issuer and subject, or (service
+/// users on) a service token's `common_name`. An email marked unverified is never used.
+fn user_query<'a>(
+    v: &'a CompiledValidator,
+    d: DirectoryUser,
+    payload: &'a Payload,
+) -> Result<UserQuery<'a>, &'static str> {
+    let raw_email = payload
+        .get_str("email")
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let unverified = matches!(payload.get("email_verified"), Some(Value::Bool(false)))
+        || payload
+            .get_str("email_verified")
+            .is_some_and(|s| s.eq_ignore_ascii_case("false"));
+    let email = raw_email.filter(|_| !unverified);
+    let issuer = payload.get_str("iss").filter(|s| !s.is_empty());
+    let subject = payload.get_str("sub").filter(|s| !s.is_empty());
+    let key = match (d.matching, email, issuer, subject) {
+        (UserMatch::Email, Some(email), _, _) => {
+            UserKey::Email(crate::directory::normalize_email(email))
+        }
+        (UserMatch::Subject, _, Some(issuer), Some(subject)) => UserKey::Subject {
+            issuer: issuer.to_owned(),
+            subject: subject.to_owned(),
+        },
+        _ if raw_email.is_some() && unverified => return Err("token email is not verified"),
+        _ => {
+            let service = payload
+                .get_str("common_name")
+                .filter(|c| !c.is_empty() && raw_email.is_none());
+            match service {
+                Some(name) if d.service_users => UserKey::Service(name.to_owned()),
+                Some(_) => return Err("service tokens are not accepted: service users are off"),
+                None if d.matching == UserMatch::Subject => {
+                    return Err("token has no issuer and subject");
+                }
+                None => return Err("token has no email"),
+            }
+        }
+    };
+    Ok(UserQuery {
+        validator: &v.name,
+        key,
+        email,
+        issuer,
+        subject,
+        register: d.register,
+        payload,
+    })
 }
 
 impl Engine {

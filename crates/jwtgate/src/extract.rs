@@ -15,6 +15,7 @@ use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::authz::{Roles, Scopes};
+use crate::directory::UserRecord;
 use crate::identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
 use crate::rejection::{Rejection, RejectionKind};
 
@@ -42,6 +43,9 @@ pub enum ExtractRejectionKind {
     NoPartner,
     /// The claims do not deserialise into the handler's type: 403.
     ClaimsShape,
+    /// The handler asks for a [`UserRecord`] but the route's validator does not find its
+    /// users in a directory: 500 (a wiring bug).
+    NoUserRecord,
 }
 
 impl ExtractRejection {
@@ -53,7 +57,9 @@ impl ExtractRejection {
     /// The response status.
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            ExtractRejectionKind::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            ExtractRejectionKind::MissingLayer | ExtractRejectionKind::NoUserRecord => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ExtractRejectionKind::Anonymous => StatusCode::UNAUTHORIZED,
             ExtractRejectionKind::NoPartner | ExtractRejectionKind::ClaimsShape => {
                 StatusCode::FORBIDDEN
@@ -69,6 +75,9 @@ impl ExtractRejection {
             ExtractRejectionKind::Anonymous => "this handler needs a bearer token",
             ExtractRejectionKind::NoPartner => "no partner matches the token",
             ExtractRejectionKind::ClaimsShape => "the token claims do not have the expected shape",
+            ExtractRejectionKind::NoUserRecord => {
+                "jwtgate: this route's validator has no directory user; use `user = { directory = \"email\" }`"
+            }
         }
     }
 }
@@ -87,7 +96,7 @@ impl ExtractRejection {
     pub fn rejection(&self) -> Rejection {
         let realm = self.realm.clone().unwrap_or_else(|| Arc::from("jwtgate"));
         match self.kind {
-            ExtractRejectionKind::MissingLayer => {
+            ExtractRejectionKind::MissingLayer | ExtractRejectionKind::NoUserRecord => {
                 Rejection::new(RejectionKind::Internal, self.message(), realm)
             }
             ExtractRejectionKind::Anonymous => {
@@ -102,7 +111,7 @@ impl ExtractRejection {
 
 impl IntoResponse for ExtractRejection {
     fn into_response(self) -> Response {
-        if self.kind == ExtractRejectionKind::MissingLayer {
+        if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("{}", self.message());
         }
         self.rejection().into_response()
@@ -186,6 +195,36 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for PartnerId {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(identity(parts)?.and_then(|id| id.partner))
+    }
+}
+
+fn user_record(identity: &Identity) -> Result<UserRecord, ExtractRejection> {
+    identity.record.as_deref().cloned().ok_or_else(|| {
+        reject(
+            ExtractRejectionKind::NoUserRecord,
+            Some(identity.realm.clone()),
+        )
+    })
+}
+
+/// The directory's record of the user (id, email, names, `profile_complete`).
+impl<S: Send + Sync> FromRequestParts<S> for UserRecord {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        user_record(required(parts)?)
+    }
+}
+
+/// `Option<UserRecord>` is `None` for an anonymous request.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for UserRecord {
+    type Rejection = ExtractRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        identity(parts)?.map(user_record).transpose()
     }
 }
 

@@ -47,6 +47,12 @@ impl Payload {
     }
 }
 
+impl From<Map<String, Value>> for Payload {
+    fn from(claims: Map<String, Value>) -> Self {
+        Self::new(claims)
+    }
+}
+
 impl fmt::Debug for Payload {
     /// Prints claim names only: values may be personal data.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,6 +190,8 @@ pub struct Identity {
     pub(crate) user: UserId,
     pub(crate) partner: Option<PartnerId>,
     pub(crate) validator: ValidatorName,
+    /// The directory's record of the user, for validators with a directory user.
+    pub(crate) record: Option<Arc<crate::directory::UserRecord>>,
     /// The realm of the registry, for the 403 of [`Identity::require`].
     pub(crate) realm: Arc<str>,
 }
@@ -207,6 +215,12 @@ impl Identity {
     /// The validator that accepted the token.
     pub fn validator(&self) -> &ValidatorName {
         &self.validator
+    }
+
+    /// The user as the [`UserDirectory`](crate::UserDirectory) keeps it, when the validator
+    /// finds its users there (names, email, whether the profile is complete).
+    pub fn user_record(&self) -> Option<&Arc<crate::directory::UserRecord>> {
+        self.record.as_ref()
     }
 }
 
@@ -279,6 +293,7 @@ mod tests {
             user: UserId::from(42),
             partner: Some(PartnerId(17)),
             validator: ValidatorName(Arc::from("demo")),
+            record: None,
             realm: Arc::from("r"),
         };
         assert_eq!(

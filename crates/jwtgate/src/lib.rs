@@ -77,7 +77,7 @@ mod authz;
 pub mod config;
 mod cookie;
 mod credentials;
-mod directory;
+pub mod directory;
 mod engine;
 mod error;
 #[cfg(feature = "axum")]
@@ -93,6 +93,7 @@ mod login;
 #[cfg(feature = "login")]
 mod login_service;
 mod mode;
+mod navigation;
 mod registry;
 pub mod rejection;
 #[cfg(feature = "remote-keys")]
@@ -106,7 +107,10 @@ mod validator;
 pub use authz::{Requirement, Roles, Scopes};
 pub use cookie::CookieMode;
 pub use credentials::TokenSource;
-pub use directory::{BoxFuture, InMemoryDirectory, LookupError, PartnerDirectory, UserResolver};
+pub use directory::{
+    BoxFuture, InMemoryDirectory, LookupError, PartnerDirectory, UserDirectory, UserMatch,
+    UserRecord, UserResolver,
+};
 pub use error::{Error, ErrorKind, Location};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, ExtractRejection, ExtractRejectionKind};

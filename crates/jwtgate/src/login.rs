@@ -16,6 +16,7 @@
 //! minute into that page: no loops. The return target is the request's own path and query,
 //! never a URL from outside.
 
+pub(crate) use crate::navigation::{is_navigation, return_target, safe_path};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +26,7 @@ use http::header::{
     ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE,
 };
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
@@ -322,39 +323,11 @@ pub(crate) enum BrowserAnswer {
     Page,
 }
 
-/// Whether the request is a browser navigation (see the module docs).
-pub(crate) fn is_navigation(parts: &Parts) -> bool {
-    let h = &parts.headers;
-    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-    (parts.method == Method::GET || parts.method == Method::HEAD)
-        && header(ACCEPT.as_str()).is_some_and(|a| a.contains("text/html"))
-        && header("sec-fetch-mode").is_none_or(|m| m.eq_ignore_ascii_case("navigate"))
-        && !header("x-requested-with").is_some_and(|x| x.eq_ignore_ascii_case("XMLHttpRequest"))
-}
-
 /// Whether the caller wants JSON rather than a redirect (XHR, `Accept: application/json`).
 fn wants_json(headers: &HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     header("x-requested-with").is_some()
         || header(ACCEPT.as_str()).is_some_and(|a| a.contains("application/json"))
-}
-
-/// `path` when it is a local path: one leading `/`, no `//` or `/\` (protocol-relative URLs
-/// to another host), no backslash, no control character or space.
-pub(crate) fn safe_path(path: &str) -> Option<&str> {
-    let local = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains('\\')
-        && !path.bytes().any(|b| b.is_ascii_control() || b == b' ');
-    local.then_some(path)
-}
-
-/// Where a navigation comes back after signing in: its own path and query when local, else `/`.
-pub(crate) fn return_target(uri: &http::Uri) -> &str {
-    uri.path_and_query()
-        .map(http::uri::PathAndQuery::as_str)
-        .and_then(safe_path)
-        .unwrap_or("/")
 }
 
 /// `url` with `param=value` appended, encoded once, whether `url` has a query or not.
@@ -837,6 +810,7 @@ pub(crate) fn page(status: StatusCode, title: &str, text: &str, realm: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Method;
 
     fn parts(method: Method, headers: &[(&str, &str)]) -> Parts {
         let mut req = http::Request::builder().method(method).uri("/x");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::directory::{InMemoryDirectory, PartnerDirectory};
+use crate::directory::{InMemoryDirectory, PartnerDirectory, UserDirectory};
 use crate::engine::{Chain, Engine};
 use crate::error::{Error, ErrorKind};
 use crate::identity::is_valid_name;
@@ -67,6 +67,7 @@ pub struct RegistryBuilder {
     validators: Vec<Validator>,
     session_cookie: Option<String>,
     directory: Arc<dyn PartnerDirectory>,
+    users: Option<Arc<dyn UserDirectory>>,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -102,6 +103,13 @@ impl RegistryBuilder {
     /// Where `partner_by_email` looks partners up (default: an empty in-memory directory).
     pub fn directory(mut self, directory: impl PartnerDirectory) -> Self {
         self.directory = Arc::new(directory);
+        self
+    }
+
+    /// Where validators with [`Validator::user_from_directory`] find (and register) their
+    /// users, such as `jwtgate_sqlx::SqlDirectory`.
+    pub fn users(mut self, users: impl UserDirectory) -> Self {
+        self.users = Some(Arc::new(users));
         self
     }
 
@@ -165,6 +173,17 @@ impl RegistryBuilder {
             let compiled = v
                 .compile(&mut caches)
                 .map_err(|e| e.in_validator(&v.name))?;
+            if matches!(compiled.user, crate::validator::UserStrategy::Directory(_))
+                && self.users.is_none()
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidSetting,
+                    "the validator finds users in a directory, but the registry has none \
+                     (RegistryBuilder::users, or [directory] url in the config file)",
+                )
+                .in_validator(&v.name)
+                .in_field("user"));
+            }
             validators.push(CompiledValidator { next, ..compiled });
         }
         Ok(Registry {
@@ -173,6 +192,7 @@ impl RegistryBuilder {
                 validators,
                 session_cookie: self.session_cookie,
                 directory: self.directory,
+                users: self.users,
                 caches,
             }),
         })
@@ -244,6 +264,7 @@ impl Registry {
             validators: Vec::new(),
             session_cookie: None,
             directory: Arc::new(InMemoryDirectory::new()),
+            users: None,
         }
     }
 

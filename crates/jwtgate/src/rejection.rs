@@ -64,6 +64,12 @@ pub enum RejectionKind {
     InsufficientScope,
     /// The keys needed to check the token cannot be had right now: 503 with `Retry-After`.
     KeysUnavailable,
+    /// The user directory cannot be reached or timed out: 503 with `Retry-After`.
+    DirectoryUnavailable,
+    /// The token is valid but its user has not completed their profile: a browser navigation
+    /// is sent to the validator's profile page (302); a custom responder that ignores the
+    /// redirect answers 403 `profile_incomplete`.
+    ProfileIncomplete,
     /// An application callback failed, or the route is miswired: 500.
     Internal,
 }
@@ -78,6 +84,8 @@ impl RejectionKind {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::DirectoryUnavailable => "directory_unavailable",
+            Self::ProfileIncomplete => "profile_incomplete",
             Self::Internal => "internal",
         }
     }
@@ -112,8 +120,7 @@ impl Rejection {
         }
     }
 
-    /// Sends a browser navigation to its login instead of a 401.
-    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    /// Sends a browser navigation to its login (or profile page) instead of a 401.
     pub(crate) fn redirect_to(mut self, location: HeaderValue) -> Self {
         self.login_redirect = Some(location);
         self
@@ -213,9 +220,13 @@ impl Rejection {
     /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
+            RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => {
+                StatusCode::FORBIDDEN
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -229,7 +240,10 @@ impl Rejection {
             }
             RejectionKind::InvalidToken => "invalid_token",
             RejectionKind::InsufficientScope => "insufficient_scope",
-            RejectionKind::KeysUnavailable => "temporarily_unavailable",
+            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => {
+                "temporarily_unavailable"
+            }
+            RejectionKind::ProfileIncomplete => "profile_incomplete",
             RejectionKind::Internal => "server_error",
         }
     }
@@ -255,7 +269,10 @@ impl Rejection {
                 self.error_code(),
                 quotable(&self.description)
             ),
-            RejectionKind::KeysUnavailable | RejectionKind::Internal => return None,
+            RejectionKind::KeysUnavailable
+            | RejectionKind::DirectoryUnavailable
+            | RejectionKind::ProfileIncomplete
+            | RejectionKind::Internal => return None,
         };
         // Realm, description and scope were checked to be quotable ASCII.
         HeaderValue::try_from(value).ok()

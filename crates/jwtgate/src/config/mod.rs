@@ -45,13 +45,15 @@ use self::file::{
 use crate::authz::Requirement;
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
-use crate::directory::InMemoryDirectory;
+use crate::directory::{
+    ContactsTable, DirectorySettings, InMemoryDirectory, UserMatch, UsersTable,
+};
 use crate::error::{Error, ErrorKind, Location};
 use crate::identity::PartnerId;
 use crate::jws::algorithm::Algorithm;
 use crate::key_source::KeySource;
 use crate::mode::AuthMode;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryBuilder};
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeyOptions;
 use crate::validator::{Preset, Validator};
@@ -200,7 +202,19 @@ impl Config {
     }
 
     /// Builds the registry; also checks that every route names an existing validator.
+    ///
+    /// With `[directory] url`, validators that find users in the directory need one: build
+    /// with [`registry_with`](Self::registry_with) and `jwtgate-sqlx`.
     pub fn registry(&self) -> Result<Registry, Error> {
+        self.registry_with(|builder| builder)
+    }
+
+    /// Builds the registry, letting `customize` add what a file cannot hold (a database
+    /// directory: `|b| b.users(dir.clone()).directory(dir)`).
+    pub fn registry_with(
+        &self,
+        customize: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+    ) -> Result<Registry, Error> {
         let mut builder = Registry::builder().realm(self.realm());
         if let Some(name) = &self.file.session_cookie {
             builder = builder.session_cookie(name.get_ref().clone());
@@ -209,7 +223,7 @@ impl Config {
         for p in self.file.directory.iter().flat_map(|d| &d.partners) {
             directory.insert(PartnerId(p.id), p.email.clone());
         }
-        builder = builder.directory(directory);
+        builder = customize(builder.directory(directory));
         for v in &self.file.validator {
             let validator = self
                 .validator(v.get_ref())
@@ -228,6 +242,102 @@ impl Config {
                 .map_err(|e| e.in_field("auth").at(self.location(&r.auth.span(), "auth")))?;
         }
         Ok(registry)
+    }
+
+    /// The `[directory]` database settings, when `url` is set; checked (URL scheme, pool,
+    /// every table and column name), errors pointing at the key.
+    pub fn directory_settings(&self) -> Result<Option<DirectorySettings>, Error> {
+        let Some(d) = &self.file.directory else {
+            return Ok(None);
+        };
+        let locate = |e: Error| -> Error {
+            let at = e
+                .field()
+                .and_then(|f| d.span_of(f))
+                .or_else(|| d.url.as_ref().map(|u| (u.span(), "url")));
+            match at {
+                Some((span, key)) => e.at(self.location(&span, key)),
+                None => e.at(Location::new(&self.origin, 1, 1)),
+            }
+        };
+        let Some(url) = &d.url else {
+            let set = [
+                ("migrate", d.migrate.is_some()),
+                ("cache_ttl_secs", d.cache_ttl_secs.is_some()),
+                ("cache_capacity", d.cache_capacity.is_some()),
+                ("timeout_secs", d.timeout_secs.is_some()),
+                ("max_connections", d.max_connections.is_some()),
+                ("users.table", d.users.is_some()),
+                ("contacts.table", d.contacts.is_some()),
+            ];
+            return match set.into_iter().find(|(_, set)| *set) {
+                Some((field, _)) => Err(locate(
+                    Error::new(ErrorKind::Config, "this [directory] key needs `url`")
+                        .in_field(field),
+                )),
+                None => Ok(None),
+            };
+        };
+        if !d.partners.is_empty() {
+            return Err(locate(
+                Error::new(
+                    ErrorKind::Config,
+                    "`partners` is for a directory in memory; with `url`, partners are the \
+                     database's contacts",
+                )
+                .in_field("url"),
+            ));
+        }
+        let mut settings = DirectorySettings::new(url.get_ref().clone());
+        settings.migrate = d.migrate.as_ref().map(|m| *m.get_ref());
+        if let Some(ttl) = &d.cache_ttl_secs {
+            settings.cache_ttl = Duration::from_secs(*ttl.get_ref());
+        }
+        if let Some(capacity) = &d.cache_capacity {
+            settings.cache_capacity = *capacity.get_ref();
+        }
+        if let Some(timeout) = &d.timeout_secs {
+            settings.timeout = Duration::from_secs(*timeout.get_ref());
+        }
+        if let Some(max) = &d.max_connections {
+            settings.max_connections = *max.get_ref();
+        }
+        let text = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
+        if let Some(u) = &d.users {
+            let u = u.get_ref();
+            let mut t = UsersTable::mapped(
+                u.table.get_ref().clone(),
+                u.id.get_ref().clone(),
+                u.email.get_ref().clone(),
+                u.email_key.get_ref().clone(),
+            );
+            t.issuer = text(&u.issuer);
+            t.subject = text(&u.subject);
+            t.service_name = text(&u.service_name);
+            t.first_name = text(&u.first_name);
+            t.last_name = text(&u.last_name);
+            t.full_name = text(&u.full_name);
+            t.phone = text(&u.phone);
+            t.profile_complete = text(&u.profile_complete);
+            t.created_at = text(&u.created_at);
+            t.last_seen_at = text(&u.last_seen_at);
+            settings.users = Some(t);
+        }
+        if let Some(c) = &d.contacts {
+            let c = c.get_ref();
+            let mut t = ContactsTable::mapped(
+                c.table.get_ref().clone(),
+                c.id.get_ref().clone(),
+                c.email.get_ref().clone(),
+            );
+            t.first_name = text(&c.first_name);
+            t.last_name = text(&c.last_name);
+            t.phone = text(&c.phone);
+            t.user_id = text(&c.user_id);
+            settings.contacts = Some(t);
+        }
+        settings.check().map_err(locate)?;
+        Ok(Some(settings))
     }
 
     /// Adds the location of the key an error names, from the structured context the builder
@@ -325,25 +435,48 @@ impl Config {
         }
         if let Some(user) = &v.user {
             let user = user.get_ref();
-            out = match (&user.static_id, &user.claim) {
-                (Some(toml::Value::Integer(id)), None) if *id >= 0 => out.static_user(*id as u64),
-                (Some(toml::Value::String(id)), None) if !id.is_empty() => {
+            out = match (&user.static_id, &user.claim, &user.directory) {
+                (Some(toml::Value::Integer(id)), None, None) if *id >= 0 => {
+                    out.static_user(*id as u64)
+                }
+                (Some(toml::Value::String(id)), None, None) if !id.is_empty() => {
                     out.static_user(id.as_str())
                 }
-                (Some(_), None) => {
+                (Some(_), None, None) => {
                     return Err(invalid(
                         "user",
                         "`static` must be a non-negative integer or a non-empty string".into(),
                     ));
                 }
-                (None, Some(claim)) => out.user_from_claim(claim.clone()),
+                (None, Some(claim), None) => out.user_from_claim(claim.clone()),
+                (None, None, Some(by)) => out.user_from_directory(match by.as_str() {
+                    "email" => UserMatch::Email,
+                    "subject" => UserMatch::Subject,
+                    other => {
+                        return Err(invalid(
+                            "user",
+                            format!(
+                                "unknown directory match {other:?}; use \"email\" or \"subject\""
+                            ),
+                        ));
+                    }
+                }),
                 _ => {
                     return Err(invalid(
                         "user",
-                        "set exactly one of `static` or `claim`".into(),
+                        "set exactly one of `static`, `claim` or `directory`".into(),
                     ));
                 }
             };
+        }
+        if let Some(register) = &v.register {
+            out = out.register_users(*register.get_ref());
+        }
+        if let Some(service_users) = &v.service_users {
+            out = out.service_users(*service_users.get_ref());
+        }
+        if let Some(path) = &v.profile_url {
+            out = out.profile_url(path.get_ref().clone());
         }
         if let Some(p) = &v.partner {
             let p = p.get_ref();

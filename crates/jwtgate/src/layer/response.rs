@@ -105,8 +105,8 @@ impl GrpcRejection {
     /// The gRPC status code of a rejection.
     pub fn code(rejection: &Rejection) -> u16 {
         match rejection.kind() {
-            RejectionKind::InsufficientScope => 7,
-            RejectionKind::KeysUnavailable => 14,
+            RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => 7,
+            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => 14,
             RejectionKind::Internal => 13,
             _ => 16,
         }

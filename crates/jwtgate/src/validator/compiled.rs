@@ -35,6 +35,8 @@ pub(crate) struct CompiledValidator {
     pub(crate) keys: Keys,
     pub(crate) user: UserStrategy,
     pub(crate) partner_required: Option<bool>,
+    /// Where browsers of users with an incomplete profile are sent (a local path).
+    pub(crate) profile_url: Option<Arc<str>>,
     /// The validator to try next, linked by the registry.
     pub(crate) next: Option<usize>,
     pub(crate) cookie: Option<CompiledCookieMode>,
@@ -47,6 +49,11 @@ pub(crate) struct CompiledValidator {
     pub(crate) cookie_rules: ClaimRules,
     #[cfg(feature = "login")]
     pub(crate) login: Option<crate::login::CompiledLogin>,
+}
+
+/// A path on this site without query or fragment (the profile page is compared by path).
+fn is_local_path(path: &str) -> bool {
+    crate::navigation::safe_path(path).is_some() && !path.contains(['?', '#'])
 }
 
 /// `typ` compared as RFC 7515 4.1.9 asks: case-insensitively, `application/` optional.
@@ -246,6 +253,39 @@ impl Validator {
         {
             return Err(missing("user", "user claim name"));
         }
+        let user = match user {
+            UserStrategy::Directory(d) => UserStrategy::Directory(super::DirectoryUser {
+                register: self.register.unwrap_or(d.register),
+                service_users: self.service_users.unwrap_or(d.service_users),
+                ..d
+            }),
+            _ => {
+                let set = [
+                    ("register", self.register.is_some()),
+                    ("service_users", self.service_users.is_some()),
+                    ("profile_url", self.profile_url.is_some()),
+                ];
+                if let Some((field, _)) = set.into_iter().find(|(_, set)| *set) {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "{field} needs a directory user (user = {{ directory = \"email\" }})"
+                        ),
+                    ));
+                }
+                user
+            }
+        };
+        let profile_url = match &self.profile_url {
+            None => None,
+            Some(path) if is_local_path(path) => Some(Arc::from(path.as_str())),
+            Some(_) => {
+                return Err(invalid(
+                    "profile_url",
+                    "profile_url must be a local path such as \"/profile\"".into(),
+                ));
+            }
+        };
         let max_leeway = self.max_leeway.unwrap_or(DEFAULT_MAX_LEEWAY);
         if self.leeway > max_leeway {
             return Err(invalid(
@@ -345,6 +385,7 @@ impl Validator {
             keys,
             user,
             partner_required: self.partner,
+            profile_url,
             next: None,
             cookie: self
                 .cookie

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use compiled::CompiledValidator;
+
 pub use presets::Preset;
 
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
-use crate::directory::UserResolver;
+use crate::directory::{UserMatch, UserResolver};
 use crate::identity::UserId;
 use crate::jws::algorithm::Algorithm;
 use crate::key_source::KeySource;
@@ -59,6 +60,9 @@ pub struct Validator {
     pub(crate) max_leeway: Option<Duration>,
     pub(crate) user: Option<UserStrategy>,
     pub(crate) partner: Option<bool>,
+    pub(crate) register: Option<bool>,
+    pub(crate) service_users: Option<bool>,
+    pub(crate) profile_url: Option<String>,
     pub(crate) next: Option<String>,
     pub(crate) cookie: Option<CookieMode>,
     pub(crate) sources: Option<Vec<TokenSource>>,
@@ -88,6 +92,16 @@ pub(crate) enum UserStrategy {
     },
     /// An application callback.
     Resolver(Arc<dyn UserResolver>),
+    /// The registry's [`UserDirectory`](crate::UserDirectory).
+    Directory(DirectoryUser),
+}
+
+/// How a validator's users are found in (and registered into) the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DirectoryUser {
+    pub(crate) matching: UserMatch,
+    pub(crate) register: bool,
+    pub(crate) service_users: bool,
 }
 
 /// Cloudflare Access service tokens: no `email`, an empty `sub`, the client id in
@@ -108,6 +122,7 @@ impl fmt::Debug for UserStrategy {
                 .field("service", service)
                 .finish(),
             Self::Resolver(_) => f.write_str("Resolver(..)"),
+            Self::Directory(d) => f.debug_tuple("Directory").field(d).finish(),
         }
     }
 }
@@ -126,6 +141,9 @@ impl Validator {
             max_leeway: None,
             user: None,
             partner: None,
+            register: None,
+            service_users: None,
+            profile_url: None,
             next: None,
             cookie: None,
             sources: None,
@@ -253,6 +271,39 @@ impl Validator {
     /// `Fn(&Payload) -> impl Future<Output = Result<Option<UserId>, LookupError>>` will do.
     pub fn user_resolver(mut self, resolver: impl UserResolver) -> Self {
         self.user = Some(UserStrategy::Resolver(Arc::new(resolver)));
+        self
+    }
+
+    /// The user is found in the registry's [`UserDirectory`](crate::UserDirectory) (see
+    /// `jwtgate-sqlx`), by email or by issuer and subject. A token whose `email_verified` is
+    /// `false` is never matched or registered by its email.
+    pub fn user_from_directory(mut self, matching: UserMatch) -> Self {
+        self.user = Some(UserStrategy::Directory(DirectoryUser {
+            matching,
+            register: false,
+            service_users: false,
+        }));
+        self
+    }
+
+    /// With a directory user: a valid token whose user does not exist creates it (from the
+    /// contact with that email when there is one). Default off.
+    pub fn register_users(mut self, register: bool) -> Self {
+        self.register = Some(register);
+        self
+    }
+
+    /// With a directory user: tokens without an email (Cloudflare Access service tokens) are
+    /// users keyed by their `common_name`. Default off: they are refused.
+    pub fn service_users(mut self, enabled: bool) -> Self {
+        self.service_users = Some(enabled);
+        self
+    }
+
+    /// With a directory user: while a user's profile is incomplete, browser navigations to
+    /// this validator's routes are sent to this local path (`?next=` the asked page).
+    pub fn profile_url(mut self, path: impl Into<String>) -> Self {
+        self.profile_url = Some(path.into());
         self
     }
 

@@ -1,0 +1,77 @@
+//! Browser navigations: which requests are one, and where one may be sent back to. Login
+//! redirects and the profile page both use these, so they agree on what is safe.
+
+use http::Method;
+use http::header::ACCEPT;
+use http::request::Parts;
+
+/// Whether the request is a browser navigation (a `GET` or `HEAD` asking for HTML, not
+/// `fetch()` or XHR), the only kind of request jwtgate ever redirects.
+pub(crate) fn is_navigation(parts: &Parts) -> bool {
+    let h = &parts.headers;
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    (parts.method == Method::GET || parts.method == Method::HEAD)
+        && header(ACCEPT.as_str()).is_some_and(|a| a.contains("text/html"))
+        && header("sec-fetch-mode").is_none_or(|m| m.eq_ignore_ascii_case("navigate"))
+        && !header("x-requested-with").is_some_and(|x| x.eq_ignore_ascii_case("XMLHttpRequest"))
+}
+
+/// `path` when it is a local path: one leading `/`, no `//` or `/\` (protocol-relative URLs
+/// to another host), no backslash, no control character or space.
+pub(crate) fn safe_path(path: &str) -> Option<&str> {
+    let local = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.bytes().any(|b| b.is_ascii_control() || b == b' ');
+    local.then_some(path)
+}
+
+/// Where a navigation comes back after signing in: its own path and query when local, else `/`.
+pub(crate) fn return_target(uri: &http::Uri) -> &str {
+    uri.path_and_query()
+        .map(http::uri::PathAndQuery::as_str)
+        .and_then(safe_path)
+        .unwrap_or("/")
+}
+
+/// `value` percent-encoded for a query string (everything but RFC 3986's unreserved
+/// characters), as the login redirect's URL builder encodes it.
+pub(crate) fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded_once() {
+        assert_eq!(
+            encode_query_value("/a b?x=1&y=é"),
+            "%2Fa%20b%3Fx%3D1%26y%3D%C3%A9"
+        );
+        assert_eq!(encode_query_value("plain-_.~"), "plain-_.~");
+    }
+
+    #[test]
+    fn only_local_paths_are_safe() {
+        assert_eq!(safe_path("/hello?x=1"), Some("/hello?x=1"));
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/a b",
+            "",
+        ] {
+            assert_eq!(safe_path(bad), None, "{bad}");
+        }
+    }
+}
