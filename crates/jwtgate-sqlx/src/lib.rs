@@ -1,0 +1,57 @@
+//! A [jwtgate] user and partner directory on SQLite (embedded, the default) or Postgres, through
+//! sqlx: users found by email or by issuer and subject, registered on first sight (race-free),
+//! partners (contacts) by email, a bounded lookup cache, and a profile form.
+//!
+//! ```no_run
+//! use jwtgate::directory::DirectorySettings;
+//! use jwtgate::{Algorithm, KeySource, Registry, UserMatch, Validator};
+//! use jwtgate_sqlx::SqlDirectory;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let directory = SqlDirectory::connect(&DirectorySettings::new("sqlite://app.db")).await?;
+//! let registry = Registry::builder()
+//!     .users(directory.clone())
+//!     .directory(directory.clone())
+//!     .validator(
+//!         Validator::new("app")
+//!             .issuer("https://issuer.example")
+//!             .audience("my-api")
+//!             .algorithm(Algorithm::RS256)
+//!             .key(KeySource::jwks_url("https://issuer.example/jwks.json"))
+//!             .user_from_directory(UserMatch::Email)
+//!             .register_users(true)
+//!             .profile_url("/profile"),
+//!     )
+//!     .build()?;
+//! # let _ = registry;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Emails** compare trimmed and ASCII case-insensitively; jwtgate never matches or
+//!   registers by an email whose `email_verified` is `false`.
+//! - **Registration** is one transaction per new user, race-free through a unique index and
+//!   `INSERT ... ON CONFLICT DO NOTHING`: concurrent first requests create one user and all
+//!   get its id. A user is filled from the single contact with that email (names, phone; the
+//!   contact is linked), else is a placeholder with `profile_complete = false`.
+//! - **Errors**: a database that cannot be reached or does not answer within `timeout` gives
+//!   503 with `Retry-After`; a failing query 500; neither shows SQL or values to the client.
+//! - **Cache**: found users and partners are kept for `cache_ttl` (default 60 s, bounded to
+//!   `cache_capacity` entries), per validator and key; registration and profile changes go
+//!   through the cache. `last_seen_at` is written on a cache miss, not on every request.
+//! - **Schema**: migrations create `jwtgate_users` and `jwtgate_contacts` (recorded in
+//!   `jwtgate_migrations`); an application maps its own tables with
+//!   [`UsersTable`](jwtgate::directory::UsersTable) and
+//!   [`ContactsTable`](jwtgate::directory::ContactsTable) (names are checked and quoted,
+//!   values always bound).
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod directory;
+mod error;
+mod migrate;
+#[cfg(feature = "axum")]
+pub mod profile;
+mod sql;
+
+pub use directory::SqlDirectory;
+pub use error::{Error, ErrorKind};
