@@ -250,8 +250,15 @@ impl SqlDirectory {
         if !query.register {
             return Ok(None);
         }
-        self.register(query, email_key.as_deref()).await?;
-        let found = self.find(&query.key).await?;
+        self.register(query, email_key.as_deref(), true).await?;
+        let mut found = self.find(&query.key).await?;
+        if found.is_none() && matches!(query.key, UserKey::Email(_)) {
+            // Found by email, the issuer and subject are only a record of the first token: when
+            // another user holds them already (an address changed at the provider), the new
+            // user is registered without them.
+            self.register(query, email_key.as_deref(), false).await?;
+            found = self.find(&query.key).await?;
+        }
         if found.is_none() {
             // The insert met another unique value (the email of a user with another
             // subject, say): never merged silently.
@@ -263,7 +270,12 @@ impl SqlDirectory {
     /// Creates the user in its own transaction: the insert comes first (so SQLite takes its
     /// write lock before reading), does nothing on a unique conflict (a concurrent first
     /// request won), then copies the one contact with that email, if there is exactly one.
-    async fn register(&self, query: &UserQuery<'_>, email_key: Option<&str>) -> Result<(), Error> {
+    async fn register(
+        &self,
+        query: &UserQuery<'_>,
+        email_key: Option<&str>,
+        with_subject: bool,
+    ) -> Result<(), Error> {
         let sql = &self.inner.sql;
         let service = match &query.key {
             UserKey::Service(name) => Some(name.as_str()),
@@ -278,8 +290,8 @@ impl SqlDirectory {
         let values = Values {
             email: query.email,
             email_key,
-            issuer: query.issuer,
-            subject: if service.is_some() { None } else { query.subject },
+            issuer: query.issuer.filter(|_| with_subject),
+            subject: query.subject.filter(|_| with_subject && service.is_none()),
             service,
             now: now(),
             ..Values::default()
