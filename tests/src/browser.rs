@@ -112,6 +112,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click #{id}: {e}"));
     }
 
+    /// Types `text` into the input with `id` (after clearing it), waiting for it to appear.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let input = self.element(id).await;
+        input
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear #{id}: {e}"));
+        input
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into #{id}: {e}"));
+    }
+
     /// The text of the element with `id`, waiting for it to appear.
     pub async fn text(&self, id: &str) -> String {
         self.element(id)

@@ -17,7 +17,9 @@ use clap::{Parser, Subcommand};
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use jwtgate::config::Config;
-use jwtgate::{Algorithm, Identity};
+use jwtgate::{Algorithm, Identity, UserRecord};
+use jwtgate::directory::DirectorySettings;
+use jwtgate_sqlx::SqlDirectory;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Map, Value, json};
 
@@ -89,6 +91,11 @@ enum Command {
         #[arg(long)]
         claims: Option<String>,
     },
+    /// Reads the users of the config file's `[directory]` database (read-only).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Says, validator by validator, whether a token passes and why not.
     Inspect {
         /// The TOML config file.
@@ -96,6 +103,36 @@ enum Command {
         config: PathBuf,
         /// The token (without `Bearer `).
         token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Lists users by id.
+    List {
+        /// The TOML config file with `[directory] url`.
+        #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+        config: Option<PathBuf>,
+        /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one user, by id or email.
+    Show {
+        /// The TOML config file with `[directory] url`.
+        #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+        config: Option<PathBuf>,
+        /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// A user id, or an email (trimmed, case-insensitive).
+        user: String,
     },
 }
 
@@ -137,6 +174,7 @@ fn main() -> ExitCode {
             health_path,
         })),
         Command::Inspect { config, token } => runtime.block_on(inspect(config, token)),
+        Command::Users { command } => runtime.block_on(users(command)),
         Command::Mint {
             alg,
             secret,
@@ -248,13 +286,129 @@ fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<St
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
-/// What every served route answers.
+/// What every served route answers: the identity's four parts, plus the directory's record
+/// of the user when the validator has one.
 async fn whoami(identity: Option<Identity>) -> Json<Value> {
     // Anonymous requests answer the same four keys, all null.
     Json(match identity {
-        Some(id) => json!(id),
+        Some(id) => {
+            let mut body = json!(id);
+            if let Some(user) = id.user_record() {
+                body["user"] = user_json(user);
+            }
+            body
+        }
         None => json!({"validator": null, "uid": null, "partner_id": null, "payload": null}),
     })
+}
+
+fn user_json(user: &UserRecord) -> Value {
+    json!({
+        "id": user.id.to_json(),
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "full_name": user.full_name,
+        "phone": user.phone,
+        "profile_complete": user.profile_complete,
+    })
+}
+
+/// The config's database directory, connected (migrations run when the settings ask).
+async fn connect_directory(config: &Config) -> Result<Option<SqlDirectory>, String> {
+    let Some(settings) = config.directory_settings().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    SqlDirectory::connect(&settings)
+        .await
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", config.origin()))
+}
+
+/// `jwtgate users list|show`: read-only views for operators.
+async fn users(command: UsersCommand) -> ExitCode {
+    let (config, url) = match &command {
+        UsersCommand::List {
+            config,
+            database_url,
+            ..
+        }
+        | UsersCommand::Show {
+            config,
+            database_url,
+            ..
+        } => (config.clone(), database_url.clone()),
+    };
+    let connected = match (config, url) {
+        (Some(path), _) => match Config::from_file(&path) {
+            Ok(config) => match connect_directory(&config).await {
+                Ok(Some(d)) => Ok(d),
+                Ok(None) => Err(format!("{}: no [directory] url", path.display())),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.to_string()),
+        },
+        (None, Some(url)) => {
+            // Read-only: never create or migrate a database just to list it.
+            let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=ro")
+            } else {
+                url
+            };
+            let mut settings = DirectorySettings::new(url);
+            settings.migrate = Some(false);
+            SqlDirectory::connect(&settings).await.map_err(|e| e.to_string())
+        }
+        (None, None) => Err("give --config or --database-url".to_owned()),
+    };
+    let directory = match connected {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    match command {
+        UsersCommand::List { limit, json, .. } => {
+            let list = match directory.users(limit).await {
+                Ok(list) => list,
+                Err(e) => return fail(e),
+            };
+            if json {
+                for user in &list {
+                    println!("{}", user_json(user));
+                }
+            } else {
+                println!("{:<8} {:<32} {:<24} profile", "id", "email", "name");
+                for user in &list {
+                    println!(
+                        "{:<8} {:<32} {:<24} {}",
+                        user.id,
+                        user.email.as_deref().unwrap_or("-"),
+                        user.full_name.as_deref().unwrap_or("-"),
+                        if user.profile_complete { "complete" } else { "incomplete" },
+                    );
+                }
+                println!("{} user(s)", list.len());
+            }
+            ExitCode::SUCCESS
+        }
+        UsersCommand::Show { user, .. } => {
+            let found = match user.parse::<u64>() {
+                Ok(id) => directory.user_by_id(&id.into()).await,
+                Err(_) => directory.user_by_email(&user).await,
+            };
+            match found {
+                Ok(Some(record)) => {
+                    println!("{:#}", user_json(&record));
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => {
+                    eprintln!("jwtgate: no user {user:?}");
+                    ExitCode::from(1)
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
 }
 
 /// What `jwtgate serve` was asked to do.
@@ -311,7 +465,14 @@ async fn serve(args: Serve) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let registry = match config.registry() {
+    let directory = match connect_directory(&config).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let registry = match config.registry_with(|builder| match &directory {
+        Some(d) => builder.users(d.clone()).directory(d.clone()),
+        None => builder,
+    }) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -369,6 +530,22 @@ async fn serve(args: Serve) -> ExitCode {
                 .route_layer(layer),
         );
     }
+    // Profile pages: a minimal form at each validator's `profile_url`, behind its layer.
+    let mut profile_lines = Vec::new();
+    if let Some(directory) = &directory {
+        let names: Vec<String> = registry.validator_names().map(str::to_owned).collect();
+        for name in names {
+            let Some(url) = registry.profile_url(&name) else {
+                continue;
+            };
+            let layer = match registry.layer(&format!("jwt_{name}")) {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
+            app = app.merge(jwtgate_sqlx::profile::router(directory.clone(), url).route_layer(layer));
+            profile_lines.push(format!("  {url} -> profile form for {name}"));
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
@@ -387,6 +564,12 @@ async fn serve(args: Serve) -> ExitCode {
     println!("  {health_path} -> health");
     if let Some(line) = login_line {
         println!("{line}");
+    }
+    for line in profile_lines {
+        println!("{line}");
+    }
+    if let Some(d) = &directory {
+        println!("  users in {}", d.url());
     }
     match axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -273,6 +273,13 @@ impl Registry {
         self.engine.validators.iter().map(|v| &*v.name)
     }
 
+    /// The profile page of validator `name` (`profile_url`), where the app serves a profile
+    /// form such as `jwtgate_sqlx::profile::router`.
+    pub fn profile_url(&self, name: &str) -> Option<&str> {
+        let i = self.engine.position(name)?;
+        self.engine.validators[i].profile_url.as_deref()
+    }
+
     /// The realm of the challenges.
     pub fn realm(&self) -> &str {
         &self.engine.realm

@@ -6,8 +6,13 @@
 //! browser signs in to through the provider. Prints curl commands with a fresh token and the
 //! page's address.
 //!
-//! `--listen ADDR` changes the app's address; `--self-test` runs the printed requests itself
-//! and exits (non-zero if any answer is not the expected one).
+//! Users live in an embedded SQLite file (`target/quickstart.db`, nothing to install): the
+//! demo user is registered on first sight, and a browser is asked once to complete its
+//! profile (first and last name) before it reaches the page it asked for.
+//!
+//! `--listen ADDR` changes the app's address; `--database PATH` the SQLite file;
+//! `--self-test` runs the printed requests itself and exits (non-zero if any answer is not the
+//! expected one).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,10 +20,12 @@ use std::time::Duration;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
+use jwtgate::directory::DirectorySettings;
 use jwtgate::{
-    Algorithm, CookieMode, Identity, InMemoryDirectory, KeySource, LOGIN_PATH, LOGOUT_PATH, Login,
-    Registry, Validator,
+    Algorithm, CookieMode, Identity, KeySource, LOGIN_PATH, LOGOUT_PATH, Login, Registry,
+    UserMatch, UserRecord, Validator,
 };
+use jwtgate_sqlx::SqlDirectory;
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 
@@ -26,8 +33,9 @@ const AUDIENCE: &str = "quickstart-api";
 const KID: &str = "quickstart-key";
 
 /// The signed-in page: who the browser is, and a way out.
-async fn home(identity: Identity) -> Html<String> {
-    let email = identity.payload().get_str("email").unwrap_or("someone");
+async fn home(identity: Identity, user: UserRecord) -> Html<String> {
+    let email = user.email.as_deref().unwrap_or("someone");
+    let name = user.full_name.as_deref().unwrap_or("");
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -35,8 +43,10 @@ async fn home(identity: Identity) -> Html<String> {
     };
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>jwtgate quickstart</title></head>\
-         <body><h1>Hello, <span id=\"user\">{}</span></h1><p>Signed in as user {} through {}.</p>\
+         <body><h1>Hello, <span id=\"name\">{}</span></h1><p>Signed in as <span id=\"user\">{}</span>, \
+         user {} through {}.</p>\
          <p><a id=\"sign-out\" href=\"{LOGOUT_PATH}\">Sign out</a></p></body></html>",
+        esc(name),
         esc(email),
         esc(&identity.user_id().to_string()),
         esc(identity.validator().as_str()),
@@ -68,6 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .parse()?,
         None => "127.0.0.1:3000".parse()?,
     };
+    let database = match args.iter().position(|a| a == "--database") {
+        Some(i) => args.get(i + 1).ok_or("--database needs a path")?.clone(),
+        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/quickstart.db").to_owned(),
+    };
+    let database_url = format!("sqlite://{database}");
 
     // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration,
     //    a sign-in page at /authorize, tokens at /token, sign-out at /logout.
@@ -78,17 +93,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
 
-    // 2. The registry: one validator that finds its keys through OIDC discovery.
+    // 2. The users: an embedded SQLite database, created and migrated on start.
+    let users = SqlDirectory::connect(&DirectorySettings::new(&database_url)).await?;
+
+    // 3. The registry: one validator that finds its keys through OIDC discovery and its users
+    //    in the database, registering them on first sight.
     let registry = Registry::builder()
         .realm("quickstart")
-        .directory(InMemoryDirectory::new().with_partner(17, "ada@example.com"))
+        .users(users.clone())
+        .directory(users.clone())
         .validator(
             Validator::new("demo")
                 .issuer(issuer.clone())
                 .audience(AUDIENCE)
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::oidc_issuer(issuer.clone()))
-                .user_from_claim("sub")
+                .user_from_directory(UserMatch::Email)
+                .register_users(true)
+                .profile_url("/profile")
                 .partner_by_email(false)
                 // Browsers sign in through the provider; the session lives in cookie mode.
                 .cookie(
@@ -104,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     registry.prefetch().await?;
 
-    // 3. The app: one route per mode, plus the key cache state.
+    // 4. The app: one route per mode, the profile form, plus the key cache state.
     let health = {
         let registry = registry.clone();
         move || async move {
@@ -120,6 +142,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(home))
         .route("/whoami", get(whoami))
+        .merge(jwtgate_sqlx::profile::router(users.clone(), "/profile"))
         .route_layer(registry.layer("jwt_demo")?)
         .route_service(LOGIN_PATH, auth.clone())
         .route_service("/auth/callback", auth.clone())
@@ -149,11 +172,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("# key cache state");
     println!("curl -s {base}/health\n");
     println!(
-        "# in a browser: {base}/ sends you to the demo sign-in and back, with a sign-out link\n"
+        "# in a browser: {base}/ sends you to the demo sign-in, once to the profile form, and \
+         back, with a sign-out link\n"
     );
+    println!("# the users table ({database})");
+    println!("cargo run -q -p jwtgate-cli -- users list --database-url {database_url}\n");
 
     if self_test {
-        return run_self_test(&base, &token).await;
+        run_self_test(&base, &token).await?;
+        let ada = users.user_by_email("ada@example.com").await?;
+        let ada = ada.ok_or("the demo user was not registered")?;
+        println!("registered: user {} <{}>", ada.id, ada.email.as_deref().unwrap_or(""));
+        println!("self-test passed");
+        return Ok(());
     }
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
@@ -191,7 +222,6 @@ async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error
         ok &= status == expected;
     }
     if ok {
-        println!("self-test passed");
         Ok(())
     } else {
         Err("self-test failed".into())

@@ -7,8 +7,12 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Starts the quickstart on a free port; its base URL.
 async fn quickstart() -> (tokio::process::Child, String) {
+    // A fresh database: the demo user is new, so the profile form is asked for once.
+    let db = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-browser.db");
+    let _ = std::fs::remove_file(&db);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--database"])
+        .arg(&db)
         .env("RUST_LOG", "off")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -37,7 +41,18 @@ async fn sign_in_and_out_through_the_demo_provider() {
     // The protected page sends the browser to the provider's sign-in.
     b.client.goto(&format!("{base}/?from=test")).await.unwrap();
     b.click("sign-in").await;
-    // Back on the page first asked for, signed in.
+    // Registered on first sight with an empty profile: the profile form comes first.
+    b.element("first_name").await;
+    let url = b.url().await;
+    assert!(
+        url.starts_with(&format!("{base}/profile?next=%2F%3Ffrom%3Dtest")),
+        "{url}"
+    );
+    b.fill("first_name", "Ada").await;
+    b.fill("last_name", "Lovelace").await;
+    b.click("save").await;
+    // Back on the page first asked for, signed in, with the name just given.
+    assert_eq!(b.text("name").await, "Ada Lovelace");
     assert_eq!(b.text("user").await, "ada@example.com");
     assert_eq!(b.url().await, format!("{base}/?from=test"));
     let shot = b.screenshot("quickstart-signed-in").await;
@@ -55,6 +70,7 @@ async fn sign_in_and_out_through_the_demo_provider() {
     // A reload keeps the session: no new sign-in.
     b.client.refresh().await.unwrap();
     assert_eq!(b.text("user").await, "ada@example.com");
+    assert_eq!(b.text("name").await, "Ada Lovelace");
     assert_eq!(b.url().await, format!("{base}/?from=test"));
 
     // Signing out lands on the provider's end-session page...

@@ -4,8 +4,11 @@ use std::process::Command;
 
 #[test]
 fn quickstart_self_test_passes() {
+    let db = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-self-test.db");
+    let _ = std::fs::remove_file(&db);
     let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args(["--listen", "127.0.0.1:0", "--self-test"])
+        .args(["--listen", "127.0.0.1:0", "--self-test", "--database"])
+        .arg(&db)
         .env("RUST_LOG", "off")
         .output()
         .expect("quickstart runs");
@@ -19,11 +22,15 @@ fn quickstart_self_test_passes() {
         stdout.contains("curl -i -H 'Authorization: Bearer ey"),
         "{stdout}"
     );
+    // The demo user was registered in the SQLite file on first sight: user 1.
     assert!(
-        stdout.contains("/whoami (token) -> 200 {\"partner_id\":17"),
+        stdout.contains("/whoami (token) -> 200 {\"partner_id\":null"),
         "{stdout}"
     );
-    assert!(stdout.contains("\"uid\":\"ada\""), "{stdout}");
+    assert!(stdout.contains("\"uid\":1"), "{stdout}");
+    assert!(stdout.contains("registered: user 1 <ada@example.com>"), "{stdout}");
+    assert!(stdout.contains("users list --database-url sqlite://"), "{stdout}");
+
     assert!(
         stdout.contains("/.well-known") || stdout.contains("\"jwks_uri\":\"http://127.0.0.1:"),
         "{stdout}"

@@ -178,6 +178,12 @@ impl Config {
         Ok(config)
     }
 
+    /// Where the config came from (the file path, or the `origin` given to
+    /// [`from_toml_str`](Self::from_toml_str)), for messages about it.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// The `[[route]]` entries.
     pub fn routes(&self) -> &[Route] {
         &self.routes
