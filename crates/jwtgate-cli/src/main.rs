@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand};
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use jwtgate::config::Config;
-use jwtgate::{Algorithm, Identity, UserRecord};
 use jwtgate::directory::DirectorySettings;
+use jwtgate::{Algorithm, Identity, UserRecord};
 use jwtgate_sqlx::SqlDirectory;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Map, Value, json};
@@ -111,7 +111,11 @@ enum UsersCommand {
     /// Lists users by id.
     List {
         /// The TOML config file with `[directory] url`.
-        #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+        #[arg(
+            long,
+            required_unless_present = "database_url",
+            conflicts_with = "database_url"
+        )]
         config: Option<PathBuf>,
         /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
         #[arg(long)]
@@ -126,7 +130,11 @@ enum UsersCommand {
     /// Shows one user, by id or email.
     Show {
         /// The TOML config file with `[directory] url`.
-        #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+        #[arg(
+            long,
+            required_unless_present = "database_url",
+            conflicts_with = "database_url"
+        )]
         config: Option<PathBuf>,
         /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
         #[arg(long)]
@@ -358,7 +366,9 @@ async fn users(command: UsersCommand) -> ExitCode {
             };
             let mut settings = DirectorySettings::new(url);
             settings.migrate = Some(false);
-            SqlDirectory::connect(&settings).await.map_err(|e| e.to_string())
+            SqlDirectory::connect(&settings)
+                .await
+                .map_err(|e| e.to_string())
         }
         (None, None) => Err("give --config or --database-url".to_owned()),
     };
@@ -384,7 +394,11 @@ async fn users(command: UsersCommand) -> ExitCode {
                         user.id,
                         user.email.as_deref().unwrap_or("-"),
                         user.full_name.as_deref().unwrap_or("-"),
-                        if user.profile_complete { "complete" } else { "incomplete" },
+                        if user.profile_complete {
+                            "complete"
+                        } else {
+                            "incomplete"
+                        },
                     );
                 }
                 println!("{} user(s)", list.len());
@@ -542,7 +556,8 @@ async fn serve(args: Serve) -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return fail(e),
             };
-            app = app.merge(jwtgate_sqlx::profile::router(directory.clone(), url).route_layer(layer));
+            app =
+                app.merge(jwtgate_sqlx::profile::router(directory.clone(), url).route_layer(layer));
             profile_lines.push(format!("  {url} -> profile form for {name}"));
         }
     }

@@ -726,3 +726,139 @@ auth = "jwt_idp"
             .starts_with(&format!("{}/logout?client_id=web", provider.issuer()))
     );
 }
+
+#[tokio::test]
+async fn serve_registers_users_in_the_config_database_and_users_list_and_show_read_them() {
+    let dir = std::env::temp_dir().join(format!("jwtgate-cli-{}-users", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("users.db");
+    let _ = std::fs::remove_file(&db);
+    let config = write_config(
+        "directory",
+        &format!(
+            r#"[[validator]]
+name = "app"
+issuer = "theissuer"
+audience = "api"
+algorithm = "HS256"
+secret = "{SECRET}"
+user = {{ directory = "email" }}
+register = true
+profile_url = "/profile"
+[directory]
+url = "sqlite://{}"
+[[route]]
+path = "/whoami"
+auth = "jwt_app"
+"#,
+            db.display()
+        ),
+    );
+    let (_child, _lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let mut c = claims("theissuer", "api", 300);
+    c["sub"] = json!("s1");
+    c["email"] = json!("Neo@Example.com");
+    let token = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let body: Value = http
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["uid"], 1, "{body}");
+    assert_eq!(body["user"]["email"], "Neo@Example.com");
+    assert_eq!(body["user"]["profile_complete"], false);
+    // A browser is sent to the profile form, which `serve` mounts at profile_url.
+    let nav = http
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&token)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nav.status(), 302);
+    assert_eq!(nav.headers()["location"], "/profile?next=%2Fwhoami");
+    let form = http
+        .get(format!("{base}/profile?next=%2Fwhoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("name=\"first_name\""));
+
+    // Operators read the rows, by config or by URL; read-only.
+    let out = command()
+        .args(["users", "list", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Neo@Example.com") && stdout.contains("incomplete"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 user(s)"), "{stdout}");
+    let url = format!("sqlite://{}", db.display());
+    let out = command()
+        .args(["users", "show", "--database-url", &url, " neo@example.COM "])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["id"], 1);
+    assert_eq!(shown["email"], "Neo@Example.com");
+    let out = command()
+        .args(["users", "show", "--database-url", &url, "42"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A database that does not exist is not created by a read.
+    let missing = dir.join("missing.db");
+    let out = command()
+        .args(["users", "list", "--database-url"])
+        .arg(format!("sqlite://{}", missing.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("directory.url: cannot connect"));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn serve_with_an_unreachable_database_exits_2_naming_the_setting() {
+    let config = write_config(
+        "unreachable",
+        &format!(
+            "{}\n[directory]\nurl = \"postgres://app:secretpw@127.0.0.1:1/app\"\ntimeout_secs = 2\n",
+            CONFIG
+                .replace(
+                    "user = { static = 42 }          # or { claim = \"sub\" }",
+                    "user = { directory = \"email\" }"
+                )
+                .replace(
+                    "[directory]\npartners = [{ id = 17, email = \"mark@example.com\" }]\n",
+                    ""
+                )
+        ),
+    );
+    let out = command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("directory.url: cannot connect to postgres://app:***@127.0.0.1:1/app"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secretpw"), "{stderr}");
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jwtgate::directory::{
-    BoxFuture, DirectorySettings, LookupError, PartnerDirectory, UserDirectory, UserKey,
-    UserQuery, UserRecord, normalize_email, redact_url,
+    BoxFuture, DirectorySettings, LookupError, PartnerDirectory, UserDirectory, UserKey, UserQuery,
+    UserRecord, normalize_email, redact_url,
 };
 use jwtgate::{PartnerId, UserId};
 use moka::sync::Cache;
@@ -28,12 +28,15 @@ pub struct SqlDirectory {
     inner: Arc<Inner>,
 }
 
+/// Found users, per validator and key.
+type UserCache = Cache<(Arc<str>, UserKey), Arc<UserRecord>>;
+
 struct Inner {
     pool: AnyPool,
     sql: Statements,
     timeout: Duration,
     url: String,
-    users: Option<Cache<(Arc<str>, UserKey), Arc<UserRecord>>>,
+    users: Option<UserCache>,
     partners: Option<Cache<String, Arc<[PartnerId]>>>,
 }
 
@@ -88,7 +91,10 @@ impl SqlDirectory {
     pub async fn connect(settings: &DirectorySettings) -> Result<Self, Error> {
         settings.check().map_err(|e| {
             let field = e.field().unwrap_or("url");
-            Error::new(ErrorKind::Config, format!("directory.{field}: {}", e.message()))
+            Error::new(
+                ErrorKind::Config,
+                format!("directory.{field}: {}", e.message()),
+            )
         })?;
         sqlx::any::install_default_drivers();
         let shown = redact_url(&settings.url);
@@ -309,7 +315,11 @@ impl SqlDirectory {
                     email_key: Some(key),
                     ..Values::default()
                 };
-                let contacts = sql.contacts_by_email.bind(&lookup).fetch_all(&mut *tx).await?;
+                let contacts = sql
+                    .contacts_by_email
+                    .bind(&lookup)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 if let [contact] = contacts.as_slice() {
                     let contact_id: i64 = contact.try_get(0)?;
                     let first: Option<String> = contact.try_get(1)?;
@@ -377,7 +387,9 @@ impl SqlDirectory {
         let first = first_name.trim();
         let last = last_name.trim();
         for (name, value) in [("first name", first), ("last name", last)] {
-            if value.is_empty() || value.chars().count() > 100 || value.chars().any(char::is_control)
+            if value.is_empty()
+                || value.chars().count() > 100
+                || value.chars().any(char::is_control)
             {
                 return Err(Error::new(
                     ErrorKind::Invalid,
@@ -397,12 +409,19 @@ impl SqlDirectory {
         let done = self
             .timed(
                 "complete profile",
-                self.inner.sql.complete_profile.bind(&values).execute(&self.inner.pool),
+                self.inner
+                    .sql
+                    .complete_profile
+                    .bind(&values)
+                    .execute(&self.inner.pool),
             )
             .await?;
         self.forget(user);
         if done.rows_affected() == 0 {
-            return Err(Error::new(ErrorKind::NotFound, format!("no user with id {user}")));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no user with id {user}"),
+            ));
         }
         self.user_by_id(user)
             .await?
@@ -445,7 +464,11 @@ impl SqlDirectory {
         let rows = self
             .timed(
                 "list users",
-                self.inner.sql.list_users.bind(&values).fetch_all(&self.inner.pool),
+                self.inner
+                    .sql
+                    .list_users
+                    .bind(&values)
+                    .fetch_all(&self.inner.pool),
             )
             .await?;
         rows.iter()
@@ -519,7 +542,11 @@ impl PartnerDirectory for SqlDirectory {
             let rows = self
                 .timed(
                     "partners by email",
-                    self.inner.sql.contacts_by_email.bind(&values).fetch_all(&self.inner.pool),
+                    self.inner
+                        .sql
+                        .contacts_by_email
+                        .bind(&values)
+                        .fetch_all(&self.inner.pool),
                 )
                 .await?;
             let ids: Vec<PartnerId> = rows
@@ -544,15 +571,27 @@ mod tests {
 
     #[test]
     fn sqlite_files_are_created_unless_a_mode_is_given() {
-        assert_eq!(connect_url("sqlite://target/a.db"), "sqlite://target/a.db?mode=rwc");
-        assert_eq!(connect_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            connect_url("sqlite://target/a.db"),
+            "sqlite://target/a.db?mode=rwc"
+        );
+        assert_eq!(
+            connect_url("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
         assert_eq!(connect_url("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
     fn full_names_join_what_is_there() {
-        assert_eq!(full_name(Some("Ada"), Some("Lovelace")).as_deref(), Some("Ada Lovelace"));
-        assert_eq!(full_name(None, Some(" Lovelace ")).as_deref(), Some("Lovelace"));
+        assert_eq!(
+            full_name(Some("Ada"), Some("Lovelace")).as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(
+            full_name(None, Some(" Lovelace ")).as_deref(),
+            Some("Lovelace")
+        );
         assert_eq!(full_name(Some(" "), None), None);
     }
 }

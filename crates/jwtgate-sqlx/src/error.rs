@@ -39,7 +39,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         self.source = Some(Box::new(source));
         self
     }
@@ -61,7 +64,10 @@ impl Error {
     }
 
     pub(crate) fn timed_out(what: &str) -> Self {
-        Self::new(ErrorKind::Unavailable, format!("{what}: the database did not answer in time"))
+        Self::new(
+            ErrorKind::Unavailable,
+            format!("{what}: the database did not answer in time"),
+        )
     }
 }
 
@@ -91,8 +97,8 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
 impl From<Error> for LookupError {
     fn from(e: Error) -> Self {
         match e.kind {
-            ErrorKind::Unavailable => LookupError::unavailable(e),
-            _ => LookupError::new(e),
+            ErrorKind::Unavailable => Self::unavailable(e),
+            _ => Self::new(e),
         }
     }
 }

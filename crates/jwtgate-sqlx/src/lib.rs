@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use jwtgate::directory::DirectorySettings;
-//! use jwtgate::{Algorithm, KeySource, Registry, UserMatch, Validator};
+//! use jwtgate::{Algorithm, KeySource, Registry, UserMatch, UserRecord, Validator};
 //! use jwtgate_sqlx::SqlDirectory;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +23,11 @@
 //!             .profile_url("/profile"),
 //!     )
 //!     .build()?;
-//! # let _ = registry;
+//! let app = axum::Router::new()
+//!     .route("/me", axum::routing::get(|user: UserRecord| async move { format!("{:?}", user.full_name) }))
+//!     .merge(jwtgate_sqlx::profile::router(directory.clone(), "/profile"))
+//!     .route_layer(registry.layer("jwt_app")?);
+//! # let _ = app;
 //! # Ok(())
 //! # }
 //! ```

@@ -85,7 +85,11 @@ async fn save(
 /// A form post from this site: `Sec-Fetch-Site`, when sent, is `same-origin` (or `none`,
 /// typed by the user), and `Origin`, when sent, names the `Host` the request went to.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let fetch_site_ok = header(axum::http::HeaderName::from_static("sec-fetch-site"))
         .is_none_or(|s| s.eq_ignore_ascii_case("same-origin") || s.eq_ignore_ascii_case("none"));
     let origin_ok = match (header(ORIGIN), header(HOST)) {
@@ -160,7 +164,13 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/hello?x=1")), "/hello?x=1");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "", "/a b"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "/a b",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
@@ -182,6 +192,9 @@ mod tests {
 
     #[test]
     fn names_are_escaped() {
-        assert_eq!(escape("<b>\"O'Neil\" & co</b>"), "&lt;b&gt;&quot;O&#39;Neil&quot; &amp; co&lt;/b&gt;");
+        assert_eq!(
+            escape("<b>\"O'Neil\" & co</b>"),
+            "&lt;b&gt;&quot;O&#39;Neil&quot; &amp; co&lt;/b&gt;"
+        );
     }
 }

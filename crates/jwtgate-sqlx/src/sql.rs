@@ -211,7 +211,11 @@ impl Statements {
                 sets.push(format!("{} = {}", q(c), w.p(Param::Phone)));
             }
             if let (Some(c), Some(value)) = (&users.profile_complete, complete) {
-                let value = if value == "$" { w.p(Param::Complete) } else { value.to_owned() };
+                let value = if value == "$" {
+                    w.p(Param::Complete)
+                } else {
+                    value.to_owned()
+                };
                 sets.push(format!("{} = {value}", q(c)));
             }
             if sets.is_empty() {
@@ -243,10 +247,7 @@ impl Statements {
         Self {
             user_by_email_key: by(&users.email_key, Param::EmailKey),
             user_by_subject,
-            user_by_service: users
-                .service_name
-                .as_ref()
-                .map(|c| by(c, Param::Service)),
+            user_by_service: users.service_name.as_ref().map(|c| by(c, Param::Service)),
             user_by_id: by(&users.id, Param::UserId),
             list_users: {
                 let mut w = Writer::default();
@@ -328,7 +329,11 @@ mod tests {
             s.insert_user.sql,
             "INSERT INTO \"accounts\" (\"mail\", \"mail_key\") VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING CAST(\"account_id\" AS BIGINT)"
         );
-        assert!(s.user_by_id.sql.contains("NULL, NULL, NULL, NULL, CAST(1 AS BIGINT)"));
+        assert!(
+            s.user_by_id
+                .sql
+                .contains("NULL, NULL, NULL, NULL, CAST(1 AS BIGINT)")
+        );
         assert_eq!(
             s.complete_profile.sql,
             "UPDATE \"accounts\" SET \"account_id\" = \"account_id\" WHERE \"account_id\" = $1"

@@ -12,7 +12,9 @@ use axum::routing::get;
 use axum::{Json, extract::Request};
 use http::StatusCode;
 use jwtgate::directory::{ContactsTable, DirectorySettings, UsersTable};
-use jwtgate::{Algorithm, Identity, KeySource, PartnerId, Registry, UserMatch, UserRecord, Validator};
+use jwtgate::{
+    Algorithm, Identity, KeySource, PartnerId, Registry, UserMatch, UserRecord, Validator,
+};
 use jwtgate_sqlx::SqlDirectory;
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{Reply, get_with, send};
@@ -77,19 +79,30 @@ async fn setup(db: &Db, validators: Vec<Validator>) -> (SqlDirectory, Registry) 
 }
 
 async fn api(app: &Router, token: &str) -> Reply {
-    send(app, get_with("/hello", &[("authorization", &format!("Bearer {token}"))])).await
+    send(
+        app,
+        get_with("/hello", &[("authorization", &format!("Bearer {token}"))]),
+    )
+    .await
 }
 
 async fn page(app: &Router, path: &str, token: &str) -> Reply {
     let auth = format!("Bearer {token}");
-    send(app, get_with(path, &[("authorization", &auth), ("accept", "text/html")])).await
+    send(
+        app,
+        get_with(path, &[("authorization", &auth), ("accept", "text/html")]),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_first_requests_create_one_user_and_all_get_its_id() {
     for db in backends().await {
-        let (directory, registry) =
-            setup(&db, vec![validator("app", UserMatch::Email).register_users(true)]).await;
+        let (directory, registry) = setup(
+            &db,
+            vec![validator("app", UserMatch::Email).register_users(true)],
+        )
+        .await;
         let app = app(&registry, &directory, "jwt_app");
         let t = token(json!({"email": "new.person@example.com"}));
         let mut tasks = Vec::new();
@@ -100,12 +113,28 @@ async fn fifty_concurrent_first_requests_create_one_user_and_all_get_its_id() {
         let mut ids = Vec::new();
         for task in tasks {
             let reply = task.await.unwrap();
-            assert_eq!(reply.status, StatusCode::OK, "{}: {:?}", db.backend, reply.body);
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{}: {:?}",
+                db.backend,
+                reply.body
+            );
             ids.push(reply.body["uid"].clone());
         }
         ids.dedup();
-        assert_eq!(ids.len(), 1, "{}: every request gets the same id", db.backend);
-        assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 1, "{}", db.backend);
+        assert_eq!(
+            ids.len(),
+            1,
+            "{}: every request gets the same id",
+            db.backend
+        );
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM jwtgate_users").await,
+            1,
+            "{}",
+            db.backend
+        );
         let id = db.count("SELECT id FROM jwtgate_users").await;
         assert_eq!(ids[0], json!(id));
         db.finish().await;
@@ -117,7 +146,11 @@ async fn registration_copies_the_one_contact_with_that_email_and_links_it() {
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![validator("app", UserMatch::Email).register_users(true).partner_by_email(false)],
+            vec![
+                validator("app", UserMatch::Email)
+                    .register_users(true)
+                    .partner_by_email(false),
+            ],
         )
         .await;
         db.exec(
@@ -149,7 +182,11 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![validator("app", UserMatch::Email).register_users(true).profile_url("/profile")],
+            vec![
+                validator("app", UserMatch::Email)
+                    .register_users(true)
+                    .profile_url("/profile"),
+            ],
         )
         .await;
         let app = app(&registry, &directory, "jwt_app");
@@ -162,13 +199,19 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
         // A navigation elsewhere goes to the profile page, with where it was going.
         let reply = page(&app, "/hello?x=1&y=a%20b", &t).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", db.backend);
-        assert_eq!(reply.header("location"), "/profile?next=%2Fhello%3Fx%3D1%26y%3Da%2520b");
+        assert_eq!(
+            reply.header("location"),
+            "/profile?next=%2Fhello%3Fx%3D1%26y%3Da%2520b"
+        );
         // The profile page itself is served.
         let form = send(
             &app,
             get_with(
                 "/profile?next=%2Fhello",
-                &[("authorization", &format!("Bearer {t}")), ("accept", "text/html")],
+                &[
+                    ("authorization", &format!("Bearer {t}")),
+                    ("accept", "text/html"),
+                ],
             ),
         )
         .await;
@@ -183,13 +226,30 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
                 .body(Body::from(body))
                 .unwrap()
         };
-        let refused = send(&app, post("first_name=A&last_name=B&next=%2Fhello", "https://evil.example")).await;
+        let refused = send(
+            &app,
+            post(
+                "first_name=A&last_name=B&next=%2Fhello",
+                "https://evil.example",
+            ),
+        )
+        .await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
-        let empty = send(&app, post("first_name=+&last_name=B&next=%2Fhello", "http://app.example")).await;
+        let empty = send(
+            &app,
+            post(
+                "first_name=+&last_name=B&next=%2Fhello",
+                "http://app.example",
+            ),
+        )
+        .await;
         assert_eq!(empty.status, StatusCode::BAD_REQUEST);
         let saved = send(
             &app,
-            post("first_name=Ada&last_name=Lovelace&next=%2Fhello%3Fx%3D1", "http://app.example"),
+            post(
+                "first_name=Ada&last_name=Lovelace&next=%2Fhello%3Fx%3D1",
+                "http://app.example",
+            ),
         )
         .await;
         assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", db.backend);
@@ -200,7 +260,10 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
         assert_eq!(reply.body["full_name"], "Ada Lovelace");
         assert_eq!(reply.body["profile_complete"], true);
         assert_eq!(
-            db.count("SELECT COUNT(*) FROM jwtgate_users WHERE profile_complete AND first_name = 'Ada'").await,
+            db.count(
+                "SELECT COUNT(*) FROM jwtgate_users WHERE profile_complete AND first_name = 'Ada'"
+            )
+            .await,
             1
         );
         db.finish().await;
@@ -210,21 +273,34 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
 #[tokio::test]
 async fn emails_compare_trimmed_and_case_insensitively_and_unverified_ones_are_never_used() {
     for db in backends().await {
-        let (directory, registry) =
-            setup(&db, vec![validator("app", UserMatch::Email).register_users(true)]).await;
+        let (directory, registry) = setup(
+            &db,
+            vec![validator("app", UserMatch::Email).register_users(true)],
+        )
+        .await;
         let app = app(&registry, &directory, "jwt_app");
         let first = api(&app, &token(json!({"email": "  Ada@Example.com"}))).await;
         assert_eq!(first.status, StatusCode::OK);
         assert_eq!(first.body["email"], "Ada@Example.com");
-        let again = api(&app, &token(json!({"email": "ada@EXAMPLE.com ", "sub": "other"}))).await;
+        let again = api(
+            &app,
+            &token(json!({"email": "ada@EXAMPLE.com ", "sub": "other"})),
+        )
+        .await;
         assert_eq!(again.body["uid"], first.body["uid"], "{}", db.backend);
         // `email_verified: false` (boolean or Cognito's string): neither matched nor registered.
         for verified in [json!(false), json!("false")] {
             for email in ["ada@example.com", "someone.new@example.com"] {
-                let reply =
-                    api(&app, &token(json!({"email": email, "email_verified": verified}))).await;
+                let reply = api(
+                    &app,
+                    &token(json!({"email": email, "email_verified": verified})),
+                )
+                .await;
                 assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{email} {verified}");
-                assert_eq!(reply.body["error_description"], "token email is not verified");
+                assert_eq!(
+                    reply.body["error_description"],
+                    "token email is not verified"
+                );
             }
         }
         assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 1);
@@ -280,7 +356,13 @@ async fn service_tokens_are_users_keyed_by_common_name_only_when_enabled() {
         assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 0);
         let machines = app(&registry, &directory, "jwt_machines");
         let first = api(&machines, &service).await;
-        assert_eq!(first.status, StatusCode::OK, "{}: {:?}", db.backend, first.body);
+        assert_eq!(
+            first.status,
+            StatusCode::OK,
+            "{}: {:?}",
+            db.backend,
+            first.body
+        );
         let again = api(&machines, &service).await;
         assert_eq!(again.body["uid"], first.body["uid"]);
         assert_eq!(
@@ -311,7 +393,13 @@ async fn matching_by_subject_links_a_user_known_by_email_on_first_sight() {
         let app = app(&registry, &directory, "jwt_by_subject");
         let t = token(json!({"sub": "kc-123", "email": "LIN@example.com"}));
         let reply = api(&app, &t).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}: {:?}", db.backend, reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {:?}",
+            db.backend,
+            reply.body
+        );
         assert_eq!(reply.body["uid"], json!(existing));
         assert_eq!(
             db.count("SELECT COUNT(*) FROM jwtgate_users WHERE issuer = 'https://issuer.example' AND subject = 'kc-123'").await,
@@ -319,9 +407,17 @@ async fn matching_by_subject_links_a_user_known_by_email_on_first_sight() {
         );
         // The same subject with another email is the same user; a new subject whose email
         // belongs to a linked user is not merged into it.
-        let moved = api(&app, &token(json!({"sub": "kc-123", "email": "lin.new@example.com"}))).await;
+        let moved = api(
+            &app,
+            &token(json!({"sub": "kc-123", "email": "lin.new@example.com"})),
+        )
+        .await;
         assert_eq!(moved.body["uid"], json!(existing));
-        let intruder = api(&app, &token(json!({"sub": "kc-999", "email": "lin@example.com"}))).await;
+        let intruder = api(
+            &app,
+            &token(json!({"sub": "kc-999", "email": "lin@example.com"})),
+        )
+        .await;
         assert_eq!(intruder.status, StatusCode::UNAUTHORIZED, "{}", db.backend);
         // Without a verified email, a new subject is registered on its own.
         let fresh = api(&app, &token(json!({"sub": "kc-555"}))).await;
@@ -337,8 +433,12 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
         let (directory, registry) = setup(
             &db,
             vec![
-                validator("optional", UserMatch::Email).register_users(true).partner_by_email(false),
-                validator("required", UserMatch::Email).register_users(true).partner_by_email(true),
+                validator("optional", UserMatch::Email)
+                    .register_users(true)
+                    .partner_by_email(false),
+                validator("required", UserMatch::Email)
+                    .register_users(true)
+                    .partner_by_email(true),
             ],
         )
         .await;
@@ -348,7 +448,9 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
              INSERT INTO jwtgate_contacts (email) VALUES ('TWO@example.com ');",
         )
         .await;
-        let one = db.count("SELECT id FROM jwtgate_contacts WHERE email = 'one@example.com'").await;
+        let one = db
+            .count("SELECT id FROM jwtgate_contacts WHERE email = 'one@example.com'")
+            .await;
         let optional = app(&registry, &directory, "jwt_optional");
         let required = app(&registry, &directory, "jwt_required");
         let reply = api(&optional, &token(json!({"email": "One@Example.com"}))).await;
@@ -359,7 +461,10 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
             assert_eq!(reply.body["partner"], Value::Null, "{email}");
             let reply = api(&required, &token(json!({"email": email}))).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{email}");
-            assert_eq!(reply.body["error_description"], "no partner matches the token");
+            assert_eq!(
+                reply.body["error_description"],
+                "no partner matches the token"
+            );
         }
         db.finish().await;
     }
@@ -368,8 +473,11 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
 #[tokio::test]
 async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
     for db in backends().await {
-        let (directory, registry) =
-            setup(&db, vec![validator("app", UserMatch::Email).register_users(false)]).await;
+        let (directory, registry) = setup(
+            &db,
+            vec![validator("app", UserMatch::Email).register_users(false)],
+        )
+        .await;
         let mut settings = DirectorySettings::new(&db.url);
         settings.cache_ttl = Duration::ZERO;
         let uncached_dir = connect(settings).await;
@@ -390,8 +498,16 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
         assert_eq!(api(&uncached_app, &t).await.status, StatusCode::OK);
         // The row goes away behind the directories' backs: the cached one makes no query.
         db.exec("DELETE FROM jwtgate_users").await;
-        assert_eq!(api(&cached_app, &t).await.status, StatusCode::OK, "{}", db.backend);
-        assert_eq!(api(&uncached_app, &t).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            api(&cached_app, &t).await.status,
+            StatusCode::OK,
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            api(&uncached_app, &t).await.status,
+            StatusCode::UNAUTHORIZED
+        );
         // A forgotten user is looked up again.
         let id = jwtgate::UserId::from(1_u64);
         directory.forget(&id);
@@ -440,11 +556,27 @@ async fn an_existing_schema_is_used_through_the_mapping_without_migrations() {
             .unwrap();
         let app = app(&registry, &directory, "jwt_app");
         let reply = api(&app, &token(json!({"email": "kay@example.com"}))).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}: {:?}", db.backend, reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {:?}",
+            db.backend,
+            reply.body
+        );
         assert_eq!(reply.body["first_name"], "Kay");
         assert_eq!(reply.body["profile_complete"], true);
-        assert_eq!(db.count("SELECT COUNT(*) FROM accounts WHERE mail_key = 'kay@example.com' AND is_ready").await, 1);
-        assert_eq!(db.count("SELECT COUNT(*) FROM people WHERE account IS NOT NULL").await, 1);
+        assert_eq!(
+            db.count(
+                "SELECT COUNT(*) FROM accounts WHERE mail_key = 'kay@example.com' AND is_ready"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM people WHERE account IS NOT NULL")
+                .await,
+            1
+        );
         // No shipped table was created: migrations are off for a mapped schema.
         let tables = if db.backend == "sqlite" {
             "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'jwtgate%'"
@@ -465,7 +597,12 @@ async fn migrations_start_from_an_empty_database_and_run_once() {
         let settings = DirectorySettings::new(&db.url);
         let first = connect(settings.clone()).await;
         let second = connect(settings).await;
-        assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_migrations").await, 1, "{}", db.backend);
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM jwtgate_migrations").await,
+            1,
+            "{}",
+            db.backend
+        );
         assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 0);
         assert!(first.users(10).await.unwrap().is_empty());
         second.close().await;
@@ -477,7 +614,12 @@ async fn migrations_start_from_an_empty_database_and_run_once() {
 async fn a_failing_query_is_a_500_that_shows_no_sql() {
     for db in backends().await {
         let mut settings = DirectorySettings::new(&db.url);
-        settings.users = Some(UsersTable::mapped("missing_table", "id", "email", "email_key"));
+        settings.users = Some(UsersTable::mapped(
+            "missing_table",
+            "id",
+            "email",
+            "email_key",
+        ));
         let directory = connect(settings).await;
         let registry = Registry::builder()
             .users(directory.clone())
@@ -486,9 +628,17 @@ async fn a_failing_query_is_a_500_that_shows_no_sql() {
             .unwrap();
         let app = app(&registry, &directory, "jwt_app");
         let reply = api(&app, &token(json!({"email": "x@example.com"}))).await;
-        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", db.backend);
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            db.backend
+        );
         let body = reply.body.to_string();
-        assert!(!body.contains("missing_table") && !body.contains("SELECT"), "{body}");
+        assert!(
+            !body.contains("missing_table") && !body.contains("SELECT"),
+            "{body}"
+        );
         assert_eq!(reply.body["error"], "server_error");
         db.finish().await;
     }
@@ -496,13 +646,18 @@ async fn a_failing_query_is_a_500_that_shows_no_sql() {
 
 #[tokio::test]
 async fn startup_errors_name_the_setting_and_hide_the_password() {
-    let err = SqlDirectory::connect(&DirectorySettings::new("mysql://x")).await.unwrap_err();
+    let err = SqlDirectory::connect(&DirectorySettings::new("mysql://x"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("directory.url:"), "{err}");
     let mut unreachable = DirectorySettings::new("postgres://app:s3cret@127.0.0.1:1/app");
     unreachable.timeout = Duration::from_secs(2);
     let err = SqlDirectory::connect(&unreachable).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("directory.url: cannot connect to postgres://app:***@127.0.0.1:1/app"), "{text}");
+    assert!(
+        text.starts_with("directory.url: cannot connect to postgres://app:***@127.0.0.1:1/app"),
+        "{text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
     assert_eq!(err.kind(), jwtgate_sqlx::ErrorKind::Unavailable);
     let missing_dir = DirectorySettings::new("sqlite:///nonexistent-dir/sub/x.db");
@@ -511,7 +666,10 @@ async fn startup_errors_name_the_setting_and_hide_the_password() {
     let mut bad = DirectorySettings::new("sqlite://x.db");
     bad.users = Some(UsersTable::mapped("users; drop", "id", "email", "key"));
     let err = SqlDirectory::connect(&bad).await.unwrap_err();
-    assert!(err.to_string().starts_with("directory.users.table:"), "{err}");
+    assert!(
+        err.to_string().starts_with("directory.users.table:"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -43,7 +43,9 @@ impl Proxy {
         let s = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut cuts = watch.clone();
                 cuts.mark_unchanged();
                 let target = target.clone();
@@ -57,7 +59,9 @@ impl Proxy {
                     }
                     _ => {
                         tokio::spawn(async move {
-                            let Ok(mut server) = TcpStream::connect(&target).await else { return };
+                            let Ok(mut server) = TcpStream::connect(&target).await else {
+                                return;
+                            };
                             tokio::select! {
                                 _ = copy_bidirectional(&mut client, &mut server) => {}
                                 _ = cuts.changed() => {}
@@ -80,7 +84,12 @@ fn token(email: &str) -> String {
     let mut c = claims("https://issuer.example", "api", 300);
     c["sub"] = json!(email);
     c["email"] = json!(email);
-    mint(&TestKey::hmac("thesecret-of-at-least-32-bytes!!"), "HS256", json!({}), &c)
+    mint(
+        &TestKey::hmac("thesecret-of-at-least-32-bytes!!"),
+        "HS256",
+        json!({}),
+        &c,
+    )
 }
 
 async fn whoami(id: UserId) -> String {
@@ -94,14 +103,23 @@ async fn call(app: &Router, email: &str) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
-    let Some(db) = support::postgres().await else { return };
+    let Some(db) = support::postgres().await else {
+        return;
+    };
     let (host_port, name) = {
         let rest = db.url.split_once("@").map_or(db.url.as_str(), |(_, r)| r);
         let (hp, name) = rest.split_once('/').unwrap();
         (hp.to_owned(), name.to_owned())
     };
     let proxy = Proxy::start(host_port).await;
-    let user = db.url.split_once("://").unwrap().1.split_once('@').map(|(u, _)| u).unwrap_or("postgres");
+    let user = db
+        .url
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('@')
+        .map(|(u, _)| u)
+        .unwrap_or("postgres");
     let mut settings =
         DirectorySettings::new(format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port));
     settings.timeout = Duration::from_secs(2);
@@ -132,10 +150,17 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
         proxy.set(state);
         for email in ["a@example.com", "b@example.com"] {
             let reply = call(&app, email).await;
-            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "state {state} {email}");
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "state {state} {email}"
+            );
             assert_eq!(reply.header("retry-after"), "5");
             assert_eq!(reply.body["error"], "temporarily_unavailable");
-            assert_eq!(reply.body["error_description"], "the user directory is unavailable");
+            assert_eq!(
+                reply.body["error_description"],
+                "the user directory is unavailable"
+            );
             assert_eq!(reply.header("www-authenticate"), "");
         }
         proxy.set(UP);
@@ -150,7 +175,10 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
             assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        assert!(recovered.is_some(), "state {state}: the service did not recover");
+        assert!(
+            recovered.is_some(),
+            "state {state}: the service did not recover"
+        );
     }
     assert_eq!(call(&app, "a@example.com").await.status, StatusCode::OK);
     assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 2);

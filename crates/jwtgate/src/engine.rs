@@ -108,7 +108,12 @@ impl Engine {
             .authenticate_request(chain, &parts.headers, &parts.uri, &mut cleared)
             .await;
         let rejection = match result {
-            Ok(outcome) => return self.to_profile(parts, outcome),
+            Ok(outcome) => {
+                return match self.profile_redirect(parts, &outcome) {
+                    Some(redirect) => Err(redirect),
+                    None => Ok(outcome),
+                };
+            }
             Err(r) => cleared.into_iter().fold(r, Rejection::with_cookie),
         };
         #[cfg(feature = "login")]
@@ -118,34 +123,28 @@ impl Engine {
 
     /// Sends a browser navigation of a user whose profile is incomplete to the validator's
     /// profile page (never the page itself, never an API call), keeping the session cookie.
-    fn to_profile(&self, parts: &Parts, outcome: Outcome) -> Result<Outcome, Rejection> {
+    fn profile_redirect(&self, parts: &Parts, outcome: &Outcome) -> Option<Rejection> {
         let Outcome::Authenticated {
             identity,
             set_cookie,
-        } = &outcome
+        } = outcome
         else {
-            return Ok(outcome);
+            return None;
         };
-        let incomplete = identity
+        if identity
             .user_record()
-            .is_some_and(|record| !record.profile_complete);
-        if !incomplete {
-            return Ok(outcome);
+            .is_none_or(|record| record.profile_complete)
+        {
+            return None;
         }
-        let profile_url = self
-            .position(identity.validator().as_str())
-            .and_then(|i| self.validators[i].profile_url.as_deref());
-        let Some(profile_url) = profile_url else {
-            return Ok(outcome);
-        };
+        let i = self.position(identity.validator().as_str())?;
+        let profile_url = self.validators[i].profile_url.as_deref()?;
         if parts.uri.path() == profile_url || !crate::navigation::is_navigation(parts) {
-            return Ok(outcome);
+            return None;
         }
         let next =
             crate::navigation::encode_query_value(crate::navigation::return_target(&parts.uri));
-        let Ok(location) = HeaderValue::try_from(format!("{profile_url}?next={next}")) else {
-            return Ok(outcome);
-        };
+        let location = HeaderValue::try_from(format!("{profile_url}?next={next}")).ok()?;
         tracing::debug!(validator = %identity.validator(), "profile incomplete: sent to the profile page");
         let rejection = self
             .reject(
@@ -153,10 +152,12 @@ impl Engine {
                 "the user's profile is incomplete",
             )
             .redirect_to(location);
-        Err(set_cookie
-            .iter()
-            .cloned()
-            .fold(rejection, Rejection::with_cookie))
+        Some(
+            set_cookie
+                .iter()
+                .cloned()
+                .fold(rejection, Rejection::with_cookie),
+        )
     }
 
     /// Points a refused navigation at the chain's first login: a redirect when no credential

@@ -182,7 +182,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         run_self_test(&base, &token).await?;
         let ada = users.user_by_email("ada@example.com").await?;
         let ada = ada.ok_or("the demo user was not registered")?;
-        println!("registered: user {} <{}>", ada.id, ada.email.as_deref().unwrap_or(""));
+        println!(
+            "registered: user {} <{}>",
+            ada.id,
+            ada.email.as_deref().unwrap_or("")
+        );
         println!("self-test passed");
         return Ok(());
     }

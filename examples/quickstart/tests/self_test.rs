@@ -28,8 +28,14 @@ fn quickstart_self_test_passes() {
         "{stdout}"
     );
     assert!(stdout.contains("\"uid\":1"), "{stdout}");
-    assert!(stdout.contains("registered: user 1 <ada@example.com>"), "{stdout}");
-    assert!(stdout.contains("users list --database-url sqlite://"), "{stdout}");
+    assert!(
+        stdout.contains("registered: user 1 <ada@example.com>"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("users list --database-url sqlite://"),
+        "{stdout}"
+    );
 
     assert!(
         stdout.contains("/.well-known") || stdout.contains("\"jwks_uri\":\"http://127.0.0.1:"),

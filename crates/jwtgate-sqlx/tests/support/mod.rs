@@ -59,9 +59,11 @@ pub async fn postgres() -> Option<Db> {
     let admin = postgres_admin_url()?;
     sqlx::any::install_default_drivers();
     let name = unique("jwtgate_t");
-    let pool = AnyPoolOptions::new().max_connections(1).connect(&admin).await.unwrap_or_else(|e| {
-        panic!("Postgres at JWTGATE_TEST_POSTGRES_URL does not answer: {e}")
-    });
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres at JWTGATE_TEST_POSTGRES_URL does not answer: {e}"));
     sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
         .execute(&pool)
         .await
@@ -91,7 +93,11 @@ impl Db {
         } else {
             self.url.clone()
         };
-        AnyPoolOptions::new().max_connections(2).connect(&url).await.unwrap()
+        AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .unwrap()
     }
 
     /// The first column of the first row of `sql`, as an integer.
@@ -112,13 +118,16 @@ impl Db {
 
     /// Drops a Postgres test database (best effort).
     pub async fn finish(self) {
-        if let Some((admin, name)) = self.drop {
-            if let Ok(pool) = AnyPoolOptions::new().max_connections(1).connect(&admin).await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&pool)
-                    .await;
-                pool.close().await;
-            }
+        if let Some((admin, name)) = self.drop
+            && let Ok(pool) = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin)
+                .await
+        {
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+            pool.close().await;
         }
     }
 }

@@ -1049,4 +1049,99 @@ user = { claim = "sub" }
             "{err}"
         );
     }
+
+    const DIRECTORY_VALIDATOR: &str = r#"
+[[validator]]
+name = "app"
+issuer = "i"
+audience = "a"
+algorithm = "HS256"
+secret = "thesecret-of-at-least-32-bytes!!"
+user = { directory = "subject" }
+register = true
+service_users = true
+profile_url = "/profile"
+"#;
+
+    #[test]
+    fn a_database_directory_loads_with_its_mapping_and_cache() {
+        let text = format!(
+            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"postgres://app:pw@db/app\"\ncache_ttl_secs = 0\ntimeout_secs = 2\n\
+             [directory.users]\ntable = \"accounts\"\nid = \"account_id\"\nemail = \"mail\"\nemail_key = \"mail_key\"\nfirst_name = \"given\"\n"
+        );
+        let config = Config::from_toml_str(&text, "app.toml", None).unwrap();
+        let settings = config.directory_settings().unwrap().unwrap();
+        assert_eq!(settings.url, "postgres://app:pw@db/app");
+        assert_eq!(settings.cache_ttl, Duration::ZERO);
+        assert_eq!(settings.timeout, Duration::from_secs(2));
+        let users = settings.users.clone().unwrap();
+        assert_eq!(
+            (users.table.as_str(), users.first_name.as_deref()),
+            ("accounts", Some("given"))
+        );
+        assert_eq!(users.last_name, None);
+        assert!(!settings.runs_migrations());
+        assert!(!format!("{settings:?}").contains(":pw@"));
+        // Without a user directory, the validator cannot be built: the error points at `user`.
+        let err = config.registry().unwrap_err();
+        assert_eq!(err.field(), Some("user"));
+        assert_eq!(err.location().map(Location::line), Some(8), "{err}");
+    }
+
+    #[test]
+    fn directory_errors_point_at_their_keys() {
+        let bad_column = format!(
+            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"sqlite://x.db\"\n[directory.users]\ntable = \"accounts\"\n\
+             id = \"id\"\nemail = \"mail\"\nemail_key = \"mail key\"\n"
+        );
+        let err = Config::from_toml_str(&bad_column, "app.toml", None)
+            .unwrap()
+            .directory_settings()
+            .unwrap_err();
+        assert_eq!(err.field(), Some("users.email_key"));
+        assert!(err.to_string().starts_with("app.toml:19:1:"), "{err}");
+        let bad_url = format!("{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"mysql://x\"\n");
+        let err = Config::from_toml_str(&bad_url, "app.toml", None)
+            .unwrap()
+            .directory_settings()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("app.toml:14:1:"), "{err}");
+        let no_url = format!("{DIRECTORY_VALIDATOR}\n[directory]\ncache_ttl_secs = 5\n");
+        let err = Config::from_toml_str(&no_url, "app.toml", None)
+            .unwrap()
+            .directory_settings()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs `url`"), "{err}");
+        let both = format!(
+            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"sqlite://x.db\"\npartners = [{{ id = 1, email = \"a@b\" }}]\n"
+        );
+        let err = Config::from_toml_str(&both, "app.toml", None)
+            .unwrap()
+            .directory_settings()
+            .unwrap_err();
+        assert!(
+            err.message()
+                .contains("`partners` is for a directory in memory"),
+            "{err}"
+        );
+        let unknown = DIRECTORY_VALIDATOR.replace("\"subject\"", "\"phone\"");
+        let err = Config::from_toml_str(&unknown, "app.toml", None)
+            .unwrap()
+            .registry()
+            .unwrap_err();
+        assert!(
+            err.message().contains("unknown directory match \"phone\""),
+            "{err}"
+        );
+        let stray = DIRECTORY_VALIDATOR.replace(
+            "user = { directory = \"subject\" }",
+            "user = { static = 1 }",
+        );
+        let err = Config::from_toml_str(&stray, "app.toml", None)
+            .unwrap()
+            .registry()
+            .unwrap_err();
+        assert_eq!(err.field(), Some("register"));
+        assert_eq!(err.location().map(Location::line), Some(9), "{err}");
+    }
 }
