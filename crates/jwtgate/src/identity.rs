@@ -152,6 +152,55 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A user as a [`UserDirectory`](crate::UserDirectory) keeps it: the request's [`UserId`] and
+/// what the application shows. (Defined here, with the other identity types, so that the
+/// identity does not depend on the directory.)
+///
+/// `Debug` prints the id and `profile_complete` only: the rest is personal data.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserRecord {
+    /// The user's id, the request's [`UserId`].
+    pub id: UserId,
+    /// The email as registered.
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Whether the user filled in their profile; while not, browsers are sent to the
+    /// validator's `profile_url`.
+    pub profile_complete: bool,
+}
+
+impl UserRecord {
+    /// A record with only an id (and a complete profile).
+    pub fn new(id: impl Into<UserId>) -> Self {
+        Self {
+            id: id.into(),
+            email: None,
+            first_name: None,
+            last_name: None,
+            full_name: None,
+            phone: None,
+            profile_complete: true,
+        }
+    }
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("profile_complete", &self.profile_complete)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The name of the validator that accepted the token (after `next` chaining).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ValidatorName(pub(crate) Arc<str>);
@@ -191,7 +240,7 @@ pub struct Identity {
     pub(crate) partner: Option<PartnerId>,
     pub(crate) validator: ValidatorName,
     /// The directory's record of the user, for validators with a directory user.
-    pub(crate) record: Option<Arc<crate::directory::UserRecord>>,
+    pub(crate) record: Option<Arc<UserRecord>>,
     /// The realm of the registry, for the 403 of [`Identity::require`].
     pub(crate) realm: Arc<str>,
 }
@@ -219,7 +268,7 @@ impl Identity {
 
     /// The user as the [`UserDirectory`](crate::UserDirectory) keeps it, when the validator
     /// finds its users there (names, email, whether the profile is complete).
-    pub fn user_record(&self) -> Option<&Arc<crate::directory::UserRecord>> {
+    pub fn user_record(&self) -> Option<&Arc<UserRecord>> {
         self.record.as_ref()
     }
 }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use crate::identity::UserRecord;
 use crate::identity::{PartnerId, Payload, UserId};
 
 pub use memory::InMemoryDirectory;
@@ -177,53 +178,6 @@ impl<'a> UserQuery<'a> {
             register: false,
             payload,
         }
-    }
-}
-
-/// A user as a directory keeps it: the request's [`UserId`] and what the application shows.
-///
-/// `Debug` prints the id and `profile_complete` only: the rest is personal data.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UserRecord {
-    /// The user's id, the request's [`UserId`].
-    pub id: UserId,
-    /// The email as registered.
-    pub email: Option<String>,
-    /// First name.
-    pub first_name: Option<String>,
-    /// Last name.
-    pub last_name: Option<String>,
-    /// Full name.
-    pub full_name: Option<String>,
-    /// Phone number.
-    pub phone: Option<String>,
-    /// Whether the user filled in their profile; while not, browsers are sent to the
-    /// validator's `profile_url`.
-    pub profile_complete: bool,
-}
-
-impl UserRecord {
-    /// A record with only an id (and a complete profile).
-    pub fn new(id: impl Into<UserId>) -> Self {
-        Self {
-            id: id.into(),
-            email: None,
-            first_name: None,
-            last_name: None,
-            full_name: None,
-            phone: None,
-            profile_complete: true,
-        }
-    }
-}
-
-impl fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserRecord")
-            .field("id", &self.id)
-            .field("profile_complete", &self.profile_complete)
-            .finish_non_exhaustive()
     }
 }
 
