@@ -106,20 +106,45 @@ enum Command {
     },
 }
 
+/// Which database `jwtgate users` reads: a config file's `[directory]`, or a URL.
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// The TOML config file with `[directory] url`.
+    #[arg(
+        long,
+        required_unless_present = "database_url",
+        conflicts_with = "database_url"
+    )]
+    config: Option<PathBuf>,
+    /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The directory, read-only when given by URL (never created or migrated by a read).
+    async fn connect(&self) -> Result<SqlDirectory, String> {
+        match (&self.config, &self.database_url) {
+            (Some(path), _) => {
+                let config = Config::from_file(path).map_err(|e| e.to_string())?;
+                connect_directory(&config)
+                    .await?
+                    .ok_or_else(|| format!("{}: no [directory] url", path.display()))
+            }
+            (None, Some(url)) => SqlDirectory::connect_read_only(&DirectorySettings::new(url))
+                .await
+                .map_err(|e| e.to_string()),
+            (None, None) => Err("give --config or --database-url".to_owned()),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Lists users by id.
     List {
-        /// The TOML config file with `[directory] url`.
-        #[arg(
-            long,
-            required_unless_present = "database_url",
-            conflicts_with = "database_url"
-        )]
-        config: Option<PathBuf>,
-        /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -129,16 +154,8 @@ enum UsersCommand {
     },
     /// Shows one user, by id or email.
     Show {
-        /// The TOML config file with `[directory] url`.
-        #[arg(
-            long,
-            required_unless_present = "database_url",
-            conflicts_with = "database_url"
-        )]
-        config: Option<PathBuf>,
-        /// The database instead of a config file (`sqlite://path.db`, `postgres://...`).
-        #[arg(long)]
-        database_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// A user id, or an email (trimmed, case-insensitive).
         user: String,
     },
@@ -335,43 +352,8 @@ async fn connect_directory(config: &Config) -> Result<Option<SqlDirectory>, Stri
 
 /// `jwtgate users list|show`: read-only views for operators.
 async fn users(command: UsersCommand) -> ExitCode {
-    let (config, url) = match &command {
-        UsersCommand::List {
-            config,
-            database_url,
-            ..
-        }
-        | UsersCommand::Show {
-            config,
-            database_url,
-            ..
-        } => (config.clone(), database_url.clone()),
-    };
-    let connected = match (config, url) {
-        (Some(path), _) => match Config::from_file(&path) {
-            Ok(config) => match connect_directory(&config).await {
-                Ok(Some(d)) => Ok(d),
-                Ok(None) => Err(format!("{}: no [directory] url", path.display())),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e.to_string()),
-        },
-        (None, Some(url)) => {
-            // Read-only: never create or migrate a database just to list it.
-            let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}mode=ro")
-            } else {
-                url
-            };
-            let mut settings = DirectorySettings::new(url);
-            settings.migrate = Some(false);
-            SqlDirectory::connect(&settings)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        (None, None) => Err("give --config or --database-url".to_owned()),
-    };
+    let (UsersCommand::List { database, .. } | UsersCommand::Show { database, .. }) = &command;
+    let connected = database.connect().await;
     let directory = match connected {
         Ok(d) => d,
         Err(e) => return fail(e),

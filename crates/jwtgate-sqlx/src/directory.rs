@@ -49,11 +49,24 @@ impl fmt::Debug for SqlDirectory {
     }
 }
 
-/// `sqlite:` URLs create their file when missing (`mode=rwc`), unless a mode is given.
-fn connect_url(url: &str) -> String {
+/// How a `sqlite:` file is opened when its URL gives no `mode`.
+#[derive(Clone, Copy)]
+enum Access {
+    /// `mode=rwc`: created when missing.
+    ReadWriteCreate,
+    /// `mode=ro`: never created or written.
+    ReadOnly,
+}
+
+/// `url` with the `mode` of `access` added, for a `sqlite:` file whose URL gives none.
+fn connect_url(url: &str, access: Access) -> String {
     if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
         let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}mode=rwc")
+        let mode = match access {
+            Access::ReadWriteCreate => "rwc",
+            Access::ReadOnly => "ro",
+        };
+        format!("{url}{sep}mode={mode}")
     } else {
         url.to_owned()
     }
@@ -89,6 +102,18 @@ impl SqlDirectory {
     /// builds the statements for the table mapping. Errors name the setting (`directory.url`
     /// for a bad URL or a database that cannot be reached) and never show a password.
     pub async fn connect(settings: &DirectorySettings) -> Result<Self, Error> {
+        Self::open(settings, Access::ReadWriteCreate).await
+    }
+
+    /// Connects for reading only (operators' listings): a SQLite file is opened read-only
+    /// and never created, and no migration runs.
+    pub async fn connect_read_only(settings: &DirectorySettings) -> Result<Self, Error> {
+        let mut settings = settings.clone();
+        settings.migrate = Some(false);
+        Self::open(&settings, Access::ReadOnly).await
+    }
+
+    async fn open(settings: &DirectorySettings, access: Access) -> Result<Self, Error> {
         settings.check().map_err(|e| {
             let field = e.field().unwrap_or("url");
             Error::new(
@@ -98,7 +123,7 @@ impl SqlDirectory {
         })?;
         sqlx::any::install_default_drivers();
         let shown = redact_url(&settings.url);
-        let url = connect_url(&settings.url);
+        let url = connect_url(&settings.url, access);
         let connect = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
@@ -571,15 +596,20 @@ mod tests {
 
     #[test]
     fn sqlite_files_are_created_unless_a_mode_is_given() {
+        let rwc = Access::ReadWriteCreate;
         assert_eq!(
-            connect_url("sqlite://target/a.db"),
+            connect_url("sqlite://target/a.db", rwc),
             "sqlite://target/a.db?mode=rwc"
         );
         assert_eq!(
-            connect_url("sqlite://a.db?mode=ro"),
+            connect_url("sqlite://a.db?x=1", Access::ReadOnly),
+            "sqlite://a.db?x=1&mode=ro"
+        );
+        assert_eq!(
+            connect_url("sqlite://a.db?mode=ro", rwc),
             "sqlite://a.db?mode=ro"
         );
-        assert_eq!(connect_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(connect_url("postgres://h/db", rwc), "postgres://h/db");
     }
 
     #[test]
