@@ -469,9 +469,10 @@ fn user_query<'a>(
         },
         _ if raw_email.is_some() && unverified => return Err("token email is not verified"),
         _ => {
-            let service = payload
-                .get_str("common_name")
-                .filter(|c| !c.is_empty() && raw_email.is_none());
+            // The same definition of a service token as the claim strategy uses.
+            let service = is_service_token(payload)
+                .then(|| payload.get_str("common_name"))
+                .flatten();
             match service {
                 Some(name) if d.service_users => UserKey::Service(name.to_owned()),
                 Some(_) => return Err("service tokens are not accepted: service users are off"),
