@@ -312,11 +312,7 @@ async fn emails_compare_trimmed_and_case_insensitively_and_unverified_ones_are_n
 async fn unknown_users_are_refused_when_registration_is_off() {
     for db in backends().await {
         let (directory, registry) = setup(&db, vec![validator("app", UserMatch::Email)]).await;
-        db.exec(
-            "INSERT INTO jwtgate_users (email, email_key, profile_complete, created_at, last_seen_at) \
-             VALUES ('Known@example.com', 'known@example.com', TRUE, 0, 0)",
-        )
-        .await;
+        db.add_user("Known@example.com", "known@example.com").await;
         let app = app(&registry, &directory, "jwt_app");
         let reply = api(&app, &token(json!({"email": "stranger@example.com"}))).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -384,11 +380,7 @@ async fn matching_by_subject_links_a_user_known_by_email_on_first_sight() {
             ],
         )
         .await;
-        db.exec(
-            "INSERT INTO jwtgate_users (email, email_key, profile_complete, created_at, last_seen_at) \
-             VALUES ('lin@example.com', 'lin@example.com', TRUE, 0, 0)",
-        )
-        .await;
+        db.add_user("lin@example.com", "lin@example.com").await;
         let existing = db.count("SELECT id FROM jwtgate_users").await;
         let app = app(&registry, &directory, "jwt_by_subject");
         let t = token(json!({"sub": "kc-123", "email": "LIN@example.com"}));
@@ -486,11 +478,7 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
             .validator(validator("app", UserMatch::Email))
             .build()
             .unwrap();
-        db.exec(
-            "INSERT INTO jwtgate_users (email, email_key, profile_complete, created_at, last_seen_at) \
-             VALUES ('c@example.com', 'c@example.com', TRUE, 0, 0)",
-        )
-        .await;
+        db.add_user("c@example.com", "c@example.com").await;
         let cached_app = app(&registry, &directory, "jwt_app");
         let uncached_app = app(&uncached, &uncached_dir, "jwt_app");
         let t = token(json!({"email": "c@example.com"}));

@@ -116,6 +116,16 @@ impl Db {
         pool.close().await;
     }
 
+    /// Adds a user with a complete profile to the shipped users table, as an application
+    /// would have before jwtgate saw it (values from the test itself, never from input).
+    pub async fn add_user(&self, email: &str, email_key: &str) {
+        self.exec(&format!(
+            "INSERT INTO jwtgate_users (email, email_key, profile_complete, created_at, last_seen_at) \
+             VALUES ('{email}', '{email_key}', TRUE, 0, 0)"
+        ))
+        .await;
+    }
+
     /// Drops a Postgres test database (best effort).
     pub async fn finish(self) {
         if let Some((admin, name)) = self.drop
