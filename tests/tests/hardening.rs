@@ -560,6 +560,9 @@ impl UserResolver for Registering {
             if email == "broken@example.com" {
                 return Err(LookupError::new("database down"));
             }
+            if email == "unreachable@example.com" {
+                return Err(LookupError::unavailable("database unreachable"));
+            }
             let mut users = self.users.lock().unwrap();
             let id = *users
                 .entry(email.to_owned())
@@ -613,6 +616,12 @@ async fn user_resolver_registers_and_refuses() {
         !r.body.to_string().contains("database"),
         "backend error text stays in the log"
     );
+    // A resolver's backend that cannot be reached is a 503 to retry, as a directory's is.
+    let r = get_bearer(&app, "/jwt", Some(&with_email("unreachable@example.com"))).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), "5");
+    assert_eq!(r.body["error"], "temporarily_unavailable");
+    assert!(!r.body.to_string().contains("database"));
 }
 
 #[test]

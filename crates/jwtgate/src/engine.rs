@@ -324,23 +324,14 @@ impl Engine {
         claims: Map<String, Value>,
         now: u64,
     ) -> Result<Outcome, Rejection> {
-        let invalid = |failure: Failure| {
-            tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
-            self.reject(RejectionKind::InvalidToken, failure.description())
+        // One refusal for every way the token's user cannot be had: logged, then a 401.
+        let refuse = |why: &'static str| {
+            tracing::debug!(validator = %v.name, reason = why, "token refused");
+            self.reject(RejectionKind::InvalidToken, why)
         };
+        let no_user = || refuse("token has no usable user claim");
         let set_cookie = v.cookie.as_ref().and_then(|c| c.issue(&claims, now));
         let payload = Payload::new(claims);
-        let internal = |what: &str, e: &dyn std::fmt::Display| {
-            tracing::error!(validator = %v.name, error = %e, "{what} failed");
-            self.reject(RejectionKind::Internal, "authentication backend error")
-        };
-        let no_user = || {
-            tracing::debug!(validator = %v.name, "token has no usable user claim");
-            self.reject(
-                RejectionKind::InvalidToken,
-                "token has no usable user claim",
-            )
-        };
         let mut record: Option<Arc<UserRecord>> = None;
         let user = match &v.user {
             UserStrategy::Static(id) => id.clone(),
@@ -349,7 +340,7 @@ impl Engine {
                     (Some(user), _) => user,
                     (None, Some(service)) if is_service_token(&payload) => {
                         if !service.allowed {
-                            return Err(invalid(Failure::ServiceToken));
+                            return Err(refuse(Failure::ServiceToken.description()));
                         }
                         payload
                             .get("common_name")
@@ -362,24 +353,22 @@ impl Engine {
             UserStrategy::Resolver(resolver) => resolver
                 .resolve(&payload)
                 .await
-                .map_err(|e| internal("user resolver", &e))?
-                .ok_or_else(|| {
-                    tracing::debug!(validator = %v.name, "user resolver refused the token");
-                    self.reject(RejectionKind::InvalidToken, "token user is not known")
-                })?,
+                .map_err(|e| self.lookup_failed(v, "user resolver", &e))?
+                .ok_or_else(|| refuse("token user is not known"))?,
             UserStrategy::Directory(d) => {
-                let query =
-                    user_query(v, *d, &payload).map_err(|why| invalid_user(v, self, why))?;
+                let query = user_query(v, *d, &payload).map_err(refuse)?;
+                // The registry refuses to build a directory validator without a directory.
                 let Some(users) = &self.users else {
-                    return Err(internal("user directory", &"no user directory"));
+                    tracing::error!(validator = %v.name, "no user directory");
+                    return Err(
+                        self.reject(RejectionKind::Internal, "authentication backend error")
+                    );
                 };
                 let found = users
                     .user(&query)
                     .await
                     .map_err(|e| self.lookup_failed(v, "user directory", &e))?;
-                let Some(found) = found else {
-                    return Err(invalid_user(v, self, "token user is not known"));
-                };
+                let found = found.ok_or_else(|| refuse("token user is not known"))?;
                 let id = found.id.clone();
                 record = Some(found);
                 id
@@ -418,8 +407,8 @@ impl Engine {
 }
 
 impl Engine {
-    /// 503 with `Retry-After` for a directory that cannot be reached, 500 for one that failed;
-    /// the error goes to the log only.
+    /// 503 with `Retry-After` for a resolver or directory that cannot be reached, 500 for one
+    /// that failed; the error goes to the log only.
     fn lookup_failed(&self, v: &CompiledValidator, what: &str, e: &LookupError) -> Rejection {
         if e.kind() == LookupErrorKind::Unavailable {
             tracing::warn!(validator = %v.name, error = %e, "{what} unavailable");
@@ -433,12 +422,6 @@ impl Engine {
         tracing::error!(validator = %v.name, error = %e, "{what} failed");
         self.reject(RejectionKind::Internal, "authentication backend error")
     }
-}
-
-/// A 401 for a token whose user cannot be found or registered.
-fn invalid_user(v: &CompiledValidator, engine: &Engine, why: &'static str) -> Rejection {
-    tracing::debug!(validator = %v.name, reason = why, "token refused");
-    engine.reject(RejectionKind::InvalidToken, why)
 }
 
 /// Who a directory should look for: the verified email, the issuer and subject, or (service
