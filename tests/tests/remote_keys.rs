@@ -97,6 +97,41 @@ async fn rotation_new_kid_after_one_refetch_old_kid_gone_after_refresh() {
     assert_eq!(registry.key_caches()[0].key_ids, ["k2"]);
 }
 
+/// The verified-token cache serves a token only while the key that verified it is in the set:
+/// the very same token string, accepted (and remembered) before the rotation, is refused once
+/// a refresh drops its key.
+#[tokio::test]
+async fn a_remembered_token_goes_when_its_key_leaves_the_set() {
+    let (k1, k2) = (TestKey::rsa(), TestKey::rsa_alt());
+    let provider = Provider::start(jwks([k1.jwk("k1", "RS256"), k2.jwk("k2", "RS256")])).await;
+    let options = fast()
+        .min_refetch_interval(Duration::from_millis(50))
+        .ttl(Duration::from_millis(300))
+        .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
+    let (_registry, app) = setup(&provider, options);
+    let old = token(&provider, &k1, Some("k1"));
+    for _ in 0..3 {
+        assert_eq!(status(&app, &old).await.0, 200);
+    }
+    provider.set_jwks(jwks([k2.jwk("k2", "RS256")]));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let new = token(&provider, &k2, Some("k2"));
+    // Past the TTL: this request starts a background refresh.
+    assert_eq!(status(&app, &new).await.0, 200);
+    let mut refused = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (code, body) = status(&app, &old).await;
+        if code == 401 {
+            refused = Some(body);
+            break;
+        }
+    }
+    let body = refused.expect("the token of the removed key is refused after the refresh");
+    assert_eq!(body["error_description"], "token key id is unknown");
+    assert_eq!(status(&app, &new).await.0, 200);
+}
+
 #[tokio::test]
 async fn kid_storm_causes_at_most_one_fetch_per_interval() {
     let key = TestKey::rsa();

@@ -19,9 +19,11 @@ use crate::directory::{
 use crate::failure::Failure;
 use crate::identity::{Identity, Payload, UserId, ValidatorName};
 use crate::jws::claims::{self, ClaimError};
+use crate::jws::keys::CheckedSignatures;
 use crate::jws::token::{self, TokenError, UnverifiedToken};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
+use crate::token_cache::{TokenCache, Verified};
 use crate::validator::{CompiledValidator, DirectoryUser, UserStrategy};
 
 /// Seconds a client is asked to wait when the user directory is unreachable.
@@ -52,30 +54,52 @@ pub(crate) struct Engine {
     pub(crate) users: Option<Arc<dyn UserDirectory>>,
     #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
     pub(crate) caches: KeyCaches,
+    /// Tokens already verified, and by which validator.
+    pub(crate) tokens: TokenCache,
 }
 
 /// Tokens of one request, parsed at most once each however many validators read them (the
-/// same token often comes from two sources: Cloudflare's header and cookie).
+/// same token often comes from two sources: Cloudflare's header and cookie), with the
+/// signatures already checked.
 #[derive(Default)]
 struct Parsed<'t> {
-    tokens: Vec<(&'t str, Result<UnverifiedToken<'t>, TokenError>)>,
+    tokens: Vec<ParsedToken<'t>>,
+}
+
+struct ParsedToken<'t> {
+    raw: &'t str,
+    token: Result<UnverifiedToken<'t>, TokenError>,
+    checked: CheckedSignatures,
 }
 
 impl<'t> Parsed<'t> {
-    fn get(&mut self, raw: &'t str) -> Result<&UnverifiedToken<'t>, TokenError> {
-        let i = match self.tokens.iter().position(|(r, _)| *r == raw) {
+    fn get(
+        &mut self,
+        raw: &'t str,
+    ) -> Result<(&UnverifiedToken<'t>, &mut CheckedSignatures), TokenError> {
+        let i = match self.tokens.iter().position(|t| t.raw == raw) {
             Some(i) => i,
             None => {
-                self.tokens.push((raw, token::parse(raw)));
+                self.tokens.push(ParsedToken {
+                    raw,
+                    token: token::parse(raw),
+                    checked: CheckedSignatures::default(),
+                });
                 self.tokens.len() - 1
             }
         };
-        self.tokens[i].1.as_ref().map_err(|e| *e)
+        let entry = &mut self.tokens[i];
+        match &entry.token {
+            Ok(token) => Ok((token, &mut entry.checked)),
+            Err(e) => Err(*e),
+        }
     }
 
-    fn take_claims(&mut self, raw: &str) -> Option<Map<String, Value>> {
-        let i = self.tokens.iter().position(|(r, _)| *r == raw)?;
-        self.tokens.swap_remove(i).1.ok().map(|t| t.claims)
+    fn take_claims(&mut self, raw: &str) -> Map<String, Value> {
+        let i = self.tokens.iter().position(|t| t.raw == raw);
+        i.and_then(|i| self.tokens.swap_remove(i).token.ok())
+            .map(|t| t.claims)
+            .unwrap_or_default()
     }
 }
 
@@ -232,10 +256,12 @@ impl Engine {
                 None => Err(Failure::Missing),
                 Some(Credential::Token(raw)) => {
                     seen = true;
-                    match v.admits(raw).map(|()| parsed.get(raw)) {
+                    match v.admits(raw) {
                         Err(f) => Err(f),
-                        Ok(Err(e)) => Err(Failure::Token(e)),
-                        Ok(Ok(token)) => v.verify(token, now).await.map(|()| None),
+                        Ok(()) => match self.cached(v, raw, now) {
+                            Some(result) => result,
+                            None => self.verify(v, raw, now, &mut parsed).await,
+                        },
                     }
                 }
                 Some(Credential::ModeCookie(raw)) => match &v.cookie {
@@ -248,15 +274,15 @@ impl Engine {
                         }
                         other => {
                             seen = true;
-                            other.map(Some)
+                            other.map(Payload::new)
                         }
                     },
                     None => Err(Failure::Missing),
                 },
             };
             match result {
-                Ok(cookie_claims) => {
-                    accepted = Some((*v, credential, cookie_claims));
+                Ok(payload) => {
+                    accepted = Some((*v, payload));
                     break;
                 }
                 Err(failure) => failures.push((v, failure)),
@@ -267,7 +293,7 @@ impl Engine {
                 tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
             }
         }
-        let Some((v, credential, cookie_claims)) = accepted else {
+        let Some((v, payload)) = accepted else {
             if seen {
                 return Err(self.combine(&failures));
             }
@@ -280,12 +306,49 @@ impl Engine {
                 "no bearer token or cookie was sent",
             ));
         };
-        let claims = match (cookie_claims, credential) {
-            (Some(claims), _) => claims,
-            (None, Some(Credential::Token(raw))) => parsed.take_claims(raw).unwrap_or_default(),
-            (None, _) => Map::new(),
+        self.identify(v, payload, now).await
+    }
+
+    /// `v`'s remembered verification of `raw`, re-checked against the clock; `None` when there
+    /// is none for `v` (or its key left the set), and the token must be verified.
+    fn cached(
+        &self,
+        v: &CompiledValidator,
+        raw: &str,
+        now: u64,
+    ) -> Option<Result<Payload, Failure>> {
+        let hit = self.tokens.get(raw)?;
+        if hit.validator != v.index {
+            return None;
+        }
+        if !v.still_has_key(hit.key) {
+            self.tokens.remove(raw);
+            return None;
+        }
+        Some(match v.rules.check_time(hit.payload.as_map(), now) {
+            Ok(()) => Ok(hit.payload.clone()),
+            Err(e) => Err(Failure::Claim(e)),
+        })
+    }
+
+    /// Parses (once per request) and verifies `raw` for `v`; a success is remembered.
+    async fn verify<'t>(
+        &self,
+        v: &CompiledValidator,
+        raw: &'t str,
+        now: u64,
+        parsed: &mut Parsed<'t>,
+    ) -> Result<Payload, Failure> {
+        let key = {
+            let (token, checked) = parsed.get(raw).map_err(Failure::Token)?;
+            v.verify(token, now, checked).await?
         };
-        self.identify(v, claims, now).await
+        let payload = Payload::new(parsed.take_claims(raw));
+        self.tokens.insert(
+            raw,
+            Verified::new(v.index, payload.clone(), key, v.rules.leeway),
+        );
+        Ok(payload)
     }
 
     /// One 401 (or 503) for every failure of the chain; the details were logged. When every
@@ -321,7 +384,7 @@ impl Engine {
     async fn identify(
         &self,
         v: &CompiledValidator,
-        claims: Map<String, Value>,
+        payload: Payload,
         now: u64,
     ) -> Result<Outcome, Rejection> {
         // One refusal for every way the token's user cannot be had: logged, then a 401.
@@ -330,8 +393,10 @@ impl Engine {
             self.reject(RejectionKind::InvalidToken, why)
         };
         let no_user = || refuse("token has no usable user claim");
-        let set_cookie = v.cookie.as_ref().and_then(|c| c.issue(&claims, now));
-        let payload = Payload::new(claims);
+        let set_cookie = v
+            .cookie
+            .as_ref()
+            .and_then(|c| c.issue(payload.as_map(), now));
         let mut record: Option<Arc<UserRecord>> = None;
         let user = match &v.user {
             UserStrategy::Static(id) => id.clone(),

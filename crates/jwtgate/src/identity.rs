@@ -18,6 +18,12 @@ impl Payload {
         Self(Arc::new(Value::Object(claims)))
     }
 
+    /// Whether both are the very same claims (one verification), not merely equal ones.
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The claims as a JSON object.
     pub fn as_map(&self) -> &Map<String, Value> {
         match &*self.0 {

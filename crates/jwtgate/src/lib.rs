@@ -102,6 +102,7 @@ mod remote;
 #[path = "remote/disabled.rs"]
 mod remote;
 mod secret;
+mod token_cache;
 mod validator;
 
 pub use authz::{Requirement, Roles, Scopes};

@@ -14,6 +14,7 @@ use crate::mode::AuthMode;
 #[cfg(feature = "remote-keys")]
 use crate::remote::KeyCacheState;
 use crate::remote::KeyCaches;
+use crate::token_cache::TokenCache;
 use crate::validator::{CompiledValidator, Validator};
 
 /// All validators of an application. Cheap to clone.
@@ -68,6 +69,7 @@ pub struct RegistryBuilder {
     session_cookie: Option<String>,
     directory: Arc<dyn PartnerDirectory>,
     users: Option<Arc<dyn UserDirectory>>,
+    token_cache: u64,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -76,6 +78,7 @@ impl fmt::Debug for RegistryBuilder {
             .field("realm", &self.realm)
             .field("validators", &self.validators)
             .field("session_cookie", &self.session_cookie)
+            .field("token_cache", &self.token_cache)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +113,18 @@ impl RegistryBuilder {
     /// users, such as `jwtgate_sqlx::SqlDirectory`.
     pub fn users(mut self, users: impl UserDirectory) -> Self {
         self.users = Some(Arc::new(users));
+        self
+    }
+
+    /// How many verified tokens are remembered (default 10,000; 0 turns the cache off).
+    ///
+    /// A token presented again is then not verified again while it stays valid: each use
+    /// still checks `exp`, `nbf` and `iat` against the clock, is served only by the validator
+    /// that accepted it (and only on routes whose chain holds that validator), and only while
+    /// the key that verified it is in that validator's key set. Users and partners are still
+    /// looked up on every request. Tokens over 4 KiB are not remembered.
+    pub fn token_cache(mut self, capacity: u64) -> Self {
+        self.token_cache = capacity;
         self
     }
 
@@ -169,7 +184,7 @@ impl RegistryBuilder {
 
         let mut caches = KeyCaches::default();
         let mut validators = Vec::with_capacity(self.validators.len());
-        for (v, next) in self.validators.iter().zip(next) {
+        for (index, (v, next)) in self.validators.iter().zip(next).enumerate() {
             let compiled = v
                 .compile(&mut caches)
                 .map_err(|e| e.in_validator(&v.name))?;
@@ -184,7 +199,11 @@ impl RegistryBuilder {
                 .in_validator(&v.name)
                 .in_field("user"));
             }
-            validators.push(CompiledValidator { next, ..compiled });
+            validators.push(CompiledValidator {
+                index,
+                next,
+                ..compiled
+            });
         }
         Ok(Registry {
             engine: Arc::new(Engine {
@@ -194,6 +213,7 @@ impl RegistryBuilder {
                 directory: self.directory,
                 users: self.users,
                 caches,
+                tokens: TokenCache::new(self.token_cache),
             }),
         })
     }
@@ -265,6 +285,7 @@ impl Registry {
             session_cookie: None,
             directory: Arc::new(InMemoryDirectory::new()),
             users: None,
+            token_cache: crate::token_cache::DEFAULT_CAPACITY,
         }
     }
 
@@ -283,6 +304,12 @@ impl Registry {
     /// The realm of the challenges.
     pub fn realm(&self) -> &str {
         &self.engine.realm
+    }
+
+    /// The engine, for tests that look inside it.
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The chain a mode starts; an unknown or ambiguous validator is an error.
@@ -343,13 +370,14 @@ impl Registry {
     /// Checks `token` against every validator on its own (no `next` chaining), saying for each
     /// whether it passes and why not. For diagnostics (`jwtgate inspect`), not for requests.
     pub async fn inspect(&self, token: &str) -> Vec<Verdict> {
+        use crate::jws::keys::CheckedSignatures;
         let now = crate::jws::claims::now();
         let parsed = crate::jws::token::parse(token);
         let mut out = Vec::with_capacity(self.engine.validators.len());
         for v in &self.engine.validators {
             let refusal = match &parsed {
                 Ok(token) => v
-                    .verify(token, now)
+                    .verify(token, now, &mut CheckedSignatures::default())
                     .await
                     .err()
                     .map(super::failure::Failure::description),

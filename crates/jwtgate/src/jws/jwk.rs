@@ -4,11 +4,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use super::algorithm::{Algorithm, KeyFamily};
-use super::keys::{KeySet, SkippedKey, VerifyingKey, check_rsa, strip_leading_zeros};
+use super::keys::{KeySet, Material, SkippedKey, VerifyingKey, check_rsa, strip_leading_zeros};
 
 /// A JWK set with more keys than this is cut (the rest are skipped with a reason).
 pub(crate) const MAX_JWKS_KEYS: usize = 64;
@@ -184,7 +183,13 @@ fn parse_jwk(
             // PyJWT and jose accept an `n` with a leading zero octet (a DER habit); the
             // verifier wants the bare big-endian integer.
             let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
-            (KeyFamily::Rsa, DecodingKey::from_rsa_raw_components(n, e))
+            (
+                KeyFamily::Rsa,
+                Material::RsaComponents {
+                    n: n.to_vec(),
+                    e: e.to_vec(),
+                },
+            )
         }
         ("EC", Some(crv @ ("P-256" | "P-384"))) => {
             let (family, len) = if crv == "P-256" {
@@ -200,14 +205,14 @@ fn parse_jwk(
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            (family, DecodingKey::from_ec_der(&point))
+            (family, Material::Public(point))
         }
         ("OKP", Some("Ed25519")) => {
             let x = b64(&jwk.x, "x")?;
             if x.len() != 32 {
                 return Err("Ed25519 x has the wrong length".into());
             }
-            (KeyFamily::Ed25519, DecodingKey::from_ed_der(&x))
+            (KeyFamily::Ed25519, Material::Public(x))
         }
         ("oct", _) if !allow_oct => return Err("symmetric (oct) keys are not accepted here".into()),
         ("oct", _) => {
@@ -221,7 +226,7 @@ fn parse_jwk(
                     alg.min_secret_len()
                 ));
             }
-            (KeyFamily::Hmac, DecodingKey::from_secret(&k))
+            (KeyFamily::Hmac, Material::Secret(k))
         }
         (kty, crv) => {
             return Err(match crv {
@@ -233,20 +238,15 @@ fn parse_jwk(
     if let Some(d) = declared_alg.filter(|d| d.family() != family) {
         return Err(format!("alg {d} does not fit the {} key", jwk.kty));
     }
-    let key = VerifyingKey {
-        kid: jwk.kid,
-        family,
-        declared_alg,
-        key,
-    };
-    if !algs.iter().any(|a| key.fits(*a)) {
+    let fits = |a: &Algorithm| a.family() == family && declared_alg.is_none_or(|d| d == *a);
+    if !algs.iter().any(fits) {
         let algs: Vec<_> = algs.iter().map(|a| a.as_str()).collect();
         return Err(match declared_alg {
             Some(d) => format!("alg {d} differs from {}", algs.join("/")),
             None => format!("{} key cannot serve {}", jwk.kty, algs.join("/")),
         });
     }
-    Ok(key)
+    VerifyingKey::new(jwk.kid, family, declared_alg, key, algs)
 }
 
 #[cfg(test)]

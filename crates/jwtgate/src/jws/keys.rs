@@ -1,12 +1,17 @@
 //! Verification keys: parsing them once (secret, PEM, JWK) and checking that each fits the
 //! algorithm it will serve, so the request path only looks keys up.
 //!
-//! Every signature check goes through jsonwebtoken's aws-lc-rs provider by name, never through
-//! its process-wide default, so another crate enabling `rust_crypto` can neither make jwtgate
-//! panic nor switch its backend.
+//! Every signature check goes through aws-lc-rs directly, with the key parsed when the set is
+//! built (jsonwebtoken's verifiers re-parse the key on each call), never through jsonwebtoken's
+//! process-wide provider, so another crate enabling `rust_crypto` or installing a provider can
+//! neither make jwtgate panic nor switch its backend.
 
 use std::fmt;
 
+use aws_lc_rs::signature::{
+    self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm,
+};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
@@ -20,14 +25,76 @@ pub(crate) const MIN_RSA_BITS: usize = 2048;
 /// that fit the pinned algorithm), so a large set cannot turn one token into many verifications.
 pub(crate) const MAX_KIDLESS_KEYS: usize = 4;
 
-/// One parsed public key or secret, ready to verify signatures.
+/// One key, parsed once into aws-lc-rs objects for the algorithms it serves.
 #[derive(Clone)]
 pub(crate) struct VerifyingKey {
     pub(crate) kid: Option<String>,
     pub(crate) family: KeyFamily,
     /// The JWK's own `alg`, when it names one.
     pub(crate) declared_alg: Option<Algorithm>,
-    pub(crate) key: DecodingKey,
+    /// What the key is, whatever set it came in (a refetched set yields the same ids).
+    pub(crate) id: KeyId,
+    /// The key bytes, kept to prepare an algorithm the key was not built for (a validator that
+    /// joins a shared remote key set after it was fetched).
+    material: Material,
+    /// The key parsed for each algorithm it was built for: a request only looks one up.
+    prepared: Vec<(Algorithm, Prepared)>,
+}
+
+/// A key's identity: the first 128 bits of SHA-256 over its family and bytes. The verified-token
+/// cache remembers which key verified a token, and serves it only while that key is in its set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KeyId([u8; 16]);
+
+impl KeyId {
+    /// A key id no real key has.
+    #[cfg(test)]
+    pub(crate) const fn fake() -> Self {
+        Self([0xee; 16])
+    }
+
+    fn of(family: KeyFamily, material: &Material) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(format!("{family:?}").as_bytes());
+        match material {
+            Material::Secret(bytes) | Material::Public(bytes) => {
+                ctx.update(b"\0");
+                ctx.update(bytes);
+            }
+            Material::RsaComponents { n, e } => {
+                ctx.update(b"\0n");
+                ctx.update(n);
+                ctx.update(b"\0e");
+                ctx.update(e);
+            }
+        }
+        let mut id = [0; 16];
+        id.copy_from_slice(&ctx.finish().as_ref()[..16]);
+        Self(id)
+    }
+}
+
+/// The signatures of one token already checked in a request, so that two validators sharing a
+/// key never verify the same signature twice.
+#[derive(Debug, Default)]
+pub(crate) struct CheckedSignatures(Vec<(KeyId, Algorithm, bool)>);
+
+/// A key's bytes, in the form aws-lc-rs reads them.
+#[derive(Clone)]
+pub(crate) enum Material {
+    /// An HMAC secret.
+    Secret(Vec<u8>),
+    /// An RSA modulus and exponent (big-endian, no leading zeros).
+    RsaComponents { n: Vec<u8>, e: Vec<u8> },
+    /// A PKCS#1 or SPKI RSA key, an uncompressed EC point or an Ed25519 public key.
+    Public(Vec<u8>),
+}
+
+/// A key ready to verify one algorithm's signatures.
+#[derive(Clone)]
+enum Prepared {
+    Hmac(Box<hmac::Key>),
+    Public(ParsedPublicKey),
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -39,22 +106,118 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
+/// The aws-lc-rs verification algorithm of a public-key JWS algorithm; the RSA ones refuse
+/// keys under 2048 bits, as jsonwebtoken's do.
+fn public_algorithm(alg: Algorithm) -> Option<&'static RsaParameters> {
+    Some(match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+    if let Some(rsa) = public_algorithm(alg) {
+        return Some(rsa);
+    }
+    Some(match alg {
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA | Algorithm::Ed25519 => &signature::ED25519,
+        _ => return None,
+    })
+}
+
+fn hmac_algorithm(alg: Algorithm) -> Option<hmac::Algorithm> {
+    match alg {
+        Algorithm::HS256 => Some(hmac::HMAC_SHA256),
+        Algorithm::HS384 => Some(hmac::HMAC_SHA384),
+        Algorithm::HS512 => Some(hmac::HMAC_SHA512),
+        _ => None,
+    }
+}
+
+impl Material {
+    /// Parses the key for `alg`; `None` when aws-lc-rs refuses it (not on the curve, ...).
+    fn prepare(&self, alg: Algorithm) -> Option<Prepared> {
+        match self {
+            Self::Secret(secret) => Some(Prepared::Hmac(Box::new(hmac::Key::new(
+                hmac_algorithm(alg)?,
+                secret,
+            )))),
+            Self::RsaComponents { n, e } => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(public_algorithm(alg)?)
+                .ok()
+                .map(Prepared::Public),
+            Self::Public(bytes) => ParsedPublicKey::new(verification_algorithm(alg)?, bytes)
+                .ok()
+                .map(Prepared::Public),
+        }
+    }
+}
+
+impl Prepared {
+    fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            // Constant-time comparison of the tags.
+            Self::Hmac(key) => hmac::verify(key, input, signature).is_ok(),
+            Self::Public(key) => key.verify_sig(input, signature).is_ok(),
+        }
+    }
+}
+
 impl VerifyingKey {
+    /// A key of `family` for each of `algs` it fits, parsed now; an error when aws-lc-rs
+    /// cannot read it.
+    pub(crate) fn new(
+        kid: Option<String>,
+        family: KeyFamily,
+        declared_alg: Option<Algorithm>,
+        material: Material,
+        algs: &[Algorithm],
+    ) -> Result<Self, String> {
+        let mut key = Self {
+            kid,
+            family,
+            declared_alg,
+            id: KeyId::of(family, &material),
+            material,
+            prepared: Vec::new(),
+        };
+        for &alg in algs {
+            if key.fits(alg) && !key.prepared.iter().any(|(a, _)| *a == alg) {
+                let prepared = key
+                    .material
+                    .prepare(alg)
+                    .ok_or_else(|| format!("the key cannot be read as a {alg} key"))?;
+                key.prepared.push((alg, prepared));
+            }
+        }
+        Ok(key)
+    }
+
     /// Whether this key may verify a token signed with `alg`.
     pub(crate) fn fits(&self, alg: Algorithm) -> bool {
         self.family == alg.family() && self.declared_alg.is_none_or(|a| a == alg)
     }
 
-    /// Checks `signature` over `input` with `alg`, using aws-lc-rs whatever the process default.
-    // jsonwebtoken's verifier takes its signature type, `Vec<u8>`, by reference.
-    #[allow(clippy::ptr_arg)]
-    pub(crate) fn verify(&self, alg: Algorithm, input: &[u8], signature: &Vec<u8>) -> bool {
+    /// Checks `signature` over `input` with `alg`, through aws-lc-rs whatever jsonwebtoken's
+    /// process-wide provider, with the key parsed when the set was built.
+    pub(crate) fn verify(&self, alg: Algorithm, input: &[u8], signature: &[u8]) -> bool {
         if !self.fits(alg) {
             return false;
         }
-        match (DEFAULT_PROVIDER.verifier_factory)(&alg.to_jwt(), &self.key) {
-            Ok(verifier) => verifier.verify(input, signature).is_ok(),
-            Err(_) => false,
+        match self.prepared.iter().find(|(a, _)| *a == alg) {
+            Some((_, prepared)) => prepared.verify(input, signature),
+            // Not built for `alg`: parsed for this one check.
+            None => self
+                .material
+                .prepare(alg)
+                .is_some_and(|p| p.verify(input, signature)),
         }
     }
 
@@ -75,12 +238,13 @@ impl VerifyingKey {
                 "the secret looks like {what}; a public key is not an HMAC secret"
             ));
         }
-        Ok(Self {
-            kid: None,
-            family: KeyFamily::Hmac,
-            declared_alg: None,
-            key: DecodingKey::from_secret(secret),
-        })
+        Self::new(
+            None,
+            KeyFamily::Hmac,
+            None,
+            Material::Secret(secret.to_vec()),
+            &[alg],
+        )
     }
 
     /// A PEM public key (SPKI, PKCS#1 or certificate) that must fit `alg`.
@@ -89,6 +253,8 @@ impl VerifyingKey {
             return Err("expected a public key, found a private key PEM".into());
         }
         let family = alg.family();
+        // jsonwebtoken reads the PEM armour and DER structure (no cryptography involved);
+        // aws-lc-rs parses the key.
         let parsed = match family {
             KeyFamily::Hmac => {
                 return Err(format!("{alg} takes a shared secret, not a public key"));
@@ -120,12 +286,8 @@ impl VerifyingKey {
             }
             _ => {}
         }
-        Ok(Self {
-            kid: None,
-            family,
-            declared_alg: None,
-            key,
-        })
+        Self::new(None, family, None, Material::Public(raw.to_vec()), &[alg])
+            .map_err(|_| format!("the PEM is not a public key usable with {alg}"))
     }
 }
 
@@ -222,6 +384,38 @@ impl KeySet {
             keys: vec![key],
             by_kid: false,
         }
+    }
+
+    /// Whether the key `id` is (still) in this set.
+    pub(crate) fn contains(&self, id: KeyId) -> bool {
+        self.keys.iter().any(|k| k.id == id)
+    }
+
+    /// The key among `candidates` whose signature over `input` holds, each checked at most once
+    /// per request however many validators ask (`checked` remembers the verdicts).
+    pub(crate) fn verify<'k>(
+        candidates: impl Iterator<Item = &'k VerifyingKey>,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+        checked: &mut CheckedSignatures,
+    ) -> Option<KeyId> {
+        for key in candidates {
+            let seen = checked
+                .0
+                .iter()
+                .find(|(id, a, _)| *id == key.id && *a == alg)
+                .map(|(_, _, ok)| *ok);
+            let ok = seen.unwrap_or_else(|| {
+                let ok = key.verify(alg, input, signature);
+                checked.0.push((key.id, alg, ok));
+                ok
+            });
+            if ok {
+                return Some(key.id);
+            }
+        }
+        None
     }
 
     pub(crate) fn has_kid(&self, kid: &str) -> bool {

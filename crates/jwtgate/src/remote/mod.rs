@@ -27,7 +27,7 @@ pub(crate) use self::{
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
 use crate::jws::jwk::parse_jwks;
-use crate::jws::keys::{KeySet, SkippedKey};
+use crate::jws::keys::{KeyId, KeySet, SkippedKey};
 use crate::key_source::RemoteSource;
 
 enum Source {
@@ -190,6 +190,19 @@ impl RemoteKeys {
         self.usable(now)
             .map(|s| s.keys.clone())
             .ok_or_else(|| self.retry_after(now))
+    }
+
+    /// Whether key `id` is in the set served now. For the verified-token cache: it never
+    /// waits for a fetch, but starts a due background refresh as a verification would.
+    pub(crate) fn serves(self: &Arc<Self>, id: KeyId) -> bool {
+        let now = Instant::now();
+        let Some(snap) = self.usable(now) else {
+            return false;
+        };
+        if now >= snap.refresh_at {
+            self.refresh_in_background(now);
+        }
+        snap.keys.contains(id)
     }
 
     /// How old the served set is.

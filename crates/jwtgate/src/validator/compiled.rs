@@ -11,7 +11,7 @@ use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
 use crate::jws::claims::ClaimRules;
 use crate::jws::jwk::parse_jwks;
-use crate::jws::keys::{KeySet, VerifyingKey};
+use crate::jws::keys::{CheckedSignatures, KeyId, KeySet, VerifyingKey};
 use crate::jws::token::{
     DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, TokenError, UnverifiedToken,
 };
@@ -37,6 +37,8 @@ pub(crate) struct CompiledValidator {
     pub(crate) partner_required: Option<bool>,
     /// Where browsers of users with an incomplete profile are sent (a local path).
     pub(crate) profile_url: Option<Arc<str>>,
+    /// This validator's place in the registry, set by the registry.
+    pub(crate) index: usize,
     /// The validator to try next, linked by the registry.
     pub(crate) next: Option<usize>,
     pub(crate) cookie: Option<CompiledCookieMode>,
@@ -98,18 +100,30 @@ impl CompiledValidator {
             authorized_party: Some(client_id.to_owned()),
             ..self.rules.clone()
         };
-        self.verify_with(&token, crate::jws::claims::now(), &rules)
+        let mut checked = CheckedSignatures::default();
+        self.verify_with(&token, crate::jws::claims::now(), &rules, &mut checked)
             .await?;
         Ok(token.claims)
     }
 
-    /// Verifies a parsed token: pinned algorithm, `typ`, key, signature, then claims.
+    /// Verifies a parsed token: pinned algorithm, `typ`, key, signature, then claims; the key
+    /// that verified it. `checked` holds the signatures of this token already checked.
     pub(crate) async fn verify(
         &self,
         token: &UnverifiedToken<'_>,
         now: u64,
-    ) -> Result<(), Failure> {
-        self.verify_with(token, now, &self.rules).await
+        checked: &mut CheckedSignatures,
+    ) -> Result<KeyId, Failure> {
+        self.verify_with(token, now, &self.rules, checked).await
+    }
+
+    /// Whether key `id` is still in this validator's key set (never fetches).
+    pub(crate) fn still_has_key(&self, id: KeyId) -> bool {
+        match &self.keys {
+            Keys::Static(set) => set.contains(id),
+            #[cfg(feature = "remote-keys")]
+            Keys::Remote(remote) => remote.serves(id),
+        }
     }
 
     async fn verify_with(
@@ -117,7 +131,8 @@ impl CompiledValidator {
         token: &UnverifiedToken<'_>,
         now: u64,
         rules: &ClaimRules,
-    ) -> Result<(), Failure> {
+        checked: &mut CheckedSignatures,
+    ) -> Result<KeyId, Failure> {
         if token.alg != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
@@ -146,13 +161,12 @@ impl CompiledValidator {
                     })?
             }
         };
-        let mut candidates = keys.select(kid, self.algorithm)?;
+        let candidates = keys.select(kid, self.algorithm)?;
         let input = token.signing_input.as_bytes();
-        if !candidates.any(|k| k.verify(self.algorithm, input, &token.signature)) {
-            return Err(Failure::BadSignature);
-        }
+        let key = KeySet::verify(candidates, self.algorithm, input, &token.signature, checked)
+            .ok_or(Failure::BadSignature)?;
         rules.check_time(&token.claims, now)?;
-        Ok(())
+        Ok(key)
     }
 }
 
@@ -386,6 +400,7 @@ impl Validator {
             user,
             partner_required: self.partner,
             profile_url,
+            index: 0,
             next: None,
             cookie: self
                 .cookie
