@@ -13,6 +13,8 @@ use toml::Spanned;
 pub(super) struct FileToml {
     pub(super) realm: Option<Spanned<String>>,
     pub(super) session_cookie: Option<Spanned<String>>,
+    /// How many verified tokens are remembered (0 turns the cache off).
+    pub(super) token_cache: Option<u64>,
     #[serde(default)]
     pub(super) validator: Vec<Spanned<ValidatorToml>>,
     pub(super) directory: Option<DirectoryToml>,

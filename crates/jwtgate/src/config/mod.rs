@@ -225,6 +225,9 @@ impl Config {
         if let Some(name) = &self.file.session_cookie {
             builder = builder.session_cookie(name.get_ref().clone());
         }
+        if let Some(capacity) = self.file.token_cache {
+            builder = builder.token_cache(capacity);
+        }
         let mut directory = InMemoryDirectory::new();
         for p in self.file.directory.iter().flat_map(|d| &d.partners) {
             directory.insert(PartnerId(p.id), p.email.clone());
