@@ -132,14 +132,14 @@ impl ClaimRules {
         }
         let audiences = audiences(claims)?;
         if !self.audiences.is_empty() {
-            match &audiences {
+            match audiences {
                 None => return Err(ClaimError::MissingAud),
                 Some(auds) if auds.iter().any(|a| self.audiences.iter().any(|x| x == a)) => {}
                 Some(_) => return Err(ClaimError::WrongAudience),
             }
         }
         if let Some(party) = &self.authorized_party
-            && Self::authorized_party(claims, audiences.as_deref())? != Some(party.as_str())
+            && Self::authorized_party(claims, audiences)? != Some(party.as_str())
         {
             return Err(ClaimError::WrongAuthorizedParty);
         }
@@ -151,7 +151,7 @@ impl ClaimRules {
     /// out when the only audience is the client).
     fn authorized_party<'a>(
         claims: &'a Map<String, Value>,
-        audiences: Option<&[&'a str]>,
+        audiences: Option<Audiences<'a>>,
     ) -> Result<Option<&'a str>, ClaimError> {
         for claim in ["azp", "client_id"] {
             match claims.get(claim) {
@@ -160,23 +160,44 @@ impl ClaimRules {
                 Some(_) => return Err(ClaimError::BadAzp),
             }
         }
-        Ok(match audiences {
-            Some([one]) => Some(one),
-            _ => None,
-        })
+        Ok(audiences.and_then(Audiences::single))
     }
 }
 
-/// The `aud` claim as a list; `None` when absent.
-fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>, ClaimError> {
+/// The `aud` claim, its members checked to be strings (read in place, no list is built).
+#[derive(Clone, Copy)]
+enum Audiences<'a> {
+    One(&'a str),
+    Many(&'a [Value]),
+}
+
+impl<'a> Audiences<'a> {
+    fn iter(self) -> impl Iterator<Item = &'a str> {
+        let (one, many) = match self {
+            Self::One(aud) => (Some(aud), &[][..]),
+            Self::Many(items) => (None, items),
+        };
+        one.into_iter().chain(many.iter().filter_map(Value::as_str))
+    }
+
+    /// The only audience, when there is exactly one.
+    fn single(self) -> Option<&'a str> {
+        match self {
+            Self::One(aud) => Some(aud),
+            Self::Many([only]) => only.as_str(),
+            Self::Many(_) => None,
+        }
+    }
+}
+
+/// The `aud` claim; `None` when absent.
+fn audiences(claims: &Map<String, Value>) -> Result<Option<Audiences<'_>>, ClaimError> {
     match claims.get("aud") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(aud)) => Ok(Some(vec![aud.as_str()])),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_str().ok_or(ClaimError::BadAud))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
+        Some(Value::String(aud)) => Ok(Some(Audiences::One(aud))),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            Ok(Some(Audiences::Many(items)))
+        }
         Some(_) => Err(ClaimError::BadAud),
     }
 }

@@ -10,7 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::json::parse_object;
+use super::json::{parse_header, parse_object};
+
+/// Headers up to this size are decoded into a buffer on the stack.
+const HEADER_STACK_BYTES: usize = 512;
 
 /// The default cap on a token's length (Entra ID and Keycloak tokens with many groups or roles
 /// pass 8 KiB); a validator can change it with `max_token_bytes`.
@@ -90,19 +93,25 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
 
-    let mut header = parse_object(&decode_b64(header)?)?;
-    if header.contains_key("crit") {
+    // Headers are small: decoded on the stack, read without building a map.
+    let mut buf = [0u8; HEADER_STACK_BYTES];
+    let header = match URL_SAFE_NO_PAD.decode_slice(header, &mut buf) {
+        Ok(len) => parse_header(&buf[..len])?,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => parse_header(&decode_b64(header)?)?,
+        Err(_) => return Err(TokenError::Base64),
+    };
+    if header.crit {
         return Err(TokenError::Crit);
     }
-    let Some(Value::String(alg)) = header.remove("alg") else {
+    let Some(Value::String(alg)) = header.alg else {
         return Err(TokenError::AlgNotString);
     };
-    let kid = match header.remove("kid") {
+    let kid = match header.kid {
         None => None,
         Some(Value::String(kid)) => Some(kid),
         Some(_) => return Err(TokenError::KidNotString),
     };
-    let typ = match header.remove("typ") {
+    let typ = match header.typ {
         None => None,
         Some(Value::String(typ)) => Some(typ),
         Some(_) => return Err(TokenError::TypNotString),
