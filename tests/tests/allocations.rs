@@ -20,9 +20,11 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 // The targets are 22 (router alone: 14), 1 per extra claim; see BENCHMARKS.md for
 // where the rest goes. These bounds hold today's counts so that no change adds allocations
-// unnoticed.
-const LIMIT_VERIFIED: usize = 47;
-const LIMIT_HIT: usize = 22;
+// unnoticed. `cargo test --workspace` builds jwtgate with the `metrics` feature (the CLI enables
+// it), whose three metric calls per request allocate their label sets: 5 more than without it
+// (47 verified, 22 on a hit).
+const LIMIT_VERIFIED: usize = 52;
+const LIMIT_HIT: usize = 27;
 const LIMIT_PER_CLAIM: f64 = 2.2;
 
 const ISS: &str = "https://issuer.example";
