@@ -58,48 +58,61 @@ pub(crate) struct Engine {
     pub(crate) tokens: TokenCache,
 }
 
-/// Tokens of one request, parsed at most once each however many validators read them (the
-/// same token often comes from two sources: Cloudflare's header and cookie), with the
-/// signatures already checked.
+/// Tokens of one request, each looked up in the verified-token cache and parsed at most once
+/// however many validators read it (the same token often comes from two sources: Cloudflare's
+/// header and cookie), with the signatures already checked. The first token is kept inline: a
+/// request rarely carries two different ones.
 #[derive(Default)]
 struct Parsed<'t> {
-    tokens: Vec<ParsedToken<'t>>,
+    first: Option<ParsedToken<'t>>,
+    more: Vec<ParsedToken<'t>>,
 }
 
 struct ParsedToken<'t> {
     raw: &'t str,
-    token: Result<UnverifiedToken<'t>, TokenError>,
+    /// The cache's verification of this token, looked up once per request.
+    remembered: Option<Arc<Verified>>,
+    /// Parsed when first needed (a cache hit never parses).
+    token: Option<Result<UnverifiedToken<'t>, TokenError>>,
     checked: CheckedSignatures,
 }
 
 impl<'t> Parsed<'t> {
-    fn get(
-        &mut self,
-        raw: &'t str,
-    ) -> Result<(&UnverifiedToken<'t>, &mut CheckedSignatures), TokenError> {
-        let i = match self.tokens.iter().position(|t| t.raw == raw) {
+    fn entry(&mut self, raw: &'t str, cache: &TokenCache) -> &mut ParsedToken<'t> {
+        let new = || ParsedToken {
+            raw,
+            remembered: cache.get(raw),
+            token: None,
+            checked: CheckedSignatures::default(),
+        };
+        if self.first.as_ref().is_none_or(|t| t.raw == raw) {
+            return self.first.get_or_insert_with(new);
+        }
+        let i = match self.more.iter().position(|t| t.raw == raw) {
             Some(i) => i,
             None => {
-                self.tokens.push(ParsedToken {
-                    raw,
-                    token: token::parse(raw),
-                    checked: CheckedSignatures::default(),
-                });
-                self.tokens.len() - 1
+                self.more.push(new());
+                self.more.len() - 1
             }
         };
-        let entry = &mut self.tokens[i];
-        match &entry.token {
-            Ok(token) => Ok((token, &mut entry.checked)),
+        &mut self.more[i]
+    }
+}
+
+impl<'t> ParsedToken<'t> {
+    fn parsed(&mut self) -> Result<(&UnverifiedToken<'t>, &mut CheckedSignatures), TokenError> {
+        let raw = self.raw;
+        match self.token.get_or_insert_with(|| token::parse(raw)) {
+            Ok(token) => Ok((token, &mut self.checked)),
             Err(e) => Err(*e),
         }
     }
 
-    fn take_claims(&mut self, raw: &str) -> Map<String, Value> {
-        let i = self.tokens.iter().position(|t| t.raw == raw);
-        i.and_then(|i| self.tokens.swap_remove(i).token.ok())
-            .map(|t| t.claims)
-            .unwrap_or_default()
+    fn take_claims(&mut self) -> Map<String, Value> {
+        match self.token.take() {
+            Some(Ok(token)) => token.claims,
+            _ => Map::new(),
+        }
     }
 }
 
@@ -258,10 +271,13 @@ impl Engine {
                     seen = true;
                     match v.admits(raw) {
                         Err(f) => Err(f),
-                        Ok(()) => match self.cached(v, raw, now) {
-                            Some(result) => result,
-                            None => self.verify(v, raw, now, &mut parsed).await,
-                        },
+                        Ok(()) => {
+                            let entry = parsed.entry(raw, &self.tokens);
+                            match self.cached(v, entry, now) {
+                                Some(result) => result,
+                                None => self.verify(v, entry, now).await,
+                            }
+                        }
                     }
                 }
                 Some(Credential::ModeCookie(raw)) => match &v.cookie {
@@ -309,20 +325,21 @@ impl Engine {
         self.identify(v, payload, now).await
     }
 
-    /// `v`'s remembered verification of `raw`, re-checked against the clock; `None` when there
-    /// is none for `v` (or its key left the set), and the token must be verified.
+    /// `v`'s remembered verification of the token, re-checked against the clock; `None` when
+    /// there is none for `v` (or its key left the set), and the token must be verified.
     fn cached(
         &self,
         v: &CompiledValidator,
-        raw: &str,
+        entry: &mut ParsedToken<'_>,
         now: u64,
     ) -> Option<Result<Payload, Failure>> {
-        let hit = self.tokens.get(raw)?;
+        let hit = entry.remembered.as_ref()?;
         if hit.validator != v.index {
             return None;
         }
         if !v.still_has_key(hit.key) {
-            self.tokens.remove(raw);
+            self.tokens.remove(entry.raw);
+            entry.remembered = None;
             return None;
         }
         Some(match v.rules.check_time(hit.payload.as_map(), now) {
@@ -331,21 +348,20 @@ impl Engine {
         })
     }
 
-    /// Parses (once per request) and verifies `raw` for `v`; a success is remembered.
-    async fn verify<'t>(
+    /// Parses (once per request) and verifies the token for `v`; a success is remembered.
+    async fn verify(
         &self,
         v: &CompiledValidator,
-        raw: &'t str,
+        entry: &mut ParsedToken<'_>,
         now: u64,
-        parsed: &mut Parsed<'t>,
     ) -> Result<Payload, Failure> {
         let key = {
-            let (token, checked) = parsed.get(raw).map_err(Failure::Token)?;
+            let (token, checked) = entry.parsed().map_err(Failure::Token)?;
             v.verify(token, now, checked).await?
         };
-        let payload = Payload::new(parsed.take_claims(raw));
+        let payload = Payload::new(entry.take_claims());
         self.tokens.insert(
-            raw,
+            entry.raw,
             Verified::new(v.index, payload.clone(), key, v.rules.leeway),
         );
         Ok(payload)
