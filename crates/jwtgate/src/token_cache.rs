@@ -48,11 +48,11 @@ pub(crate) struct Verified {
 
 impl Verified {
     pub(crate) fn new(validator: usize, payload: Payload, key: KeyId, leeway: u64) -> Self {
+        // The same reading of `exp` as the claim checks (verified, so present and valid).
         let exp = payload
             .get("exp")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|e| e.is_finite() && *e >= 0.0)
-            .map_or(0, |e| e.ceil().min(claims::MAX_NUMERIC_DATE) as u64);
+            .and_then(|e| claims::numeric_date(e, claims::ClaimError::BadExp).ok())
+            .map_or(0, |e| e.ceil() as u64);
         Self {
             validator,
             payload,

@@ -74,7 +74,7 @@ pub(crate) fn now() -> u64 {
 }
 
 /// A NumericDate claim: a finite, non-negative number not beyond year 9999, or `bad`.
-fn numeric_date(value: &Value, bad: ClaimError) -> Result<f64, ClaimError> {
+pub(crate) fn numeric_date(value: &Value, bad: ClaimError) -> Result<f64, ClaimError> {
     match value.as_f64() {
         Some(t) if t.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&t) => Ok(t),
         _ => Err(bad),
