@@ -11,8 +11,6 @@
 //! Run: `cargo run --release --manifest-path bench/peers/Cargo.toml` (`PEERS_ROUNDS` sets the
 //! number of rounds, default 15).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -236,7 +234,7 @@ async fn tower_oauth2(alg: Algorithm, key: &TestKey, issuers: &[String]) -> Rout
         Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
         _ => jsonwebtoken::Algorithm::EdDSA,
     };
-    let set = jwks([key.jwk(KID, jwt_alg_name(alg))]).to_string();
+    let set = jwks([key.jwk(KID, alg.as_str())]).to_string();
     let mut builder = OAuth2ResourceServer::<Value>::builder();
     for iss in issuers {
         let tenant = TenantConfiguration::static_builder(set.clone())
@@ -328,10 +326,6 @@ fn aliri_tower(alg: Algorithm, key: &TestKey) -> Router {
         .layer(authorizer.jwt_layer(authority))
 }
 
-fn jwt_alg_name(alg: Algorithm) -> &'static str {
-    alg.as_str()
-}
-
 fn test_key(alg: Algorithm) -> TestKey {
     match alg {
         Algorithm::HS256 => TestKey::hmac(SECRET),
@@ -341,8 +335,6 @@ fn test_key(alg: Algorithm) -> TestKey {
     }
 }
 
-type Build = Pin<Box<dyn Future<Output = Vec<Contender>>>>;
-
 /// The contenders of one scenario, and the token they all get.
 struct Scenario {
     name: &'static str,
@@ -350,12 +342,13 @@ struct Scenario {
     contenders: Vec<Contender>,
 }
 
-fn scenario(
+async fn scenario(
+    name: &'static str,
     alg: Algorithm,
     payload: Value,
     chain: usize,
     cache: bool,
-) -> (String, Build) {
+) -> Scenario {
     let key = test_key(alg);
     let issuers: Vec<String> = (0..chain)
         .map(|i| {
@@ -367,50 +360,51 @@ fn scenario(
         })
         .collect();
     let token = mint(&key, alg.as_str(), json!({ "kid": KID }), &payload);
-    let build: Build = Box::pin(async move {
-        let mut c = vec![Contender {
-            name: "crypto limit (aws-lc-rs, key parsed once, bare router)",
-            backend: "aws-lc-rs",
-            app: crypto_limit(alg, &key),
-        }];
-        c.push(Contender {
-            name: if cache {
-                "jwtgate (cache hit)"
-            } else {
-                "jwtgate"
-            },
-            backend: "aws-lc-rs",
-            app: jwtgate(alg, &key, &issuers, cache),
-        });
-        if chain == 1 {
-            c.push(Contender {
-                name: "axum-jwt-auth 0.7",
-                backend: "aws-lc-rs (jsonwebtoken 10)",
-                app: axum_jwt_auth(alg, &key),
-            });
-        }
-        if chain == 1 && matches!(alg, Algorithm::RS256 | Algorithm::HS256) {
-            c.push(Contender {
-                name: "aliri_tower 0.6",
-                backend: "ring (its only backend)",
-                app: aliri_tower(alg, &key),
-            });
-        }
-        c.push(Contender {
-            name: "jwt-authorizer 0.15",
-            backend: "ring (jsonwebtoken 9)",
-            app: jwt_authorizer(alg, &key, &issuers).await,
-        });
-        if alg != Algorithm::HS256 {
-            c.push(Contender {
-                name: "tower-oauth2-resource-server 0.12",
-                backend: "aws-lc-rs (jsonwebtoken 11)",
-                app: tower_oauth2(alg, &key, &issuers).await,
-            });
-        }
-        c
+    let mut c = vec![Contender {
+        name: "crypto limit (aws-lc-rs, key parsed once, bare router)",
+        backend: "aws-lc-rs",
+        app: crypto_limit(alg, &key),
+    }];
+    c.push(Contender {
+        name: if cache {
+            "jwtgate (cache hit)"
+        } else {
+            "jwtgate"
+        },
+        backend: "aws-lc-rs",
+        app: jwtgate(alg, &key, &issuers, cache),
     });
-    (token, build)
+    if chain == 1 {
+        c.push(Contender {
+            name: "axum-jwt-auth 0.7",
+            backend: "aws-lc-rs (jsonwebtoken 10)",
+            app: axum_jwt_auth(alg, &key),
+        });
+    }
+    if chain == 1 && matches!(alg, Algorithm::RS256 | Algorithm::HS256) {
+        c.push(Contender {
+            name: "aliri_tower 0.6",
+            backend: "ring (its only backend)",
+            app: aliri_tower(alg, &key),
+        });
+    }
+    c.push(Contender {
+        name: "jwt-authorizer 0.15",
+        backend: "ring (jsonwebtoken 9)",
+        app: jwt_authorizer(alg, &key, &issuers).await,
+    });
+    if alg != Algorithm::HS256 {
+        c.push(Contender {
+            name: "tower-oauth2-resource-server 0.12",
+            backend: "aws-lc-rs (jsonwebtoken 11)",
+            app: tower_oauth2(alg, &key, &issuers).await,
+        });
+    }
+    Scenario {
+        name,
+        token,
+        contenders: c,
+    }
 }
 
 /// Nanoseconds per request for a batch of `n`.
@@ -508,12 +502,7 @@ async fn main() {
     println!("| scenario | contender | backend | µs/request | vs crypto limit | vs best peer |");
     println!("|---|---|---|---:|---:|---:|");
     for (name, alg, payload, chain, cache) in plan {
-        let (token, build) = scenario(alg, payload, chain, cache);
-        let s = Scenario {
-            name,
-            token,
-            contenders: build.await,
-        };
+        let s = scenario(name, alg, payload, chain, cache).await;
         let medians = run(&s, rounds).await;
         let limit = medians[0];
         let best_peer = medians[2..].iter().copied().fold(f64::INFINITY, f64::min);
