@@ -244,7 +244,7 @@ mod tests {
     use super::*;
 
     fn payload(v: Value) -> Payload {
-        Payload::new(v.as_object().unwrap().clone())
+        Payload::from(v.as_object().unwrap().clone())
     }
 
     #[test]

@@ -15,12 +15,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderValue;
 use jsonwebtoken::EncodingKey;
-use serde_json::{Map, Value};
 
 use crate::credentials::is_token_char;
 use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
+use crate::jws::claim_set::ClaimSet;
 use crate::jws::claims::ClaimRules;
 use crate::jws::keys::{VerifyingKey, sign_hs256};
 use crate::jws::token;
@@ -167,9 +167,9 @@ impl CompiledCookieMode {
         value: &str,
         rules: &ClaimRules,
         now: u64,
-    ) -> Result<Map<String, Value>, Failure> {
+    ) -> Result<ClaimSet, Failure> {
         let token = token::parse(value)?;
-        if token.alg != Algorithm::HS256.as_str() {
+        if token.alg.as_str() != Algorithm::HS256.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
         let input = token.signing_input.as_bytes();
@@ -226,16 +226,18 @@ impl CompiledCookieMode {
 
     /// The `Set-Cookie` value for accepted `claims` at time `now`, or `None` when the token
     /// is about to expire.
-    pub(crate) fn issue(&self, claims: &Map<String, Value>, now: u64) -> Option<HeaderValue> {
+    pub(crate) fn issue(&self, claims: &ClaimSet, now: u64) -> Option<HeaderValue> {
         let token_exp = claims.get("exp")?.as_f64()?.floor();
         let exp = (token_exp.min(u64::MAX as f64) as u64).min(now.saturating_add(self.max_age));
         if exp <= now {
             return None;
         }
-        let mut claims = claims.clone();
-        claims.insert("exp".into(), Value::from(exp));
+        // The token's claims as they were signed, with `exp` replaced in place.
+        let text = claims.text();
+        let at = claims.span("exp")?;
+        let json = format!("{}{exp}{}", text.get(..at.start)?, text.get(at.end..)?);
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(json);
         let input = format!("{header}.{payload}");
         let signature = URL_SAFE_NO_PAD.encode(sign_hs256(&self.sign, input.as_bytes())?);
         let secure = if self.secure { "; Secure" } else { "" };
@@ -284,8 +286,7 @@ mod tests {
             .secure(false)
             .compile("v")
             .unwrap();
-        let mut claims = Map::new();
-        claims.insert("exp".into(), Value::from(1_000_100u64));
+        let claims = ClaimSet::parse(r#"{"exp": 1000100.5}"#.into()).unwrap();
         let v = rule.issue(&claims, 1_000_000).unwrap();
         let v = v.to_str().unwrap();
         assert!(v.starts_with("c=ey"), "{v}");
@@ -332,14 +333,18 @@ mod tests {
             authorized_party: None,
             leeway: 0,
         };
-        let mut claims = Map::new();
-        claims.insert("iss".into(), Value::from("i"));
-        claims.insert("aud".into(), Value::from("x"));
-        claims.insert("exp".into(), Value::from(2_000_000u64));
+        let claims = r#"{"iss":"i","aud":"x","exp":99000000,"name":"J\u00f6rg"}"#;
+        let claims = ClaimSet::parse(claims.into()).unwrap();
         let set = a.issue(&claims, 1_000_000).unwrap();
         let value = set.to_str().unwrap().split(';').next().unwrap();
         let value = value.strip_prefix("c=").unwrap();
-        assert!(a.verify(value, &rules, 1_000_000).is_ok());
+        // The token's claims as signed, `exp` shortened to the cookie's life.
+        let back = a.verify(value, &rules, 1_000_000).unwrap();
+        let exp = 1_000_000 + CookieMode::new("c").max_age.as_secs();
+        assert_eq!(
+            back.text(),
+            format!(r#"{{"iss":"i","aud":"x","exp":{exp},"name":"J\u00f6rg"}}"#)
+        );
         assert_eq!(
             b.verify(value, &rules, 1_000_000).err(),
             Some(Failure::BadSignature)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Uri};
-use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use crate::credentials::{Credential, RequestView};
 use crate::directory::{
@@ -17,7 +17,8 @@ use crate::directory::{
     UserRecord,
 };
 use crate::failure::Failure;
-use crate::identity::{Identity, Payload, UserId, ValidatorName};
+use crate::identity::{Identity, Payload, ValidatorName};
+use crate::jws::claim_set::ClaimSet;
 use crate::jws::claims::{self, ClaimError};
 use crate::jws::keys::CheckedSignatures;
 use crate::jws::token::{self, TokenError, UnverifiedToken};
@@ -108,10 +109,10 @@ impl<'t> ParsedToken<'t> {
         }
     }
 
-    fn take_claims(&mut self) -> Map<String, Value> {
+    fn take_claims(&mut self) -> Option<ClaimSet> {
         match self.token.take() {
-            Some(Ok(token)) => token.claims,
-            _ => Map::new(),
+            Some(Ok(token)) => Some(token.claims),
+            _ => None,
         }
     }
 }
@@ -248,7 +249,7 @@ impl Engine {
         }
         // Every credential is found before any is verified: a malformed one refuses the
         // request whichever validator would have read it.
-        let mut credentials = Vec::new();
+        let mut credentials: SmallVec<[_; 4]> = SmallVec::new();
         for v in self.chain(chain.start) {
             let mode_cookie = v.cookie.as_ref().map(|c| c.name.as_str());
             match view.find(&v.sources, mode_cookie) {
@@ -342,7 +343,7 @@ impl Engine {
             entry.remembered = None;
             return None;
         }
-        Some(match v.rules.check_time(hit.payload.as_map(), now) {
+        Some(match v.rules.check_time(hit.payload.claims(), now) {
             Ok(()) => Ok(hit.payload.clone()),
             Err(e) => Err(Failure::Claim(e)),
         })
@@ -359,7 +360,11 @@ impl Engine {
             let (token, checked) = entry.parsed().map_err(Failure::Token)?;
             v.verify(token, now, checked).await?
         };
-        let payload = Payload::new(entry.take_claims());
+        // Verified above, so parsed: the claims are there.
+        let claims = entry
+            .take_claims()
+            .ok_or(Failure::Token(TokenError::Json))?;
+        let payload = Payload::new(claims);
         self.tokens.insert(
             entry.raw,
             Verified::new(v.index, payload.clone(), key, v.rules.leeway),
@@ -412,25 +417,20 @@ impl Engine {
         let set_cookie = v
             .cookie
             .as_ref()
-            .and_then(|c| c.issue(payload.as_map(), now));
+            .and_then(|c| c.issue(payload.claims(), now));
         let mut record: Option<Arc<UserRecord>> = None;
         let user = match &v.user {
             UserStrategy::Static(id) => id.clone(),
-            UserStrategy::Claim { claim, service } => {
-                match (payload.get(claim).and_then(UserId::from_claim), service) {
-                    (Some(user), _) => user,
-                    (None, Some(service)) if is_service_token(&payload) => {
-                        if !service.allowed {
-                            return Err(refuse(Failure::ServiceToken.description()));
-                        }
-                        payload
-                            .get("common_name")
-                            .and_then(UserId::from_claim)
-                            .ok_or_else(no_user)?
+            UserStrategy::Claim { claim, service } => match (payload.user_id(claim), service) {
+                (Some(user), _) => user,
+                (None, Some(service)) if is_service_token(&payload) => {
+                    if !service.allowed {
+                        return Err(refuse(Failure::ServiceToken.description()));
                     }
-                    (None, _) => return Err(no_user()),
+                    payload.user_id("common_name").ok_or_else(no_user)?
                 }
-            }
+                (None, _) => return Err(no_user()),
+            },
             UserStrategy::Resolver(resolver) => resolver
                 .resolve(&payload)
                 .await
@@ -516,7 +516,9 @@ fn user_query<'a>(
         .get_str("email")
         .map(str::trim)
         .filter(|e| !e.is_empty());
-    let unverified = matches!(payload.get("email_verified"), Some(Value::Bool(false)))
+    let unverified = payload
+        .raw("email_verified")
+        .is_some_and(|v| v.as_bool() == Some(false))
         || payload
             .get_str("email_verified")
             .is_some_and(|s| s.eq_ignore_ascii_case("false"));
@@ -571,15 +573,16 @@ impl Engine {
         let span = tracing::Span::current();
         let (validator, outcome, kind) = match result {
             Ok(Outcome::Authenticated { identity, .. }) => {
-                (identity.validator().as_str(), "accepted", None)
+                (&identity.validator.0, "accepted", None)
             }
-            Ok(Outcome::Anonymous) => (&*self.validators[chain.start].name, "anonymous", None),
+            Ok(Outcome::Anonymous) => (&self.validators[chain.start].name, "anonymous", None),
             Err(r) => (
-                &*self.validators[chain.start].name,
+                &self.validators[chain.start].name,
                 "refused",
                 Some(r.kind().as_str()),
             ),
         };
+        let validator: &Arc<str> = validator;
         span.record("validator", tracing::field::display(validator));
         span.record("outcome", tracing::field::display(kind.unwrap_or(outcome)));
         // The key-set age costs a lookup: only when a span or the metrics will read it.
@@ -593,7 +596,8 @@ impl Engine {
         }
         #[cfg(feature = "metrics")]
         {
-            let validator = validator.to_owned();
+            // Labels share the name (`Arc<str>`): no copy of it per request.
+            let validator = metrics::SharedString::from(Arc::clone(validator));
             metrics::counter!(
                 "jwtgate_requests_total",
                 "validator" => validator.clone(),
@@ -620,7 +624,7 @@ impl Engine {
 
 /// A Cloudflare Access service token: no `email`, an empty `sub`, a `common_name`.
 fn is_service_token(payload: &Payload) -> bool {
-    payload.get("email").is_none()
+    payload.raw("email").is_none()
         && payload.get_str("sub").is_some_and(str::is_empty)
         && payload
             .get_str("common_name")

@@ -4,18 +4,25 @@
 //! a `public_or_jwt` route without credentials). Every part is behind an `Arc`, so cloning is cheap.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::jws::claim_set::{ClaimSet, RawJson};
+
 /// The decoded claims of the accepted token, a JSON object.
-#[derive(Clone, PartialEq)]
-pub struct Payload(Arc<Value>);
+///
+/// The claims are kept as the JSON text that was signed, indexed by claim: [`Payload::get_str`]
+/// and [`Payload::deserialize`] read that text directly, and the `serde_json` tree behind
+/// [`Payload::as_map`], [`Payload::as_json`] and [`Payload::get`] is built on first use only.
+#[derive(Clone)]
+pub struct Payload(Arc<ClaimSet>);
 
 impl Payload {
-    pub(crate) fn new(claims: Map<String, Value>) -> Self {
-        Self(Arc::new(Value::Object(claims)))
+    pub(crate) fn new(claims: ClaimSet) -> Self {
+        Self(Arc::new(claims))
     }
 
     /// Whether both are the very same claims (one verification), not merely equal ones.
@@ -24,17 +31,49 @@ impl Payload {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// The claims as they are, for the checks that read them in place.
+    pub(crate) fn claims(&self) -> &ClaimSet {
+        &self.0
+    }
+
+    /// One claim as JSON text, without building the tree.
+    pub(crate) fn raw(&self, claim: &str) -> Option<RawJson<'_>> {
+        self.0.get(claim)
+    }
+
+    /// The user id claim `claim` holds: a non-negative integer or a non-empty string (a string
+    /// without escapes is shared with the claims, not copied).
+    pub(crate) fn user_id(&self, claim: &str) -> Option<UserId> {
+        let raw = self.raw(claim)?;
+        if let Some(n) = raw.as_u64() {
+            return Some(UserId::from(n));
+        }
+        match (raw.as_plain_str(), self.0.span(claim)) {
+            (Some(""), _) => None,
+            (Some(_), Some(at)) => Some(UserId(UserIdRepr::Claim(
+                Arc::clone(&self.0),
+                at.start + 1..at.end - 1,
+            ))),
+            _ => raw
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| UserId::from(&*s)),
+        }
+    }
+
     /// The claims as a JSON object.
     pub fn as_map(&self) -> &Map<String, Value> {
-        match &*self.0 {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        match self.0.tree() {
             Value::Object(map) => map,
-            _ => unreachable!("a payload is always an object"),
+            // A claim set is always an object.
+            _ => EMPTY.get_or_init(Map::new),
         }
     }
 
     /// The claims as a JSON value (always an object).
     pub fn as_json(&self) -> &Value {
-        &self.0
+        self.0.tree()
     }
 
     /// One claim.
@@ -42,72 +81,125 @@ impl Payload {
         self.as_map().get(claim)
     }
 
-    /// One string claim, such as `email` or `sub`.
+    /// One string claim, such as `email` or `sub` (read in place: no tree is built unless the
+    /// string holds JSON escapes).
     pub fn get_str(&self, claim: &str) -> Option<&str> {
-        self.get(claim).and_then(Value::as_str)
+        let raw = self.raw(claim)?;
+        match raw.as_plain_str() {
+            Some(text) => Some(text),
+            None if raw.is_str() => self.get(claim).and_then(Value::as_str),
+            None => None,
+        }
     }
 
-    /// Deserialises the claims into the application's own type.
+    /// The claims as they were signed, as JSON text.
+    pub fn json_text(&self) -> &str {
+        self.0.text()
+    }
+
+    /// Deserialises the claims into the application's own type, straight from the token's
+    /// JSON text.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&*self.0)
+        serde_json::from_str(self.0.text())
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || self.0.text() == other.0.text()
+            || self.as_json() == other.as_json()
     }
 }
 
 impl From<Map<String, Value>> for Payload {
     fn from(claims: Map<String, Value>) -> Self {
-        Self::new(claims)
+        Self::new(ClaimSet::from_map(claims))
     }
 }
 
 impl fmt::Debug for Payload {
     /// Prints claim names only: values may be personal data.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.as_map().keys()).finish()
+        self.0.fmt(f)
     }
 }
 
 /// The user a request acts as: a static id from the validator, or a claim's value as it is in
 /// the token (a number or a string), or what a [`UserResolver`](crate::UserResolver) returned.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct UserId(UserIdRepr);
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 enum UserIdRepr {
     Number(u64),
     Text(Arc<str>),
+    /// A string claim, shared with the claims it was read from rather than copied.
+    Claim(Arc<ClaimSet>, Range<usize>),
+}
+
+/// What a [`UserId`] is, however it is held.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum UserIdView<'a> {
+    Number(u64),
+    Text(&'a str),
 }
 
 impl UserId {
+    fn view(&self) -> UserIdView<'_> {
+        match &self.0 {
+            UserIdRepr::Number(n) => UserIdView::Number(*n),
+            UserIdRepr::Text(s) => UserIdView::Text(s),
+            UserIdRepr::Claim(claims, at) => {
+                UserIdView::Text(claims.text().get(at.clone()).unwrap_or_default())
+            }
+        }
+    }
+
     /// The id as a number, when it is one.
     pub fn as_u64(&self) -> Option<u64> {
-        match &self.0 {
-            UserIdRepr::Number(n) => Some(*n),
-            UserIdRepr::Text(_) => None,
+        match self.view() {
+            UserIdView::Number(n) => Some(n),
+            UserIdView::Text(_) => None,
         }
     }
 
     /// The id as a string, when it is one.
     pub fn as_str(&self) -> Option<&str> {
-        match &self.0 {
-            UserIdRepr::Text(s) => Some(s),
-            UserIdRepr::Number(_) => None,
+        match self.view() {
+            UserIdView::Text(s) => Some(s),
+            UserIdView::Number(_) => None,
         }
     }
 
     /// The id as JSON: a number or a string.
     pub fn to_json(&self) -> Value {
-        match &self.0 {
-            UserIdRepr::Number(n) => Value::from(*n),
-            UserIdRepr::Text(s) => Value::from(&**s),
+        match self.view() {
+            UserIdView::Number(n) => Value::from(n),
+            UserIdView::Text(s) => Value::from(s),
         }
     }
+}
 
-    /// Reads an id from a claim value: a non-negative integer or a non-empty string.
-    pub(crate) fn from_claim(value: &Value) -> Option<Self> {
-        match value {
-            Value::Number(n) => n.as_u64().map(Self::from),
-            Value::String(s) if !s.is_empty() => Some(Self::from(s.as_str())),
-            _ => None,
+impl PartialEq for UserId {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for UserId {}
+
+impl std::hash::Hash for UserId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.view().hash(state);
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.view() {
+            UserIdView::Number(n) => f.debug_tuple("UserId").field(&n).finish(),
+            UserIdView::Text(s) => f.debug_tuple("UserId").field(&s).finish(),
         }
     }
 }
@@ -132,9 +224,9 @@ impl From<String> for UserId {
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            UserIdRepr::Number(n) => write!(f, "{n}"),
-            UserIdRepr::Text(s) => f.write_str(s),
+        match self.view() {
+            UserIdView::Number(n) => write!(f, "{n}"),
+            UserIdView::Text(s) => f.write_str(s),
         }
     }
 }
@@ -324,19 +416,34 @@ mod tests {
 
     #[test]
     fn user_ids_from_claims() {
-        assert_eq!(UserId::from_claim(&json!(42)).unwrap().as_u64(), Some(42));
+        let claims = ClaimSet::parse(
+            r#"{"n":42,"s":"abc","e":"a\u0062c","empty":"","neg":-1,"f":1.5,"o":{}}"#.into(),
+        )
+        .unwrap();
+        let payload = Payload::new(claims);
+        let id = |claim| payload.user_id(claim);
+        assert_eq!(id("n").unwrap().as_u64(), Some(42));
+        assert_eq!(id("n"), Some(UserId::from(42)));
+        assert_eq!(id("s").unwrap().as_str(), Some("abc"));
+        assert_eq!(id("e").unwrap().as_str(), Some("abc"));
+        assert_eq!(id("s").unwrap().to_json(), json!("abc"));
+        // Shared or copied, the same id: equal, same hash, same text.
+        assert_eq!(id("s"), id("e"));
+        assert_eq!(id("s"), Some(UserId::from("abc")));
+        let hash = |id: &UserId| {
+            use std::hash::{BuildHasher as _, RandomState};
+            static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+            STATE.get_or_init(RandomState::new).hash_one(id)
+        };
+        assert_eq!(hash(&id("s").unwrap()), hash(&UserId::from("abc")));
         assert_eq!(
-            UserId::from_claim(&json!("abc")).unwrap().as_str(),
-            Some("abc")
+            format!("{:?} {}", id("s").unwrap(), id("s").unwrap()),
+            r#"UserId("abc") abc"#
         );
-        assert_eq!(
-            UserId::from_claim(&json!("abc")).unwrap().to_json(),
-            json!("abc")
-        );
-        assert!(UserId::from_claim(&json!("")).is_none());
-        assert!(UserId::from_claim(&json!(-1)).is_none());
-        assert!(UserId::from_claim(&json!(1.5)).is_none());
-        assert!(UserId::from_claim(&json!({})).is_none());
+        assert_eq!(format!("{:?}", UserId::from(7)), "UserId(7)");
+        for none in ["empty", "neg", "f", "o", "missing"] {
+            assert!(id(none).is_none(), "{none}");
+        }
     }
 
     #[test]
@@ -344,7 +451,7 @@ mod tests {
         let mut claims = Map::new();
         claims.insert("sub".into(), json!("u1"));
         let id = Identity {
-            payload: Payload::new(claims),
+            payload: Payload::from(claims),
             user: UserId::from(42),
             partner: Some(PartnerId(17)),
             validator: ValidatorName(Arc::from("demo")),
@@ -361,7 +468,7 @@ mod tests {
     fn payload_debug_hides_values() {
         let mut claims = Map::new();
         claims.insert("email".into(), json!("secret@example.com"));
-        let text = format!("{:?}", Payload::new(claims));
+        let text = format!("{:?}", Payload::from(claims));
         assert_eq!(text, "{\"email\"}");
     }
 }

@@ -298,7 +298,7 @@ pub(crate) trait SignIn: Send + Sync {
         client_id: &'a str,
     ) -> crate::directory::BoxFuture<
         'a,
-        Result<serde_json::Map<String, serde_json::Value>, crate::failure::Failure>,
+        Result<crate::jws::claim_set::ClaimSet, crate::failure::Failure>,
     >;
 }
 
@@ -632,7 +632,12 @@ impl CompiledLogin {
             Ok(claims) => claims,
             Err(f) => return refused(&format!("The ID token was refused: {}.", f.description())),
         };
-        if claims.get("nonce").and_then(|n| n.as_str()) != Some(pending.nonce.as_str()) {
+        if claims
+            .get("nonce")
+            .and_then(crate::jws::claim_set::RawJson::as_str)
+            .as_deref()
+            != Some(pending.nonce.as_str())
+        {
             return refused("The ID token does not belong to this sign-in (nonce).");
         }
         let now = crate::jws::claims::now();

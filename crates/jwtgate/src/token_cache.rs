@@ -50,7 +50,7 @@ impl Verified {
     pub(crate) fn new(validator: usize, payload: Payload, key: KeyId, leeway: u64) -> Self {
         // The same reading of `exp` as the claim checks (verified, so present and valid).
         let exp = payload
-            .get("exp")
+            .raw("exp")
             .and_then(|e| claims::numeric_date(e, claims::ClaimError::BadExp).ok())
             .map_or(0, |e| e.ceil() as u64);
         Self {
@@ -254,7 +254,7 @@ mod tests {
             let Value::Object(claims) = claims else {
                 unreachable!()
             };
-            tokens(&registry).insert(&t, Verified::new(0, Payload::new(claims), key, 0));
+            tokens(&registry).insert(&t, Verified::new(0, Payload::from(claims), key, 0));
             let refused = send(&registry, "a", &t).await.unwrap_err();
             assert_eq!(refused.description(), why);
         }
@@ -292,7 +292,7 @@ mod tests {
             .unwrap();
         let t = token(&json!({"iss": "i", "aud": "x"}));
         let (first, _) = send(&registry, "a", &t).await.unwrap();
-        let gone = Payload::new(first.payload().as_map().clone());
+        let gone = Payload::from(first.payload().as_map().clone());
         tokens(&registry).insert(&t, Verified::new(0, gone.clone(), KeyId::fake(), 0));
         let (second, _) = send(&registry, "a", &t).await.unwrap();
         assert!(!second.payload().same(&gone), "verified afresh");

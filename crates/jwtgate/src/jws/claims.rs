@@ -3,7 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::claim_set::{ClaimSet, RawJson};
 
 /// 9999-12-31T23:59:59Z: a NumericDate beyond it is a forged or broken token, not a long one.
 pub(crate) const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
@@ -74,7 +76,7 @@ pub(crate) fn now() -> u64 {
 }
 
 /// A NumericDate claim: a finite, non-negative number not beyond year 9999, or `bad`.
-pub(crate) fn numeric_date(value: &Value, bad: ClaimError) -> Result<f64, ClaimError> {
+pub(crate) fn numeric_date(value: RawJson<'_>, bad: ClaimError) -> Result<f64, ClaimError> {
     match value.as_f64() {
         Some(t) if t.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&t) => Ok(t),
         _ => Err(bad),
@@ -84,21 +86,18 @@ pub(crate) fn numeric_date(value: &Value, bad: ClaimError) -> Result<f64, ClaimE
 impl ClaimRules {
     /// Checks the registered claims at time `now`, as PyJWT does for auth_jwt
     /// (`exp <= now - leeway` is expired), plus type checks jsonwebtoken skips.
-    pub(crate) fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), ClaimError> {
+    pub(crate) fn check(&self, claims: &ClaimSet, now: u64) -> Result<(), ClaimError> {
         self.check_time(claims, now)?;
         self.check_static(claims)
     }
 
     /// `exp`, `nbf` and `iat` against `now`.
-    pub(crate) fn check_time(
-        &self,
-        claims: &Map<String, Value>,
-        now: u64,
-    ) -> Result<(), ClaimError> {
+    pub(crate) fn check_time(&self, claims: &ClaimSet, now: u64) -> Result<(), ClaimError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
         let exp = match claims.get("exp") {
-            None | Some(Value::Null) => return Err(ClaimError::MissingExp),
+            None => return Err(ClaimError::MissingExp),
+            Some(v) if v.is_null() => return Err(ClaimError::MissingExp),
             Some(v) => numeric_date(v, ClaimError::BadExp)?,
         };
         if exp <= now - leeway {
@@ -118,28 +117,31 @@ impl ClaimRules {
     }
 
     /// Everything that does not depend on the clock: types, issuer, audience, party.
-    pub(crate) fn check_static(&self, claims: &Map<String, Value>) -> Result<(), ClaimError> {
+    pub(crate) fn check_static(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
         for (claim, bad) in [("sub", ClaimError::BadSub), ("jti", ClaimError::BadJti)] {
-            if claims.get(claim).is_some_and(|v| !v.is_string()) {
+            if claims.get(claim).is_some_and(|v| !v.is_str()) {
                 return Err(bad);
             }
         }
         match claims.get("iss") {
-            None | Some(Value::Null) => return Err(ClaimError::MissingIss),
-            Some(Value::String(iss)) if self.issuers.iter().any(|i| i == iss) => {}
-            Some(Value::String(_)) => return Err(ClaimError::WrongIssuer),
-            Some(_) => return Err(ClaimError::BadIss),
+            None => return Err(ClaimError::MissingIss),
+            Some(iss) if iss.is_null() => return Err(ClaimError::MissingIss),
+            Some(iss) => match iss.as_str() {
+                Some(iss) if self.issuers.iter().any(|i| *i == iss) => {}
+                Some(_) => return Err(ClaimError::WrongIssuer),
+                None => return Err(ClaimError::BadIss),
+            },
         }
         let audiences = audiences(claims)?;
         if !self.audiences.is_empty() {
-            match audiences {
+            match &audiences {
                 None => return Err(ClaimError::MissingAud),
-                Some(auds) if auds.iter().any(|a| self.audiences.iter().any(|x| x == a)) => {}
+                Some(auds) if auds.any(|a| self.audiences.iter().any(|x| x == a)) => {}
                 Some(_) => return Err(ClaimError::WrongAudience),
             }
         }
         if let Some(party) = &self.authorized_party
-            && Self::authorized_party(claims, audiences)? != Some(party.as_str())
+            && Self::authorized_party(claims, audiences)?.as_deref() != Some(party.as_str())
         {
             return Err(ClaimError::WrongAuthorizedParty);
         }
@@ -150,14 +152,12 @@ impl ClaimRules {
     /// access tokens, Cognito), else a single audience (OIDC Core 3.1.3.7: `azp` may be left
     /// out when the only audience is the client).
     fn authorized_party<'a>(
-        claims: &'a Map<String, Value>,
+        claims: &'a ClaimSet,
         audiences: Option<Audiences<'a>>,
-    ) -> Result<Option<&'a str>, ClaimError> {
+    ) -> Result<Option<Cow<'a, str>>, ClaimError> {
         for claim in ["azp", "client_id"] {
-            match claims.get(claim) {
-                None => {}
-                Some(Value::String(p)) => return Ok(Some(p)),
-                Some(_) => return Err(ClaimError::BadAzp),
+            if let Some(party) = claims.get(claim) {
+                return party.as_str().map(Some).ok_or(ClaimError::BadAzp);
             }
         }
         Ok(audiences.and_then(Audiences::single))
@@ -165,48 +165,60 @@ impl ClaimRules {
 }
 
 /// The `aud` claim, its members checked to be strings (read in place, no list is built).
-#[derive(Clone, Copy)]
 enum Audiences<'a> {
-    One(&'a str),
-    Many(&'a [Value]),
+    One(Cow<'a, str>),
+    Many(RawJson<'a>),
 }
 
 impl<'a> Audiences<'a> {
-    fn iter(self) -> impl Iterator<Item = &'a str> {
-        let (one, many) = match self {
-            Self::One(aud) => (Some(aud), &[][..]),
-            Self::Many(items) => (None, items),
-        };
-        one.into_iter().chain(many.iter().filter_map(Value::as_str))
+    /// Whether any audience satisfies `test`.
+    fn any(&self, mut test: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            Self::One(aud) => test(aud),
+            Self::Many(items) => items.find_str(test).unwrap_or(false),
+        }
     }
 
     /// The only audience, when there is exactly one.
-    fn single(self) -> Option<&'a str> {
+    fn single(self) -> Option<Cow<'a, str>> {
         match self {
             Self::One(aud) => Some(aud),
-            Self::Many([only]) => only.as_str(),
-            Self::Many(_) => None,
+            Self::Many(items) => {
+                let (mut count, mut only) = (0, None);
+                items.find_str(|aud| {
+                    count += 1;
+                    only = Some(aud.to_owned());
+                    false
+                })?;
+                (count == 1).then_some(only).flatten().map(Cow::Owned)
+            }
         }
     }
 }
 
 /// The `aud` claim; `None` when absent.
-fn audiences(claims: &Map<String, Value>) -> Result<Option<Audiences<'_>>, ClaimError> {
-    match claims.get("aud") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(aud)) => Ok(Some(Audiences::One(aud))),
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            Ok(Some(Audiences::Many(items)))
-        }
-        Some(_) => Err(ClaimError::BadAud),
+fn audiences(claims: &ClaimSet) -> Result<Option<Audiences<'_>>, ClaimError> {
+    let Some(aud) = claims.get("aud").filter(|a| !a.is_null()) else {
+        return Ok(None);
+    };
+    if let Some(one) = aud.as_str() {
+        return Ok(Some(Audiences::One(one)));
+    }
+    match aud.find_str(|_| false) {
+        Some(_) => Ok(Some(Audiences::Many(aud))),
+        None => Err(ClaimError::BadAud),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    fn set(claims: &Value) -> ClaimSet {
+        ClaimSet::parse(claims.to_string().into()).unwrap()
+    }
 
     const NOW: u64 = 1_700_000_000;
 
@@ -220,7 +232,7 @@ mod tests {
     }
 
     fn check(claims: Value) -> Result<(), ClaimError> {
-        rules().check(claims.as_object().unwrap(), NOW)
+        rules().check(&set(&claims), NOW)
     }
 
     fn base() -> Value {
@@ -255,7 +267,7 @@ mod tests {
             ..rules()
         };
         let claims = with("exp", json!(NOW - 4));
-        assert_eq!(leeway.check(claims.as_object().unwrap(), NOW), Ok(()));
+        assert_eq!(leeway.check(&set(&claims), NOW), Ok(()));
     }
 
     #[test]
@@ -347,7 +359,7 @@ mod tests {
             ..rules()
         };
         let only = party(Vec::new());
-        let ok = |r: &ClaimRules, v: Value| r.check(v.as_object().unwrap(), NOW);
+        let ok = |r: &ClaimRules, v: Value| r.check(&set(&v), NOW);
         // Keycloak access token: aud "account", azp the client.
         let kc = with("aud", json!("account"));
         let mut kc_azp = kc.clone();
@@ -386,10 +398,7 @@ mod tests {
             ..rules()
         };
         for iss in ["https://accounts.google.com", "accounts.google.com"] {
-            assert_eq!(
-                r.check(with("iss", json!(iss)).as_object().unwrap(), NOW),
-                Ok(())
-            );
+            assert_eq!(r.check(&set(&with("iss", json!(iss))), NOW), Ok(()));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! signed), and a bounded depth, so a hostile document cannot recurse deeply.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -26,33 +27,64 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenErro
     }
 }
 
+/// A string member of a JWS header as it was read: borrowed from the document unless it held
+/// escapes, or `NotText` when the member is not a string.
+pub(crate) type HeaderText<'de> = Result<Cow<'de, str>, NotText>;
+
+/// A header member that should have been a string and is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NotText;
+
 /// The members of a JWS header jwtgate reads. Every member is checked as any token JSON is (no
-/// duplicates, bounded depth), but no map is built: the others are dropped as they are read.
+/// duplicates, bounded depth), but no map is built and nothing is copied: the others are
+/// dropped as they are read.
 #[derive(Default)]
-pub(crate) struct HeaderMembers {
-    pub(crate) alg: Option<Value>,
-    pub(crate) kid: Option<Value>,
-    pub(crate) typ: Option<Value>,
+pub(crate) struct HeaderMembers<'de> {
+    pub(crate) alg: Option<HeaderText<'de>>,
+    pub(crate) kid: Option<HeaderText<'de>>,
+    pub(crate) typ: Option<HeaderText<'de>>,
     pub(crate) crit: bool,
 }
 
 /// Reads a JWS header: a JSON object, strict as [`parse_object`].
-pub(crate) fn parse_header(bytes: &[u8]) -> Result<HeaderMembers, TokenError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+pub(crate) fn parse_header(text: &str) -> Result<HeaderMembers<'_>, TokenError> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let members =
         de::Deserializer::deserialize_any(&mut de, HeaderVisitor).map_err(|e| classify(&e))?;
     de.end().map_err(|_| TokenError::Json)?;
     members.ok_or(TokenError::NotAnObject)
 }
 
-/// Header member names seen so far, kept on the stack for the usual handful of members.
+/// Member names kept on the stack before a set is built: the usual handful of members.
 const INLINE_NAMES: usize = 16;
 
-struct HeaderVisitor;
+/// The member names of one object, to refuse duplicates: on the stack for the usual handful,
+/// in a hash set beyond (so a hostile document with thousands of members costs linear time).
+#[derive(Default)]
+pub(crate) struct Names<'de> {
+    inline: smallvec::SmallVec<[Cow<'de, str>; INLINE_NAMES]>,
+    more: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Names<'de> {
+    /// Adds `name`; an error when the object already has it.
+    pub(crate) fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        let seen = self.inline.contains(&name) || self.more.contains(&name);
+        if seen {
+            return Err(E::custom(DUPLICATE));
+        }
+        if self.inline.len() < INLINE_NAMES {
+            self.inline.push(name);
+        } else {
+            self.more.insert(name);
+        }
+        Ok(())
+    }
+}
 
 impl<'de> Visitor<'de> for HeaderVisitor {
     /// `None` when the header is not an object.
-    type Value = Option<HeaderMembers>;
+    type Value = Option<HeaderMembers<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -76,43 +108,84 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         Ok(None)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element_seed(StrictValue { depth: 1 })?.is_some() {}
+        while seq.next_element_seed(StrictCheck { depth: 1 })?.is_some() {}
         Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = HeaderMembers::default();
-        let mut inline: [Option<Cow<'de, str>>; INLINE_NAMES] = Default::default();
-        let mut more: Vec<Cow<'de, str>> = Vec::new();
-        let mut count = 0;
+        let mut names = Names::default();
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            if inline
-                .iter()
-                .flatten()
-                .chain(&more)
-                .any(|seen| *seen == name)
-            {
-                return Err(de::Error::custom(DUPLICATE));
+            let slot = match &*name {
+                "alg" => Some(&mut out.alg),
+                "kid" => Some(&mut out.kid),
+                "typ" => Some(&mut out.typ),
+                _ => None,
+            };
+            out.crit |= name == "crit";
+            names.insert(name)?;
+            match slot {
+                Some(slot) => *slot = Some(map.next_value_seed(TextSeed { depth: 1 })?),
+                None => map.next_value_seed(StrictCheck { depth: 1 })?,
             }
-            let value = map.next_value_seed(StrictValue { depth: 1 })?;
-            match &*name {
-                "alg" => out.alg = Some(value),
-                "kid" => out.kid = Some(value),
-                "typ" => out.typ = Some(value),
-                "crit" => out.crit = true,
-                _ => {}
-            }
-            match inline.get_mut(count) {
-                Some(slot) => *slot = Some(name),
-                None => more.push(name),
-            }
-            count += 1;
         }
         Ok(Some(out))
     }
 }
 
+struct HeaderVisitor;
+
+/// A member that should be a string: its text, or `NotText` (anything else is still checked).
+struct TextSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for TextSeed {
+    type Value = HeaderText<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed {
+    type Value = HeaderText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Ok(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Ok(Cow::Owned(v.to_owned())))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(NotText))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err(NotText))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err(NotText))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(NotText))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err(NotText))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        StrictCheck { depth: self.depth }.visit_seq(seq)?;
+        Ok(Err(NotText))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        StrictCheck { depth: self.depth }.visit_map(map)?;
+        Ok(Err(NotText))
+    }
+}
+
 /// A member name, borrowed from the document unless it holds escapes.
-struct NameSeed;
+pub(crate) struct NameSeed;
 
 impl<'de> DeserializeSeed<'de> for NameSeed {
     type Value = Cow<'de, str>;
@@ -126,7 +199,7 @@ impl<'de> Visitor<'de> for NameSeed {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
+        f.write_str("a string")
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(Cow::Borrowed(v))
@@ -139,10 +212,78 @@ impl<'de> Visitor<'de> for NameSeed {
     }
 }
 
+/// Checks a value as [`StrictValue`] does (no duplicate members, bounded depth) without
+/// building it: names are borrowed from the document, nothing else is kept.
+pub(crate) struct StrictCheck {
+    pub(crate) depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictCheck {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl StrictCheck {
+    fn nested<E: de::Error>(&self) -> Result<Self, E> {
+        if self.depth >= MAX_JSON_DEPTH {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(Self {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for StrictCheck {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = self.nested()?;
+        while seq
+            .next_element_seed(Self { depth: child.depth })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = self.nested()?;
+        let mut names = Names::default();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            names.insert(name)?;
+            map.next_value_seed(Self { depth: child.depth })?;
+        }
+        Ok(())
+    }
+}
+
 const DUPLICATE: &str = "jwtgate:duplicate";
 const TOO_DEEP: &str = "jwtgate:too-deep";
 
-fn classify(e: &serde_json::Error) -> TokenError {
+pub(crate) fn classify(e: &serde_json::Error) -> TokenError {
     let text = e.to_string();
     if text.starts_with(DUPLICATE) {
         TokenError::DuplicateMember
@@ -232,39 +373,35 @@ mod tests {
 
     #[test]
     fn headers_are_read_without_a_map_and_as_strictly() {
-        let h = parse_header(br#"{"alg":"RS256","kid":"k","x5t":"t","n":{"a":[1]}}"#).unwrap();
-        assert_eq!(h.alg, Some(Value::from("RS256")));
-        assert_eq!(h.kid, Some(Value::from("k")));
+        let h = parse_header(r#"{"alg":"RS256","kid":"k","x5t":"t","n":{"a":[1]}}"#).unwrap();
+        assert_eq!(h.alg, Some(Ok(Cow::Borrowed("RS256"))));
+        assert_eq!(h.kid, Some(Ok(Cow::Borrowed("k"))));
         assert!(h.typ.is_none() && !h.crit);
+        let h = parse_header(r#"{"\u0061lg":"R\u0053256","typ":{"a":1},"crit":[]}"#).unwrap();
+        assert_eq!(h.alg, Some(Ok(Cow::Owned("RS256".into()))));
+        assert_eq!(h.typ, Some(Err(NotText)));
+        assert!(h.crit);
         for (doc, err) in [
             (
-                &br#"{"alg":"HS256","alg":"none"}"#[..],
+                r#"{"alg":"HS256","alg":"none"}"#,
                 TokenError::DuplicateMember,
             ),
-            (br#"{"x":1,"\u0078":2}"#, TokenError::DuplicateMember),
-            (br#"[1]"#, TokenError::NotAnObject),
-            (br#""alg""#, TokenError::NotAnObject),
-            (br#"{"alg":"HS256"} x"#, TokenError::Json),
+            (r#"{"x":1,"\u0078":2}"#, TokenError::DuplicateMember),
+            (r#"{"typ":{"a":1,"a":2}}"#, TokenError::DuplicateMember),
+            (r#"[1]"#, TokenError::NotAnObject),
+            (r#""alg""#, TokenError::NotAnObject),
+            (r#"{"alg":"HS256"} x"#, TokenError::Json),
         ] {
             assert_eq!(parse_header(doc).err(), Some(err), "{doc:?}");
         }
         // More members than the names kept inline: duplicates are still found.
         let many: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
         let doc = format!("{{{},\"m3\":0}}", many.join(","));
-        assert_eq!(
-            parse_header(doc.as_bytes()).err(),
-            Some(TokenError::DuplicateMember)
-        );
+        assert_eq!(parse_header(&doc).err(), Some(TokenError::DuplicateMember));
         let doc = format!("{{{},\"m39\":0}}", many.join(","));
-        assert_eq!(
-            parse_header(doc.as_bytes()).err(),
-            Some(TokenError::DuplicateMember)
-        );
+        assert_eq!(parse_header(&doc).err(), Some(TokenError::DuplicateMember));
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(
-            parse_header(deep.as_bytes()).err(),
-            Some(TokenError::TooDeep)
-        );
+        assert_eq!(parse_header(&deep).err(), Some(TokenError::TooDeep));
     }
 
     #[test]

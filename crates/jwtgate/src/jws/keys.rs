@@ -77,7 +77,7 @@ impl KeyId {
 /// The signatures of one token already checked in a request, so that two validators sharing a
 /// key never verify the same signature twice.
 #[derive(Debug, Default)]
-pub(crate) struct CheckedSignatures(Vec<(KeyId, Algorithm, bool)>);
+pub(crate) struct CheckedSignatures(smallvec::SmallVec<[(KeyId, Algorithm, bool); 2]>);
 
 /// A key's bytes, in the form aws-lc-rs reads them.
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 //! read, tested and fuzzed on its own.
 
 pub(crate) mod algorithm;
+pub(crate) mod claim_set;
 pub(crate) mod claims;
 pub(crate) mod json;
 pub(crate) mod jwk;

@@ -4,13 +4,15 @@
 //! tokens of any size. Here the token is split, size-checked and its JSON parsed with a bounded
 //! depth and no duplicate members, so that what is verified is exactly what is read.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
-use super::json::{parse_header, parse_object};
+use super::claim_set::ClaimSet;
+use super::json::{HeaderText, NotText, parse_header};
 
 /// Headers up to this size are decoded into a buffer on the stack.
 const HEADER_STACK_BYTES: usize = 512;
@@ -21,19 +23,37 @@ pub(crate) const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// The highest `max_token_bytes` a validator may set.
 pub(crate) const MAX_TOKEN_BYTES_LIMIT: usize = 256 * 1024;
 
-/// A compact JWS split and decoded, not yet verified.
+/// Text kept without a heap allocation when it is at most `N` bytes: a header's `alg`, `typ`
+/// and `kid` (Cloudflare's are 64 hex digits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ShortText<const N: usize>(SmallVec<[u8; N]>);
+
+impl<const N: usize> ShortText<N> {
+    fn new(text: &str) -> Self {
+        Self(SmallVec::from_slice(text.as_bytes()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Made from a `&str`: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// A compact JWS split and decoded, not yet verified. Nothing in it is borrowed from a heap
+/// copy: the header is read on the stack, the signature decoded on the stack (up to RSA-4096),
+/// the claims kept as their text.
 pub(crate) struct UnverifiedToken<'a> {
     /// The `alg` header, always a string.
-    pub(crate) alg: String,
+    pub(crate) alg: ShortText<16>,
     /// The `kid` header, when present.
-    pub(crate) kid: Option<String>,
+    pub(crate) kid: Option<ShortText<64>>,
     /// The `typ` header, when present.
-    pub(crate) typ: Option<String>,
+    pub(crate) typ: Option<ShortText<32>>,
     /// The claims, always a JSON object.
-    pub(crate) claims: Map<String, Value>,
+    pub(crate) claims: ClaimSet,
     /// `base64(header) . base64(payload)`, the bytes the signature covers.
     pub(crate) signing_input: &'a str,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: SmallVec<[u8; 512]>,
 }
 
 /// Why a token could not be parsed. The text is safe to send to the client.
@@ -95,41 +115,60 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
 
     // Headers are small: decoded on the stack, read without building a map.
     let mut buf = [0u8; HEADER_STACK_BYTES];
+    let heap;
     let header = match URL_SAFE_NO_PAD.decode_slice(header, &mut buf) {
-        Ok(len) => parse_header(&buf[..len])?,
-        Err(base64::DecodeSliceError::OutputSliceTooSmall) => parse_header(&decode_b64(header)?)?,
+        Ok(len) => &buf[..len],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = decode_b64(header)?;
+            &heap[..]
+        }
         Err(_) => return Err(TokenError::Base64),
     };
+    let header = parse_header(std::str::from_utf8(header).map_err(|_| TokenError::Json)?)?;
     if header.crit {
         return Err(TokenError::Crit);
     }
-    let Some(Value::String(alg)) = header.alg else {
-        return Err(TokenError::AlgNotString);
-    };
-    let kid = match header.kid {
-        None => None,
-        Some(Value::String(kid)) => Some(kid),
-        Some(_) => return Err(TokenError::KidNotString),
-    };
-    let typ = match header.typ {
-        None => None,
-        Some(Value::String(typ)) => Some(typ),
-        Some(_) => return Err(TokenError::TypNotString),
-    };
-    let claims = parse_object(&decode_b64(payload)?)?;
-    let signature = decode_b64(signature)?;
+    let alg = text(header.alg, TokenError::AlgNotString)?.ok_or(TokenError::AlgNotString)?;
+    let kid = text(header.kid, TokenError::KidNotString)?;
+    let typ = text(header.typ, TokenError::TypNotString)?;
+    let claims = String::from_utf8(decode_b64(payload)?).map_err(|_| TokenError::Json)?;
+    let claims = ClaimSet::parse(claims.into_boxed_str())?;
+    let mut sig = SmallVec::from_elem(0, signature.len() * 3 / 4);
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(signature, &mut sig)
+        .map_err(|_| TokenError::Base64)?;
+    sig.truncate(len);
     Ok(UnverifiedToken {
-        alg,
-        kid,
-        typ,
+        alg: ShortText::new(&alg),
+        kid: kid.as_deref().map(ShortText::new),
+        typ: typ.as_deref().map(ShortText::new),
         claims,
         signing_input,
-        signature,
+        signature: sig,
     })
 }
 
+/// A header member that must be a string when present.
+fn text(
+    member: Option<HeaderText<'_>>,
+    bad: TokenError,
+) -> Result<Option<Cow<'_, str>>, TokenError> {
+    match member {
+        None => Ok(None),
+        Some(Ok(text)) => Ok(Some(text)),
+        Some(Err(NotText)) => Err(bad),
+    }
+}
+
+/// Decodes unpadded base64url into a buffer of exactly the decoded size (no spare capacity, so
+/// the claims text needs no second allocation to be boxed).
 fn decode_b64(part: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Base64)
+    let mut out = vec![0; part.len() * 3 / 4];
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(part, &mut out)
+        .map_err(|_| TokenError::Base64)?;
+    out.truncate(len);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -151,10 +190,10 @@ mod tests {
             r#"{"iss":"x","n":[1,{"a":null}]}"#,
         );
         let parsed = parse(&t).unwrap();
-        assert_eq!(parsed.alg, "HS256");
-        assert_eq!(parsed.kid.as_deref(), Some("k1"));
-        assert_eq!(parsed.claims["iss"], "x");
-        assert_eq!(parsed.signature, b"sig");
+        assert_eq!(parsed.alg.as_str(), "HS256");
+        assert_eq!(parsed.kid.as_ref().map(ShortText::as_str), Some("k1"));
+        assert_eq!(parsed.claims.get("iss").unwrap().as_plain_str(), Some("x"));
+        assert_eq!(&parsed.signature[..], b"sig");
         assert_eq!(parsed.signing_input.matches('.').count(), 1);
     }
 

@@ -13,7 +13,7 @@ use crate::jws::claims::ClaimRules;
 use crate::jws::jwk::parse_jwks;
 use crate::jws::keys::{CheckedSignatures, KeyId, KeySet, VerifyingKey};
 use crate::jws::token::{
-    DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, TokenError, UnverifiedToken,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, ShortText, TokenError, UnverifiedToken,
 };
 use crate::key_source::Repr;
 use crate::remote::KeyCaches;
@@ -60,10 +60,14 @@ fn is_local_path(path: &str) -> bool {
 
 /// `typ` compared as RFC 7515 4.1.9 asks: case-insensitively, `application/` optional.
 fn normalise_typ(typ: &str) -> String {
-    let lower = typ.to_ascii_lowercase();
-    match lower.strip_prefix("application/") {
-        Some(rest) => rest.to_owned(),
-        None => lower,
+    without_media_prefix(typ).to_ascii_lowercase()
+}
+
+/// `typ` without a leading `application/` (in any case).
+fn without_media_prefix(typ: &str) -> &str {
+    match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
     }
 }
 
@@ -92,7 +96,7 @@ impl CompiledValidator {
         &self,
         raw: &str,
         client_id: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    ) -> Result<crate::jws::claim_set::ClaimSet, Failure> {
         self.admits(raw)?;
         let token = crate::jws::token::parse(raw)?;
         let rules = ClaimRules {
@@ -133,12 +137,12 @@ impl CompiledValidator {
         rules: &ClaimRules,
         checked: &mut CheckedSignatures,
     ) -> Result<KeyId, Failure> {
-        if token.alg != self.algorithm.as_str() {
+        if token.alg.as_str() != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
         if let Some(accepted) = &self.typ {
-            let typ = token.typ.as_deref().map(normalise_typ);
-            if !typ.is_some_and(|t| accepted.contains(&t)) {
+            let typ = token.typ.as_ref().map(|t| without_media_prefix(t.as_str()));
+            if !typ.is_some_and(|t| accepted.iter().any(|a| a.eq_ignore_ascii_case(t))) {
                 return Err(Failure::TypeNotAccepted);
             }
         }
@@ -147,7 +151,7 @@ impl CompiledValidator {
         // (a chain verifies only where it could accept, and a token for another issuer never
         // causes a key fetch). Nothing is trusted until the signature below holds.
         rules.check_static(&token.claims)?;
-        let kid = token.kid.as_deref();
+        let kid = token.kid.as_ref().map(ShortText::as_str);
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
             #[cfg(feature = "remote-keys")]
@@ -184,8 +188,7 @@ impl crate::login::SignIn for CompiledValidator {
         &'a self,
         raw: &'a str,
         client_id: &'a str,
-    ) -> crate::directory::BoxFuture<'a, Result<serde_json::Map<String, serde_json::Value>, Failure>>
-    {
+    ) -> crate::directory::BoxFuture<'a, Result<crate::jws::claim_set::ClaimSet, Failure>> {
         Box::pin(Self::verify_id_token(self, raw, client_id))
     }
 }

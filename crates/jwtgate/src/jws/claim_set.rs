@@ -1,0 +1,413 @@
+//! The claims of a token as they were signed: the decoded JSON text, checked as strictly as any
+//! token JSON (no duplicate members, bounded depth) and indexed by top-level member, but not
+//! turned into a tree. Claims are read from the text in place (a string without escapes is
+//! borrowed, a number parsed where it stands); a `serde_json::Value` is built only when the
+//! application asks for one, and typed claims deserialise from the text directly.
+//!
+//! This is what makes a verified request cost a handful of allocations whatever the size of
+//! its claims: one for the text, none per claim.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use serde::de::{self, DeserializeSeed as _, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use smallvec::SmallVec;
+
+use super::json::{NameSeed, Names, StrictCheck, classify};
+use super::token::TokenError;
+
+/// Members indexed without a further allocation (a usual claim set has about ten).
+const INLINE_MEMBERS: usize = 16;
+
+/// A JWT Claims Set (RFC 7519 section 2): a JSON object with no duplicate members.
+pub(crate) struct ClaimSet {
+    text: Box<str>,
+    members: SmallVec<[Member; INLINE_MEMBERS]>,
+    /// Member names that held escapes, unescaped (almost always empty).
+    escaped: Vec<Box<str>>,
+    /// The claims as a tree, built on first demand.
+    tree: OnceLock<Value>,
+}
+
+struct Member {
+    name: Name,
+    value: Range<usize>,
+}
+
+enum Name {
+    /// The name as it stands in the text.
+    Text(Range<usize>),
+    /// Index into `escaped`.
+    Escaped(usize),
+}
+
+impl ClaimSet {
+    /// Checks and indexes `text`, a token's decoded payload.
+    pub(crate) fn parse(text: Box<str>) -> Result<Self, TokenError> {
+        Self::index(text, true, OnceLock::new())
+    }
+
+    /// Claims the application built itself: indexed, not checked for depth (a map has no
+    /// duplicates), its tree kept.
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
+        let tree = Value::Object(map);
+        let text = tree.to_string().into_boxed_str();
+        let built = OnceLock::from(tree);
+        match Self::index(text, false, built) {
+            Ok(set) => set,
+            // A serialised map is always an object of unique members.
+            Err(_) => Self {
+                text: "{}".into(),
+                members: SmallVec::new(),
+                escaped: Vec::new(),
+                tree: OnceLock::from(Value::Object(Map::new())),
+            },
+        }
+    }
+
+    fn index(text: Box<str>, strict: bool, tree: OnceLock<Value>) -> Result<Self, TokenError> {
+        let (members, escaped) = {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let visitor = TopLevel {
+                text: &text,
+                strict,
+            };
+            let found =
+                de::Deserializer::deserialize_any(&mut de, visitor).map_err(|e| classify(&e))?;
+            de.end().map_err(|_| TokenError::Json)?;
+            found.ok_or(TokenError::NotAnObject)?
+        };
+        Ok(Self {
+            text,
+            members,
+            escaped,
+            tree,
+        })
+    }
+
+    /// The claims as they were signed (JSON text).
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Claim `name`, as JSON text.
+    pub(crate) fn get(&self, name: &str) -> Option<RawJson<'_>> {
+        self.members
+            .iter()
+            .find(|m| self.name(m) == name)
+            .and_then(|m| self.text.get(m.value.clone()))
+            .map(RawJson)
+    }
+
+    /// The claim names, in the token's order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| self.name(m))
+    }
+
+    /// Where the value of claim `name` stands in [`ClaimSet::text`].
+    pub(crate) fn span(&self, name: &str) -> Option<Range<usize>> {
+        self.members
+            .iter()
+            .find(|m| self.name(m) == name)
+            .map(|m| m.value.clone())
+    }
+
+    /// The claims as a tree (built once, on first use).
+    pub(crate) fn tree(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            // The text was checked when the set was made: this cannot fail.
+            serde_json::from_str(&self.text).unwrap_or_else(|_| Value::Object(Map::new()))
+        })
+    }
+
+    fn name<'a>(&'a self, member: &Member) -> &'a str {
+        match &member.name {
+            Name::Text(range) => self.text.get(range.clone()).unwrap_or_default(),
+            Name::Escaped(i) => self.escaped.get(*i).map_or("", |n| n),
+        }
+    }
+}
+
+impl fmt::Debug for ClaimSet {
+    /// Claim names only: values may be personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.names()).finish()
+    }
+}
+
+/// Where `part` (borrowed from `whole`) starts in `whole`.
+fn offset(whole: &str, part: &str) -> usize {
+    part.as_ptr().addr() - whole.as_ptr().addr()
+}
+
+/// Indexes the top-level object: each member's name and where its value stands.
+struct TopLevel<'t> {
+    text: &'t str,
+    strict: bool,
+}
+
+type Index = (SmallVec<[Member; INLINE_MEMBERS]>, Vec<Box<str>>);
+
+impl<'de> Visitor<'de> for TopLevel<'de> {
+    /// `None` when the document is not an object.
+    type Value = Option<Index>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(StrictCheck { depth: 1 })?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = SmallVec::new();
+        let mut escaped = Vec::new();
+        let mut names = Names::default();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            let at = match &name {
+                Cow::Borrowed(text) => {
+                    Name::Text(offset(self.text, text)..offset(self.text, text) + text.len())
+                }
+                Cow::Owned(text) => {
+                    escaped.push(text.as_str().into());
+                    Name::Escaped(escaped.len() - 1)
+                }
+            };
+            names.insert(name)?;
+            let value: &'de RawValue = map.next_value()?;
+            let value = value.get();
+            if self.strict {
+                let mut de = serde_json::Deserializer::from_str(value);
+                StrictCheck { depth: 1 }
+                    .deserialize(&mut de)
+                    .map_err(de::Error::custom)?;
+            }
+            let start = offset(self.text, value);
+            members.push(Member {
+                name: at,
+                value: start..start + value.len(),
+            });
+        }
+        Ok(Some((members, escaped)))
+    }
+}
+
+/// One claim's value as JSON text, read without building a tree.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawJson<'a>(&'a str);
+
+impl<'a> RawJson<'a> {
+    /// Whether the value is `null`.
+    pub(crate) fn is_null(self) -> bool {
+        self.0 == "null"
+    }
+
+    /// A string, borrowed when it holds no escapes.
+    pub(crate) fn as_str(self) -> Option<Cow<'a, str>> {
+        match self.as_plain_str() {
+            Some(plain) => Some(Cow::Borrowed(plain)),
+            None if self.0.starts_with('"') => serde_json::from_str(self.0).ok().map(Cow::Owned),
+            None => None,
+        }
+    }
+
+    /// A string without escapes, borrowed; `None` for anything else.
+    pub(crate) fn as_plain_str(self) -> Option<&'a str> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        (!inner.contains('\\')).then_some(inner)
+    }
+
+    /// Whether the value is a string.
+    pub(crate) fn is_str(self) -> bool {
+        self.0.starts_with('"')
+    }
+
+    /// A number, as `serde_json::Value::as_f64` reads it.
+    pub(crate) fn as_f64(self) -> Option<f64> {
+        self.is_number()
+            .then(|| serde_json::from_str(self.0).ok())
+            .flatten()
+    }
+
+    /// A non-negative integer.
+    pub(crate) fn as_u64(self) -> Option<u64> {
+        self.is_number()
+            .then(|| serde_json::from_str(self.0).ok())
+            .flatten()
+    }
+
+    /// A boolean.
+    pub(crate) fn as_bool(self) -> Option<bool> {
+        match self.0 {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+
+    fn is_number(self) -> bool {
+        self.0.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+    }
+
+    /// Calls `each` with every member of an array of strings, stopping when it returns `true`;
+    /// `None` when the value is not an array of strings (checked to the end), else whether
+    /// `each` stopped.
+    pub(crate) fn find_str(self, each: impl FnMut(&str) -> bool) -> Option<bool> {
+        if !self.0.starts_with('[') {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_str(self.0);
+        de::Deserializer::deserialize_seq(&mut de, FindStr { each }).ok()
+    }
+}
+
+/// Walks an array of strings (see [`RawJson::find_str`]).
+struct FindStr<F> {
+    each: F,
+}
+
+impl<'de, F: FnMut(&str) -> bool> Visitor<'de> for FindStr<F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(item) = seq.next_element_seed(NameSeed)? {
+            found = found || (self.each)(&item);
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn set(text: &str) -> Result<ClaimSet, TokenError> {
+        ClaimSet::parse(text.into())
+    }
+
+    #[test]
+    fn claims_are_read_in_place() {
+        let s = set(
+            r#"{ "iss" : "a\"b", "n": 12, "f": 1.5e3, "sub":"u", "aud":["x","y"],
+            "ok": true, "nothing": null, "o": {"k": [1, 2]}, "\u0065mail": "e@x"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.get("iss").unwrap().as_str().unwrap(), "a\"b");
+        assert_eq!(s.get("iss").unwrap().as_plain_str(), None);
+        assert_eq!(s.get("sub").unwrap().as_plain_str(), Some("u"));
+        assert_eq!(s.get("n").unwrap().as_u64(), Some(12));
+        assert_eq!(s.get("n").unwrap().as_f64(), Some(12.0));
+        assert_eq!(s.get("f").unwrap().as_f64(), Some(1500.0));
+        assert_eq!(s.get("f").unwrap().as_u64(), None);
+        assert_eq!(s.get("sub").unwrap().as_f64(), None);
+        assert_eq!(s.get("ok").unwrap().as_bool(), Some(true));
+        assert!(s.get("nothing").unwrap().is_null());
+        assert!(s.get("missing").is_none());
+        assert_eq!(s.get("email").unwrap().as_plain_str(), Some("e@x"));
+        let mut seen = Vec::new();
+        let found = s.get("aud").unwrap().find_str(|a| {
+            seen.push(a.to_owned());
+            a == "x"
+        });
+        assert_eq!(found, Some(true));
+        assert_eq!(seen, ["x"], "stops at the first match");
+        assert_eq!(s.get("aud").unwrap().find_str(|_| false), Some(false));
+        assert_eq!(s.get("o").unwrap().find_str(|_| true), None);
+        for bad in [r#"{"a":[1,"x"]}"#, r#"{"a":["x",1]}"#, r#"{"a":"x"}"#] {
+            let bad = set(bad).unwrap();
+            assert_eq!(
+                bad.get("a").unwrap().find_str(|_| true),
+                None,
+                "checked to the end"
+            );
+        }
+        assert_eq!(
+            s.names().collect::<Vec<_>>(),
+            ["iss", "n", "f", "sub", "aud", "ok", "nothing", "o", "email"]
+        );
+        assert_eq!(s.text().get(s.span("n").unwrap()), Some("12"));
+        assert_eq!(s.tree()["o"]["k"][1], json!(2));
+        assert_eq!(s.tree()["email"], json!("e@x"));
+    }
+
+    #[test]
+    fn checked_as_strictly_as_a_tree() {
+        for (doc, err) in [
+            (r#"{"a":1,"a":2}"#, TokenError::DuplicateMember),
+            (r#"{"a":1,"\u0061":2}"#, TokenError::DuplicateMember),
+            (r#"{"x":{"a":1,"a":2}}"#, TokenError::DuplicateMember),
+            (r#"{"x":[{"a":1,"a":2}]}"#, TokenError::DuplicateMember),
+            ("[1]", TokenError::NotAnObject),
+            ("\"x\"", TokenError::NotAnObject),
+            ("{} x", TokenError::Json),
+            (r#"{"a":"\u0000bad\x"}"#, TokenError::Json),
+            ("{\"a\":\"tab\there\"}", TokenError::Json),
+        ] {
+            assert_eq!(set(doc).err(), Some(err), "{doc}");
+        }
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(set(&deep).err(), Some(TokenError::TooDeep));
+        let ok = format!("{{\"a\":{}1{}}}", "[".repeat(15), "]".repeat(15));
+        assert!(set(&ok).is_ok());
+        let over = format!("{{\"a\":{}1{}}}", "[".repeat(16), "]".repeat(16));
+        assert_eq!(set(&over).err(), Some(TokenError::TooDeep));
+        // Past the names kept inline, duplicates are still found, nested ones too.
+        let many: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
+        for dup in ["m3", "m39"] {
+            let doc = format!("{{{},\"{dup}\":0}}", many.join(","));
+            assert_eq!(set(&doc).err(), Some(TokenError::DuplicateMember));
+            let doc = format!("{{\"o\":{{{},\"{dup}\":0}}}}", many.join(","));
+            assert_eq!(set(&doc).err(), Some(TokenError::DuplicateMember));
+        }
+        assert_eq!(
+            set(&format!("{{{}}}", many.join(",")))
+                .unwrap()
+                .names()
+                .count(),
+            40
+        );
+    }
+
+    #[test]
+    fn built_from_a_map() {
+        let map = json!({"sub": "u", "deep": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let s = ClaimSet::from_map(map);
+        assert_eq!(s.get("sub").unwrap().as_plain_str(), Some("u"));
+        assert!(
+            s.get("deep").is_some(),
+            "an application's map is not held to the depth bound"
+        );
+        assert_eq!(format!("{s:?}"), r#"{"deep", "sub"}"#);
+    }
+}
