@@ -256,19 +256,30 @@ fn header_token<'r>(
         (false, true) => "malformed token header, expected: <scheme> <token>",
         (false, false) => "malformed token header",
     };
-    let value = value.to_str().map_err(|_| malformed)?;
+    let value = value.as_bytes();
     let token = match scheme {
-        None => value.trim_matches([' ', '\t']),
-        Some(scheme) => match value.split_once(' ') {
-            Some((s, token)) if s.eq_ignore_ascii_case(scheme) => token,
+        None => value.trim_ascii(),
+        Some(scheme) => match value.iter().position(|b| *b == b' ') {
+            Some(at) if value[..at].eq_ignore_ascii_case(scheme.as_bytes()) => &value[at + 1..],
             _ => return Err(malformed),
         },
     };
-    if plausible(token) {
-        Ok(Some(Cow::Borrowed(token)))
-    } else {
-        Err(malformed)
+    // One pass: visible ASCII only (no whitespace, no control or non-ASCII byte), which is
+    // also what makes it a `str`.
+    if token.is_empty() || !all_visible_ascii(token) {
+        return Err(malformed);
     }
+    std::str::from_utf8(token)
+        .map(|token| Some(Cow::Borrowed(token)))
+        .map_err(|_| malformed)
+}
+
+/// Whether every byte is visible ASCII (`!` to `~`). Folded without an early exit, so that
+/// the compiler checks many bytes per instruction: tokens are hundreds of bytes.
+fn all_visible_ascii(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(true, |ok, b| ok & (b.wrapping_sub(b'!') <= b'~' - b'!'))
 }
 
 fn cookie_token(value: &[u8]) -> Result<&str, &'static str> {
@@ -417,6 +428,41 @@ mod tests {
             Credential::Token(t) => format!("token:{t}"),
             Credential::ModeCookie(c) => format!("mode:{c}"),
         }))
+    }
+
+    #[test]
+    fn header_tokens_are_visible_ascii_only() {
+        let auth = [TokenSource::authorization()];
+        let ok = headers(&[("authorization", b"bearer !a.b~" as &[u8])]);
+        assert_eq!(find(&ok, "/", &auth, None), Ok(Some("token:!a.b~".into())));
+        for bad in [
+            &b"Bearer a\tb"[..],
+            b"Bearer a\xc3\xa9b",
+            b"Bearer ",
+            b"Bearer  a.b.c",
+            b"Basic a.b.c",
+            b"Bearera.b.c",
+        ] {
+            let h = headers(&[("authorization", bad)]);
+            assert_eq!(
+                find(&h, "/", &auth, None),
+                Err("malformed Authorization header, expected: Bearer <token>"),
+                "{bad:?}"
+            );
+        }
+        // Past the length the compiler checks at once, a bad byte anywhere is found.
+        let long = "a".repeat(300);
+        for at in [1, 31, 32, 63, 298] {
+            let mut token = long.clone().into_bytes();
+            token[at] = b' ';
+            let h = headers(&[("x-token", &token[..])]);
+            let src = [TokenSource::header("X-Token")];
+            assert_eq!(
+                find(&h, "/", &src, None),
+                Err("malformed token header"),
+                "{at}"
+            );
+        }
     }
 
     #[test]

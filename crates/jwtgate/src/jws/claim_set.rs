@@ -198,7 +198,12 @@ impl<'de> Visitor<'de> for TopLevel<'de> {
             names.insert(name)?;
             let value: &'de RawValue = map.next_value()?;
             let value = value.get();
-            if self.strict {
+            // The raw value was scanned by serde_json's own grammar (control characters,
+            // escapes, numbers); what that scan lets through is what a full read checks
+            // beyond it: members of nested objects (duplicates, depth) and the code points of
+            // escapes (a lone surrogate). Plain strings, numbers and literals need no more.
+            let plain = !value.starts_with(['{', '[']) && !value.contains('\\');
+            if self.strict && !plain {
                 let mut de = serde_json::Deserializer::from_str(value);
                 StrictCheck { depth: 1 }
                     .deserialize(&mut de)
@@ -369,6 +374,10 @@ mod tests {
             ("\"x\"", TokenError::NotAnObject),
             ("{} x", TokenError::Json),
             (r#"{"a":"\u0000bad\x"}"#, TokenError::Json),
+            (r#"{"a":"\ud800"}"#, TokenError::Json),
+            (r#"{"a":["\udc00"]}"#, TokenError::Json),
+            (r#"{"a":1.}"#, TokenError::Json),
+            (r#"{"a":tru}"#, TokenError::Json),
             ("{\"a\":\"tab\there\"}", TokenError::Json),
         ] {
             assert_eq!(set(doc).err(), Some(err), "{doc}");

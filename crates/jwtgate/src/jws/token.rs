@@ -40,7 +40,7 @@ impl<const N: usize> ShortText<N> {
 }
 
 /// A compact JWS split and decoded, not yet verified. Nothing in it is borrowed from a heap
-/// copy: the header is read on the stack, the signature decoded on the stack (up to RSA-4096),
+/// copy: the header is read on the stack, the signature decoded on the stack (up to RSA-2048),
 /// the claims kept as their text.
 pub(crate) struct UnverifiedToken<'a> {
     /// The `alg` header, always a string.
@@ -53,7 +53,7 @@ pub(crate) struct UnverifiedToken<'a> {
     pub(crate) claims: ClaimSet,
     /// `base64(header) . base64(payload)`, the bytes the signature covers.
     pub(crate) signing_input: &'a str,
-    pub(crate) signature: SmallVec<[u8; 512]>,
+    pub(crate) signature: SmallVec<[u8; 256]>,
 }
 
 /// Why a token could not be parsed. The text is safe to send to the client.
