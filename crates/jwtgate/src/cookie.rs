@@ -167,7 +167,7 @@ impl CompiledCookieMode {
         value: &str,
         rules: &ClaimRules,
         now: u64,
-    ) -> Result<ClaimSet, Failure> {
+    ) -> Result<std::sync::Arc<ClaimSet>, Failure> {
         let token = token::parse(value)?;
         if token.alg.as_str() != Algorithm::HS256.as_str() {
             return Err(Failure::AlgorithmMismatch);

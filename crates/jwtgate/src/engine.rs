@@ -109,7 +109,7 @@ impl<'t> ParsedToken<'t> {
         }
     }
 
-    fn take_claims(&mut self) -> Option<ClaimSet> {
+    fn take_claims(&mut self) -> Option<Arc<ClaimSet>> {
         match self.token.take() {
             Some(Ok(token)) => Some(token.claims),
             _ => None,

@@ -21,8 +21,8 @@ use crate::jws::claim_set::{ClaimSet, RawJson};
 pub struct Payload(Arc<ClaimSet>);
 
 impl Payload {
-    pub(crate) fn new(claims: ClaimSet) -> Self {
-        Self(Arc::new(claims))
+    pub(crate) fn new(claims: Arc<ClaimSet>) -> Self {
+        Self(claims)
     }
 
     /// Whether both are the very same claims (one verification), not merely equal ones.
@@ -114,7 +114,7 @@ impl PartialEq for Payload {
 
 impl From<Map<String, Value>> for Payload {
     fn from(claims: Map<String, Value>) -> Self {
-        Self::new(ClaimSet::from_map(claims))
+        Self::new(Arc::new(ClaimSet::from_map(claims)))
     }
 }
 
@@ -420,7 +420,7 @@ mod tests {
             r#"{"n":42,"s":"abc","e":"a\u0062c","empty":"","neg":-1,"f":1.5,"o":{}}"#.into(),
         )
         .unwrap();
-        let payload = Payload::new(claims);
+        let payload = Payload::new(Arc::new(claims));
         let id = |claim| payload.user_id(claim);
         assert_eq!(id("n").unwrap().as_u64(), Some(42));
         assert_eq!(id("n"), Some(UserId::from(42)));

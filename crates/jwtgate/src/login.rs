@@ -298,7 +298,7 @@ pub(crate) trait SignIn: Send + Sync {
         client_id: &'a str,
     ) -> crate::directory::BoxFuture<
         'a,
-        Result<crate::jws::claim_set::ClaimSet, crate::failure::Failure>,
+        Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
     >;
 }
 

@@ -24,6 +24,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::identity::Payload;
+use crate::jws::claim_set::Registered;
 use crate::jws::claims;
 use crate::jws::keys::KeyId;
 
@@ -50,7 +51,8 @@ impl Verified {
     pub(crate) fn new(validator: usize, payload: Payload, key: KeyId, leeway: u64) -> Self {
         // The same reading of `exp` as the claim checks (verified, so present and valid).
         let exp = payload
-            .raw("exp")
+            .claims()
+            .registered(Registered::Exp)
             .and_then(|e| claims::numeric_date(e, claims::ClaimError::BadExp).ok())
             .map_or(0, |e| e.ceil() as u64);
         Self {

@@ -27,22 +27,80 @@ const INLINE_MEMBERS: usize = 16;
 pub(crate) struct ClaimSet {
     text: Box<str>,
     members: SmallVec<[Member; INLINE_MEMBERS]>,
+    /// Where the registered claims are in `members`, found while indexing: the checks read
+    /// them on every request without a search.
+    registered: [Option<u32>; Registered::COUNT],
     /// Member names that held escapes, unescaped (almost always empty).
     escaped: Vec<Box<str>>,
     /// The claims as a tree, built on first demand.
     tree: OnceLock<Value>,
 }
 
+/// A registered claim (RFC 7519 section 4.1, plus the authorized-party claims) that the
+/// checks read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Registered {
+    Exp,
+    Nbf,
+    Iat,
+    Iss,
+    Aud,
+    Sub,
+    Jti,
+    Azp,
+    ClientId,
+}
+
+impl Registered {
+    const COUNT: usize = 9;
+
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "exp" => Self::Exp,
+            "nbf" => Self::Nbf,
+            "iat" => Self::Iat,
+            "iss" => Self::Iss,
+            "aud" => Self::Aud,
+            "sub" => Self::Sub,
+            "jti" => Self::Jti,
+            "azp" => Self::Azp,
+            "client_id" => Self::ClientId,
+            _ => return None,
+        })
+    }
+}
+
+/// One member: where its name and value stand in the text (offsets fit in `u32`: the text is
+/// a token's payload, or refused).
 struct Member {
     name: Name,
-    value: Range<usize>,
+    value: Span,
+}
+
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, len: usize) -> Option<Self> {
+        Some(Self {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(start + len).ok()?,
+        })
+    }
+
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 enum Name {
     /// The name as it stands in the text.
-    Text(Range<usize>),
+    Text(Span),
     /// Index into `escaped`.
-    Escaped(usize),
+    Escaped(u32),
 }
 
 impl ClaimSet {
@@ -63,6 +121,7 @@ impl ClaimSet {
             Err(_) => Self {
                 text: "{}".into(),
                 members: SmallVec::new(),
+                registered: [None; Registered::COUNT],
                 escaped: Vec::new(),
                 tree: OnceLock::from(Value::Object(Map::new())),
             },
@@ -70,6 +129,9 @@ impl ClaimSet {
     }
 
     fn index(text: Box<str>, strict: bool, tree: OnceLock<Value>) -> Result<Self, TokenError> {
+        if u32::try_from(text.len()).is_err() {
+            return Err(TokenError::TooLarge);
+        }
         let (members, escaped) = {
             let mut de = serde_json::Deserializer::from_str(&text);
             let visitor = TopLevel {
@@ -81,9 +143,20 @@ impl ClaimSet {
             de.end().map_err(|_| TokenError::Json)?;
             found.ok_or(TokenError::NotAnObject)?
         };
+        let mut registered = [None; Registered::COUNT];
+        for (i, member) in members.iter().enumerate() {
+            let name = match &member.name {
+                Name::Text(span) => text.get(span.range()),
+                Name::Escaped(i) => escaped.get(*i as usize).map(AsRef::as_ref),
+            };
+            if let Some(claim) = name.and_then(Registered::of) {
+                registered[claim as usize] = u32::try_from(i).ok();
+            }
+        }
         Ok(Self {
             text,
             members,
+            registered,
             escaped,
             tree,
         })
@@ -99,8 +172,15 @@ impl ClaimSet {
         self.members
             .iter()
             .find(|m| self.name(m) == name)
-            .and_then(|m| self.text.get(m.value.clone()))
+            .and_then(|m| self.text.get(m.value.range()))
             .map(RawJson)
+    }
+
+    /// Registered claim `claim`, as JSON text (no search: found while indexing).
+    pub(crate) fn registered(&self, claim: Registered) -> Option<RawJson<'_>> {
+        let i = self.registered[claim as usize]?;
+        let member = self.members.get(i as usize)?;
+        self.text.get(member.value.range()).map(RawJson)
     }
 
     /// The claim names, in the token's order.
@@ -113,7 +193,7 @@ impl ClaimSet {
         self.members
             .iter()
             .find(|m| self.name(m) == name)
-            .map(|m| m.value.clone())
+            .map(|m| m.value.range())
     }
 
     /// The claims as a tree (built once, on first use).
@@ -126,8 +206,8 @@ impl ClaimSet {
 
     fn name<'a>(&'a self, member: &Member) -> &'a str {
         match &member.name {
-            Name::Text(range) => self.text.get(range.clone()).unwrap_or_default(),
-            Name::Escaped(i) => self.escaped.get(*i).map_or("", |n| n),
+            Name::Text(span) => self.text.get(span.range()).unwrap_or_default(),
+            Name::Escaped(i) => self.escaped.get(*i as usize).map_or("", |n| n),
         }
     }
 }
@@ -186,13 +266,14 @@ impl<'de> Visitor<'de> for TopLevel<'de> {
         let mut escaped = Vec::new();
         let mut names = Names::default();
         while let Some(name) = map.next_key_seed(NameSeed)? {
+            let too_large = || de::Error::custom("claims too large");
             let at = match &name {
-                Cow::Borrowed(text) => {
-                    Name::Text(offset(self.text, text)..offset(self.text, text) + text.len())
-                }
+                Cow::Borrowed(text) => Name::Text(
+                    Span::new(offset(self.text, text), text.len()).ok_or_else(too_large)?,
+                ),
                 Cow::Owned(text) => {
                     escaped.push(text.as_str().into());
-                    Name::Escaped(escaped.len() - 1)
+                    Name::Escaped(u32::try_from(escaped.len() - 1).map_err(|_| too_large())?)
                 }
             };
             names.insert(name)?;
@@ -209,10 +290,9 @@ impl<'de> Visitor<'de> for TopLevel<'de> {
                     .deserialize(&mut de)
                     .map_err(de::Error::custom)?;
             }
-            let start = offset(self.text, value);
             members.push(Member {
                 name: at,
-                value: start..start + value.len(),
+                value: Span::new(offset(self.text, value), value.len()).ok_or_else(too_large)?,
             });
         }
         Ok(Some((members, escaped)))
@@ -359,6 +439,27 @@ mod tests {
             ["iss", "n", "f", "sub", "aud", "ok", "nothing", "o", "email"]
         );
         assert_eq!(s.text().get(s.span("n").unwrap()), Some("12"));
+        assert_eq!(
+            s.registered(Registered::Iss).unwrap().as_str().unwrap(),
+            "a\"b"
+        );
+        assert_eq!(
+            s.registered(Registered::Sub).unwrap().as_plain_str(),
+            Some("u")
+        );
+        assert!(s.registered(Registered::Exp).is_none());
+        let escaped = set(r#"{"\u0065xp": 5, "client_id": "c"}"#).unwrap();
+        assert_eq!(
+            escaped.registered(Registered::Exp).unwrap().as_u64(),
+            Some(5)
+        );
+        assert_eq!(
+            escaped
+                .registered(Registered::ClientId)
+                .unwrap()
+                .as_plain_str(),
+            Some("c")
+        );
         assert_eq!(s.tree()["o"]["k"][1], json!(2));
         assert_eq!(s.tree()["email"], json!("e@x"));
     }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::borrow::Cow;
 
-use super::claim_set::{ClaimSet, RawJson};
+use super::claim_set::{ClaimSet, RawJson, Registered};
 
 /// 9999-12-31T23:59:59Z: a NumericDate beyond it is a forged or broken token, not a long one.
 pub(crate) const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
@@ -95,7 +95,7 @@ impl ClaimRules {
     pub(crate) fn check_time(&self, claims: &ClaimSet, now: u64) -> Result<(), ClaimError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
-        let exp = match claims.get("exp") {
+        let exp = match claims.registered(Registered::Exp) {
             None => return Err(ClaimError::MissingExp),
             Some(v) if v.is_null() => return Err(ClaimError::MissingExp),
             Some(v) => numeric_date(v, ClaimError::BadExp)?,
@@ -103,12 +103,12 @@ impl ClaimRules {
         if exp <= now - leeway {
             return Err(ClaimError::Expired);
         }
-        if let Some(nbf) = claims.get("nbf")
+        if let Some(nbf) = claims.registered(Registered::Nbf)
             && numeric_date(nbf, ClaimError::BadNbf)? > now + leeway
         {
             return Err(ClaimError::NotYetValid);
         }
-        if let Some(iat) = claims.get("iat")
+        if let Some(iat) = claims.registered(Registered::Iat)
             && numeric_date(iat, ClaimError::BadIat)? > now + leeway
         {
             return Err(ClaimError::IssuedInFuture);
@@ -118,12 +118,15 @@ impl ClaimRules {
 
     /// Everything that does not depend on the clock: types, issuer, audience, party.
     pub(crate) fn check_static(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
-        for (claim, bad) in [("sub", ClaimError::BadSub), ("jti", ClaimError::BadJti)] {
-            if claims.get(claim).is_some_and(|v| !v.is_str()) {
+        for (claim, bad) in [
+            (Registered::Sub, ClaimError::BadSub),
+            (Registered::Jti, ClaimError::BadJti),
+        ] {
+            if claims.registered(claim).is_some_and(|v| !v.is_str()) {
                 return Err(bad);
             }
         }
-        match claims.get("iss") {
+        match claims.registered(Registered::Iss) {
             None => return Err(ClaimError::MissingIss),
             Some(iss) if iss.is_null() => return Err(ClaimError::MissingIss),
             Some(iss) => match iss.as_str() {
@@ -155,8 +158,8 @@ impl ClaimRules {
         claims: &'a ClaimSet,
         audiences: Option<Audiences<'a>>,
     ) -> Result<Option<Cow<'a, str>>, ClaimError> {
-        for claim in ["azp", "client_id"] {
-            if let Some(party) = claims.get(claim) {
+        for claim in [Registered::Azp, Registered::ClientId] {
+            if let Some(party) = claims.registered(claim) {
                 return party.as_str().map(Some).ok_or(ClaimError::BadAzp);
             }
         }
@@ -198,7 +201,7 @@ impl<'a> Audiences<'a> {
 
 /// The `aud` claim; `None` when absent.
 fn audiences(claims: &ClaimSet) -> Result<Option<Audiences<'_>>, ClaimError> {
-    let Some(aud) = claims.get("aud").filter(|a| !a.is_null()) else {
+    let Some(aud) = claims.registered(Registered::Aud).filter(|a| !a.is_null()) else {
         return Ok(None);
     };
     if let Some(one) = aud.as_str() {

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,7 +51,8 @@ pub(crate) struct UnverifiedToken<'a> {
     /// The `typ` header, when present.
     pub(crate) typ: Option<ShortText<32>>,
     /// The claims, always a JSON object.
-    pub(crate) claims: ClaimSet,
+    /// The claims, always a JSON object (shared: they become the request's payload as they are).
+    pub(crate) claims: Arc<ClaimSet>,
     /// `base64(header) . base64(payload)`, the bytes the signature covers.
     pub(crate) signing_input: &'a str,
     pub(crate) signature: SmallVec<[u8; 256]>,
@@ -132,7 +134,7 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
     let kid = text(header.kid, TokenError::KidNotString)?;
     let typ = text(header.typ, TokenError::TypNotString)?;
     let claims = String::from_utf8(decode_b64(payload)?).map_err(|_| TokenError::Json)?;
-    let claims = ClaimSet::parse(claims.into_boxed_str())?;
+    let claims = Arc::new(ClaimSet::parse(claims.into_boxed_str())?);
     let mut sig = SmallVec::from_elem(0, signature.len() * 3 / 4);
     let len = URL_SAFE_NO_PAD
         .decode_slice(signature, &mut sig)

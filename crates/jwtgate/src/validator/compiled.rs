@@ -96,7 +96,7 @@ impl CompiledValidator {
         &self,
         raw: &str,
         client_id: &str,
-    ) -> Result<crate::jws::claim_set::ClaimSet, Failure> {
+    ) -> Result<Arc<crate::jws::claim_set::ClaimSet>, Failure> {
         self.admits(raw)?;
         let token = crate::jws::token::parse(raw)?;
         let rules = ClaimRules {
@@ -188,7 +188,8 @@ impl crate::login::SignIn for CompiledValidator {
         &'a self,
         raw: &'a str,
         client_id: &'a str,
-    ) -> crate::directory::BoxFuture<'a, Result<crate::jws::claim_set::ClaimSet, Failure>> {
+    ) -> crate::directory::BoxFuture<'a, Result<Arc<crate::jws::claim_set::ClaimSet>, Failure>>
+    {
         Box::pin(Self::verify_id_token(self, raw, client_id))
     }
 }
