@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::io::IsTerminal as _;
 
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -313,18 +314,27 @@ fn mint(alg: &str, key: &KeyArg, kid: Option<&str>, claims: &Value) -> Result<St
 
 /// What every served route answers: the identity's four parts, plus the directory's record
 /// of the user when the validator has one.
-async fn whoami(identity: Option<Identity>) -> Json<Value> {
-    // Anonymous requests answer the same four keys, all null.
-    Json(match identity {
-        Some(id) => {
-            let mut body = json!(id);
-            if let Some(user) = id.user_record() {
-                body["user"] = user_json(user);
-            }
-            body
-        }
-        None => json!({"validator": null, "uid": null, "partner_id": null, "payload": null}),
-    })
+async fn whoami(identity: Option<Identity>) -> Response {
+    match identity {
+        // Written straight from the identity (no JSON tree built per request first).
+        Some(id) => Json(WhoAmI {
+            user: id.user_record().map(|user| user_json(user)),
+            identity: &id,
+        })
+        .into_response(),
+        // Anonymous requests answer the same four keys, all null.
+        None => Json(json!({"validator": null, "uid": null, "partner_id": null, "payload": null}))
+            .into_response(),
+    }
+}
+
+/// The body of a served route for a signed-in request.
+#[derive(serde::Serialize)]
+struct WhoAmI<'a> {
+    #[serde(flatten)]
+    identity: &'a Identity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Value>,
 }
 
 fn user_json(user: &UserRecord) -> Value {
