@@ -173,9 +173,8 @@ impl CompiledCookieMode {
             return Err(Failure::AlgorithmMismatch);
         }
         let input = token.signing_input.as_bytes();
-        if !self
-            .verify
-            .verify(Algorithm::HS256, input, &token.signature)
+        if !token
+            .with_signature(|signature| self.verify.verify(Algorithm::HS256, input, signature))?
         {
             return Err(Failure::BadSignature);
         }

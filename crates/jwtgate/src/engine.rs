@@ -568,7 +568,7 @@ impl Engine {
         &self,
         chain: Chain,
         result: &Result<Outcome, Rejection>,
-        elapsed: std::time::Duration,
+        elapsed: Option<std::time::Duration>,
     ) {
         let span = tracing::Span::current();
         let (validator, outcome, kind) = match result {
@@ -605,8 +605,10 @@ impl Engine {
                 "kind" => kind.unwrap_or("none"),
             )
             .increment(1);
-            metrics::histogram!("jwtgate_authentication_duration_seconds", "validator" => validator.clone())
-                .record(elapsed.as_secs_f64());
+            if let Some(elapsed) = elapsed {
+                metrics::histogram!("jwtgate_authentication_duration_seconds", "validator" => validator.clone())
+                    .record(elapsed.as_secs_f64());
+            }
             if let Some(age) = age {
                 metrics::gauge!("jwtgate_key_set_age_seconds", "validator" => validator)
                     .set(age.as_secs_f64());

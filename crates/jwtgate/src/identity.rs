@@ -44,17 +44,17 @@ impl Payload {
     /// The user id claim `claim` holds: a non-negative integer or a non-empty string (a string
     /// without escapes is shared with the claims, not copied).
     pub(crate) fn user_id(&self, claim: &str) -> Option<UserId> {
-        let raw = self.raw(claim)?;
+        let (raw, at) = self.0.get_at(claim)?;
         if let Some(n) = raw.as_u64() {
             return Some(UserId::from(n));
         }
-        match (raw.as_plain_str(), self.0.span(claim)) {
-            (Some(""), _) => None,
-            (Some(_), Some(at)) => Some(UserId(UserIdRepr::Claim(
+        match raw.as_plain_str() {
+            Some("") => None,
+            Some(_) => Some(UserId(UserIdRepr::Claim(
                 Arc::clone(&self.0),
                 at.start + 1..at.end - 1,
             ))),
-            _ => raw
+            None => raw
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .map(|s| UserId::from(&*s)),

@@ -190,10 +190,18 @@ impl ClaimSet {
 
     /// Where the value of claim `name` stands in [`ClaimSet::text`].
     pub(crate) fn span(&self, name: &str) -> Option<Range<usize>> {
-        self.members
+        self.get_at(name).map(|(_, at)| at)
+    }
+
+    /// Claim `name` as JSON text, and where it stands in [`ClaimSet::text`].
+    pub(crate) fn get_at(&self, name: &str) -> Option<(RawJson<'_>, Range<usize>)> {
+        let at = self
+            .members
             .iter()
-            .find(|m| self.name(m) == name)
-            .map(|m| m.value.range())
+            .find(|m| self.name(m) == name)?
+            .value
+            .range();
+        Some((RawJson(self.text.get(at.clone())?), at))
     }
 
     /// The claims as a tree (built once, on first use).

@@ -41,7 +41,8 @@ impl<const N: usize> ShortText<N> {
 }
 
 /// A compact JWS split and decoded, not yet verified. Nothing in it is borrowed from a heap
-/// copy: the header is read on the stack, the signature decoded on the stack (up to RSA-2048),
+/// copy: the header is read on the stack, the signature is decoded on the stack when it is
+/// checked (so it takes no room in the request's state while keys are fetched),
 /// the claims kept as their text.
 pub(crate) struct UnverifiedToken<'a> {
     /// The `alg` header, always a string.
@@ -55,7 +56,8 @@ pub(crate) struct UnverifiedToken<'a> {
     pub(crate) claims: Arc<ClaimSet>,
     /// `base64(header) . base64(payload)`, the bytes the signature covers.
     pub(crate) signing_input: &'a str,
-    pub(crate) signature: SmallVec<[u8; 256]>,
+    /// The signature, still base64url (see [`UnverifiedToken::with_signature`]).
+    signature: &'a str,
 }
 
 /// Why a token could not be parsed. The text is safe to send to the client.
@@ -135,19 +137,28 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
     let typ = text(header.typ, TokenError::TypNotString)?;
     let claims = String::from_utf8(decode_b64(payload)?).map_err(|_| TokenError::Json)?;
     let claims = Arc::new(ClaimSet::parse(claims.into_boxed_str())?);
-    let mut sig = SmallVec::from_elem(0, signature.len() * 3 / 4);
-    let len = URL_SAFE_NO_PAD
-        .decode_slice(signature, &mut sig)
-        .map_err(|_| TokenError::Base64)?;
-    sig.truncate(len);
     Ok(UnverifiedToken {
         alg: ShortText::new(&alg),
         kid: kid.as_deref().map(ShortText::new),
         typ: typ.as_deref().map(ShortText::new),
         claims,
         signing_input,
-        signature: sig,
+        signature,
     })
+}
+
+impl UnverifiedToken<'_> {
+    /// Calls `check` with the decoded signature (on the stack up to RSA-4096).
+    pub(crate) fn with_signature<T>(
+        &self,
+        check: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, TokenError> {
+        let mut sig: SmallVec<[u8; 512]> = SmallVec::from_elem(0, self.signature.len() * 3 / 4);
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(self.signature, &mut sig)
+            .map_err(|_| TokenError::Base64)?;
+        Ok(check(&sig[..len]))
+    }
 }
 
 /// A header member that must be a string when present.
@@ -195,7 +206,12 @@ mod tests {
         assert_eq!(parsed.alg.as_str(), "HS256");
         assert_eq!(parsed.kid.as_ref().map(ShortText::as_str), Some("k1"));
         assert_eq!(parsed.claims.get("iss").unwrap().as_plain_str(), Some("x"));
-        assert_eq!(&parsed.signature[..], b"sig");
+        assert_eq!(parsed.with_signature(<[u8]>::to_vec), Ok(b"sig".to_vec()));
+        let bad = format!("{}.{}.!!", b64(r#"{"alg":"HS256"}"#), b64("{}"));
+        assert_eq!(
+            parse(&bad).unwrap().with_signature(|_| ()),
+            Err(TokenError::Base64)
+        );
         assert_eq!(parsed.signing_input.matches('.').count(), 1);
     }
 

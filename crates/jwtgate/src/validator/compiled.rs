@@ -167,7 +167,10 @@ impl CompiledValidator {
         };
         let candidates = keys.select(kid, self.algorithm)?;
         let input = token.signing_input.as_bytes();
-        let key = KeySet::verify(candidates, self.algorithm, input, &token.signature, checked)
+        let key = token
+            .with_signature(|signature| {
+                KeySet::verify(candidates, self.algorithm, input, signature, checked)
+            })?
             .ok_or(Failure::BadSignature)?;
         rules.check_time(&token.claims, now)?;
         Ok(key)
