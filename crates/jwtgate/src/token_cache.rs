@@ -82,6 +82,7 @@ impl Expiry<Box<str>, Arc<Verified>> for UntilExpiry {
 }
 
 /// A registry's verified tokens; a capacity of 0 turns the cache off.
+#[cfg_attr(feature = "remote-keys", derive(Clone))]
 pub(crate) struct TokenCache {
     cache: Option<Cache<Box<str>, Arc<Verified>, TokenHasher>>,
 }
@@ -110,6 +111,7 @@ impl TokenCache {
             Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
+                .support_invalidation_closures()
                 .build_with_hasher(TokenHasher::default())
         });
         Self { cache }
@@ -129,6 +131,24 @@ impl TokenCache {
             && raw.len() <= MAX_CACHED_TOKEN_BYTES
         {
             cache.insert(Box::from(raw), Arc::new(verified));
+        }
+    }
+
+    /// Forgets every token that one of `validators` verified with a key not in `keys` (a key
+    /// set refresh dropped it). moka applies the predicate in the background, and never
+    /// returns a matching entry meanwhile.
+    #[cfg(feature = "remote-keys")]
+    pub(crate) fn forget_keys_outside(
+        &self,
+        validators: Arc<[usize]>,
+        keys: Arc<crate::jws::keys::KeySet>,
+    ) {
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.invalidate_entries_if(move |_, verified| {
+                validators.contains(&verified.validator) && !keys.contains(verified.key)
+            })
+        {
+            tracing::warn!(error = %e, "could not forget the tokens of dropped keys");
         }
     }
 
@@ -347,5 +367,63 @@ mod tests {
         let (second, _) = send(&off, "a", &t).await.unwrap();
         assert!(!second.payload().same(first.payload()));
         assert_eq!(tokens(&off).len(), 0);
+    }
+
+    /// A refresh that drops a key forgets the tokens it verified at once, before anyone
+    /// presents them again; tokens of the keys that stay are kept.
+    #[cfg(feature = "remote-keys")]
+    #[tokio::test]
+    async fn tokens_go_when_a_refresh_drops_their_key() {
+        use std::time::Duration;
+
+        use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
+
+        use crate::RemoteKeyOptions;
+
+        let (k1, k2) = (TestKey::rsa(), TestKey::rsa_alt());
+        let provider = Provider::start(jwks([k1.jwk("k1", "RS256"), k2.jwk("k2", "RS256")])).await;
+        let options = RemoteKeyOptions::default()
+            .min_refetch_interval(Duration::from_millis(50))
+            .ttl(Duration::from_millis(300))
+            .ttl_bounds(Duration::ZERO, Duration::from_secs(60));
+        let registry = Registry::builder()
+            .validator(
+                Validator::new("r")
+                    .issuer(provider.issuer())
+                    .audience("x")
+                    .algorithm(Algorithm::RS256)
+                    .key(KeySource::jwks_url(provider.jwks_url()))
+                    .remote_options(options)
+                    .static_user(1),
+            )
+            .build()
+            .unwrap();
+        let signed = |key: &TestKey, kid: &str, jti: &str| {
+            let mut c = claims(&provider.issuer(), "x", 300);
+            c["jti"] = json!(jti);
+            mint(key, "RS256", json!({ "kid": kid }), &c)
+        };
+        let (old, kept) = (signed(&k1, "k1", "old"), signed(&k2, "k2", "kept"));
+        send(&registry, "r", &old).await.unwrap();
+        send(&registry, "r", &kept).await.unwrap();
+        assert_eq!(tokens(&registry).len(), 2);
+
+        provider.set_jwks(jwks([k2.jwk("k2", "RS256")]));
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Past the TTL: a request with another token starts the refresh that drops k1.
+        send(&registry, "r", &signed(&k2, "k2", "trigger"))
+            .await
+            .unwrap();
+        let mut forgotten = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tokens(&registry).get(&old).is_none() {
+                forgotten = true;
+                break;
+            }
+        }
+        assert!(forgotten, "the token of the dropped key left the cache");
+        assert!(tokens(&registry).get(&kept).is_some(), "k2's tokens stay");
+        assert_eq!(tokens(&registry).len(), 2, "kept and trigger");
     }
 }

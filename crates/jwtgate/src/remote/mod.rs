@@ -8,7 +8,7 @@ mod fetch;
 mod options;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -70,7 +70,13 @@ pub(crate) struct RemoteKeys {
     current: ArcSwapOption<Snapshot>,
     in_flight: Mutex<Option<Flight>>,
     status: Mutex<Status>,
+    /// Told when a refresh drops keys the previous set had (the registry forgets the tokens
+    /// they verified).
+    keys_dropped: OnceLock<KeysDropped>,
 }
+
+/// What [`RemoteKeys::on_keys_dropped`] calls with the new set.
+type KeysDropped = Box<dyn Fn(&Arc<KeySet>) + Send + Sync>;
 
 impl fmt::Debug for RemoteKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,6 +146,7 @@ impl KeyCaches {
             current: ArcSwapOption::empty(),
             in_flight: Mutex::new(None),
             status: Mutex::new(Status::default()),
+            keys_dropped: OnceLock::new(),
         });
         self.caches.push(cache.clone());
         Ok(cache)
@@ -203,6 +210,12 @@ impl RemoteKeys {
             self.refresh_in_background(now);
         }
         snap.keys.contains(id)
+    }
+
+    /// Calls `hook` with the new set whenever a refresh drops a key of the previous one (set
+    /// once, by the registry).
+    pub(crate) fn on_keys_dropped(&self, hook: impl Fn(&Arc<KeySet>) + Send + Sync + 'static) {
+        let _ = self.keys_dropped.set(Box::new(hook));
     }
 
     /// How old the served set is.
@@ -335,13 +348,22 @@ impl RemoteKeys {
                 if s.healthy == Some(false) {
                     tracing::info!(source = %self.label, "key set fetch recovered");
                 }
+                let keys = Arc::new(keys);
+                let previous = self.current.load_full();
+                let dropped =
+                    previous.is_some_and(|p| p.keys.keys.iter().any(|k| !keys.contains(k.id)));
                 self.current.store(Some(Arc::new(Snapshot {
-                    keys: Arc::new(keys),
+                    keys: Arc::clone(&keys),
                     fetched: now,
                     fetched_system: SystemTime::now(),
                     refresh_at: later(now, ttl.mul_f64(0.8)),
                     fresh_until: later(now, ttl),
                 })));
+                // After the store: a request verifying from now on uses the new set (one that
+                // raced the store is caught on its next use, as the cache re-checks the key).
+                if dropped && let Some(hook) = self.keys_dropped.get() {
+                    hook(&keys);
+                }
                 s.healthy = Some(true);
                 s.failures = 0;
                 s.retry_at = None;

@@ -121,6 +121,12 @@ impl CompiledValidator {
         self.verify_with(token, now, &self.rules, checked).await
     }
 
+    /// Whether this validator's keys come from `cache`.
+    #[cfg(feature = "remote-keys")]
+    pub(crate) fn reads_keys_of(&self, cache: &Arc<crate::remote::RemoteKeys>) -> bool {
+        matches!(&self.keys, Keys::Remote(remote) if Arc::ptr_eq(remote, cache))
+    }
+
     /// Whether key `id` is still in this validator's key set (never fetches).
     pub(crate) fn still_has_key(&self, id: KeyId) -> bool {
         match &self.keys {
