@@ -343,7 +343,7 @@ impl Engine {
             entry.remembered = None;
             return None;
         }
-        Some(match v.rules.check_time(hit.payload.claims(), now) {
+        Some(match v.rules.check_times(&hit.times, now) {
             Ok(()) => Ok(hit.payload.clone()),
             Err(e) => Err(Failure::Claim(e)),
         })

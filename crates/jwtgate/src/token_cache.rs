@@ -24,7 +24,6 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::identity::Payload;
-use crate::jws::claim_set::Registered;
 use crate::jws::claims;
 use crate::jws::keys::KeyId;
 
@@ -43,22 +42,22 @@ pub(crate) struct Verified {
     pub(crate) payload: Payload,
     /// The key whose signature held.
     pub(crate) key: KeyId,
+    /// The token's `exp`, `nbf` and `iat`, as every hit checks them.
+    pub(crate) times: claims::Times,
     /// When the entry goes: the token's `exp` plus the validator's leeway (Unix seconds).
     expires_at: u64,
 }
 
 impl Verified {
     pub(crate) fn new(validator: usize, payload: Payload, key: KeyId, leeway: u64) -> Self {
-        // The same reading of `exp` as the claim checks (verified, so present and valid).
-        let exp = payload
-            .claims()
-            .registered(Registered::Exp)
-            .and_then(|e| claims::numeric_date(e, claims::ClaimError::BadExp).ok())
-            .map_or(0, |e| e.ceil() as u64);
+        // The claim checks' own reading (verified, so `exp` is present and valid).
+        let times = claims::Times::read(payload.claims());
+        let exp = times.exp().map_or(0, |e| e.ceil() as u64);
         Self {
             validator,
             payload,
             key,
+            times,
             expires_at: exp.saturating_add(leeway),
         }
     }

@@ -348,6 +348,11 @@ impl<'a> RawJson<'a> {
 
     /// A number, as `serde_json::Value::as_f64` reads it.
     pub(crate) fn as_f64(self) -> Option<f64> {
+        // NumericDates are plain integers: read those without a JSON reader (up to 15 digits,
+        // which an f64 holds exactly).
+        if self.0.len() <= 15 && self.0.bytes().all(|b| b.is_ascii_digit()) {
+            return self.0.parse::<u64>().ok().map(|n| n as f64);
+        }
         self.is_number()
             .then(|| serde_json::from_str(self.0).ok())
             .flatten()
@@ -428,6 +433,14 @@ mod tests {
         assert_eq!(s.get("n").unwrap().as_u64(), Some(12));
         assert_eq!(s.get("n").unwrap().as_f64(), Some(12.0));
         assert_eq!(s.get("f").unwrap().as_f64(), Some(1500.0));
+        let big = set(r#"{"a":123456789012345,"b":1234567890123456789,"c":-5,"d":""}"#).unwrap();
+        assert_eq!(big.get("a").unwrap().as_f64(), Some(123_456_789_012_345.0));
+        assert_eq!(
+            big.get("b").unwrap().as_f64(),
+            Some(1_234_567_890_123_456_789.0)
+        );
+        assert_eq!(big.get("c").unwrap().as_f64(), Some(-5.0));
+        assert_eq!(big.get("d").unwrap().as_f64(), None);
         assert_eq!(s.get("f").unwrap().as_u64(), None);
         assert_eq!(s.get("sub").unwrap().as_f64(), None);
         assert_eq!(s.get("ok").unwrap().as_bool(), Some(true));

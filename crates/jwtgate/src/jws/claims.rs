@@ -93,23 +93,23 @@ impl ClaimRules {
 
     /// `exp`, `nbf` and `iat` against `now`.
     pub(crate) fn check_time(&self, claims: &ClaimSet, now: u64) -> Result<(), ClaimError> {
+        self.check_times(&Times::read(claims), now)
+    }
+
+    /// [`ClaimRules::check_time`] from time claims read earlier (a remembered token).
+    pub(crate) fn check_times(&self, times: &Times, now: u64) -> Result<(), ClaimError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
-        let exp = match claims.registered(Registered::Exp) {
-            None => return Err(ClaimError::MissingExp),
-            Some(v) if v.is_null() => return Err(ClaimError::MissingExp),
-            Some(v) => numeric_date(v, ClaimError::BadExp)?,
-        };
-        if exp <= now - leeway {
+        if times.exp? <= now - leeway {
             return Err(ClaimError::Expired);
         }
-        if let Some(nbf) = claims.registered(Registered::Nbf)
-            && numeric_date(nbf, ClaimError::BadNbf)? > now + leeway
+        if let Some(nbf) = times.nbf
+            && nbf? > now + leeway
         {
             return Err(ClaimError::NotYetValid);
         }
-        if let Some(iat) = claims.registered(Registered::Iat)
-            && numeric_date(iat, ClaimError::BadIat)? > now + leeway
+        if let Some(iat) = times.iat
+            && iat? > now + leeway
         {
             return Err(ClaimError::IssuedInFuture);
         }
@@ -164,6 +164,38 @@ impl ClaimRules {
             }
         }
         Ok(audiences.and_then(Audiences::single))
+    }
+}
+
+/// A token's `exp`, `nbf` and `iat`, each read (or refused) once: the verified-token cache
+/// keeps them, so a hit compares numbers instead of reading the claims again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Times {
+    exp: Result<f64, ClaimError>,
+    nbf: Option<Result<f64, ClaimError>>,
+    iat: Option<Result<f64, ClaimError>>,
+}
+
+impl Times {
+    pub(crate) fn read(claims: &ClaimSet) -> Self {
+        let exp = match claims.registered(Registered::Exp) {
+            Some(v) if !v.is_null() => numeric_date(v, ClaimError::BadExp),
+            _ => Err(ClaimError::MissingExp),
+        };
+        Self {
+            exp,
+            nbf: claims
+                .registered(Registered::Nbf)
+                .map(|v| numeric_date(v, ClaimError::BadNbf)),
+            iat: claims
+                .registered(Registered::Iat)
+                .map(|v| numeric_date(v, ClaimError::BadIat)),
+        }
+    }
+
+    /// `exp`, when it is a valid NumericDate.
+    pub(crate) fn exp(&self) -> Option<f64> {
+        self.exp.ok()
     }
 }
 
