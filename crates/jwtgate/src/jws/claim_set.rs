@@ -169,11 +169,7 @@ impl ClaimSet {
 
     /// Claim `name`, as JSON text.
     pub(crate) fn get(&self, name: &str) -> Option<RawJson<'_>> {
-        self.members
-            .iter()
-            .find(|m| self.name(m) == name)
-            .and_then(|m| self.text.get(m.value.range()))
-            .map(RawJson)
+        self.get_at(name).map(|(raw, _)| raw)
     }
 
     /// Registered claim `claim`, as JSON text (no search: found while indexing).
@@ -195,12 +191,14 @@ impl ClaimSet {
 
     /// Claim `name` as JSON text, and where it stands in [`ClaimSet::text`].
     pub(crate) fn get_at(&self, name: &str) -> Option<(RawJson<'_>, Range<usize>)> {
-        let at = self
-            .members
-            .iter()
-            .find(|m| self.name(m) == name)?
-            .value
-            .range();
+        let member = match Registered::of(name) {
+            // Registered claims (`sub`, the usual user claim, among them): no search.
+            Some(claim) => self
+                .members
+                .get(self.registered[claim as usize]? as usize)?,
+            None => self.members.iter().find(|m| self.name(m) == name)?,
+        };
+        let at = member.value.range();
         Some((RawJson(self.text.get(at.clone())?), at))
     }
 
