@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
-use super::json::{MAX_JSON_DEPTH, NameSeed, Names, StrictCheck, classify};
+use super::json::{MAX_JSON_DEPTH, NameSeed, Names, ReadMembers, StrictCheck, read_object};
 use super::token::TokenError;
 
 /// Members indexed without a further allocation (a usual claim set has about ten).
@@ -132,27 +132,17 @@ impl ClaimSet {
         if u32::try_from(text.len()).is_err() {
             return Err(TokenError::TooLarge);
         }
-        let (members, escaped) = {
-            let mut de = serde_json::Deserializer::from_str(&text);
-            let visitor = TopLevel {
+        let Index {
+            members,
+            registered,
+            escaped,
+        } = read_object(
+            &text,
+            TopLevel {
                 text: &text,
                 strict,
-            };
-            let found =
-                de::Deserializer::deserialize_any(&mut de, visitor).map_err(|e| classify(&e))?;
-            de.end().map_err(|_| TokenError::Json)?;
-            found.ok_or(TokenError::NotAnObject)?
-        };
-        let mut registered = [None; Registered::COUNT];
-        for (i, member) in members.iter().enumerate() {
-            let name = match &member.name {
-                Name::Text(span) => text.get(span.range()),
-                Name::Escaped(i) => escaped.get(*i as usize).map(AsRef::as_ref),
-            };
-            if let Some(claim) = name.and_then(Registered::of) {
-                registered[claim as usize] = u32::try_from(i).ok();
-            }
-        }
+            },
+        )?;
         Ok(Self {
             text,
             members,
@@ -236,43 +226,31 @@ struct TopLevel<'t> {
     strict: bool,
 }
 
-type Index = (SmallVec<[Member; INLINE_MEMBERS]>, Vec<Box<str>>);
+/// What indexing finds: the members, where the registered claims are among them, and the
+/// names that held escapes.
+#[derive(Default)]
+struct Index {
+    members: SmallVec<[Member; INLINE_MEMBERS]>,
+    registered: [Option<u32>; Registered::COUNT],
+    escaped: Vec<Box<str>>,
+}
 
-impl<'de> Visitor<'de> for TopLevel<'de> {
-    /// `None` when the document is not an object.
-    type Value = Option<Index>;
+impl<'de> ReadMembers<'de> for TopLevel<'de> {
+    type Out = Index;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element_seed(StrictCheck { depth: 1 })?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = SmallVec::new();
-        let mut escaped = Vec::new();
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<Index, A::Error> {
+        let Index {
+            mut members,
+            mut registered,
+            mut escaped,
+        } = Index::default();
         let mut names = Names::default();
         while let Some(name) = map.next_key_seed(NameSeed)? {
             let too_large = || de::Error::custom("claims too large");
+            if let Some(claim) = Registered::of(&name) {
+                registered[claim as usize] =
+                    Some(u32::try_from(members.len()).map_err(|_| too_large())?);
+            }
             let at = match &name {
                 Cow::Borrowed(text) => Name::Text(
                     Span::new(offset(self.text, text), text.len()).ok_or_else(too_large)?,
@@ -296,7 +274,11 @@ impl<'de> Visitor<'de> for TopLevel<'de> {
                 value: Span::new(offset(self.text, value), value.len()).ok_or_else(too_large)?,
             });
         }
-        Ok(Some((members, escaped)))
+        Ok(Index {
+            members,
+            registered,
+            escaped,
+        })
     }
 }
 

@@ -48,11 +48,63 @@ pub(crate) struct HeaderMembers<'de> {
 
 /// Reads a JWS header: a JSON object, strict as [`parse_object`].
 pub(crate) fn parse_header(text: &str) -> Result<HeaderMembers<'_>, TokenError> {
+    read_object(text, HeaderReader)
+}
+
+/// What reads the members of an object for [`read_object`].
+pub(crate) trait ReadMembers<'de> {
+    type Out;
+    fn read<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error>;
+}
+
+/// Reads `text`, which must be one JSON object, with `reader`: strict as [`parse_object`]
+/// (the reader checks its members' values; anything that is not an object is `NotAnObject`,
+/// after an array was checked as strictly).
+pub(crate) fn read_object<'de, R: ReadMembers<'de>>(
+    text: &'de str,
+    reader: R,
+) -> Result<R::Out, TokenError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let members =
-        de::Deserializer::deserialize_any(&mut de, HeaderVisitor).map_err(|e| classify(&e))?;
+    let out =
+        de::Deserializer::deserialize_any(&mut de, ObjectOnly(reader)).map_err(|e| classify(&e))?;
     de.end().map_err(|_| TokenError::Json)?;
-    members.ok_or(TokenError::NotAnObject)
+    out.ok_or(TokenError::NotAnObject)
+}
+
+/// The visitor behind [`read_object`]: `None` for anything but an object.
+struct ObjectOnly<R>(R);
+
+impl<'de, R: ReadMembers<'de>> Visitor<'de> for ObjectOnly<R> {
+    type Value = Option<R::Out>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(StrictCheck { depth: 1 })?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.read(map).map(Some)
+    }
 }
 
 /// Member names kept on the stack before a set is built: the usual handful of members.
@@ -82,36 +134,10 @@ impl<'de> Names<'de> {
     }
 }
 
-impl<'de> Visitor<'de> for HeaderVisitor {
-    /// `None` when the header is not an object.
-    type Value = Option<HeaderMembers<'de>>;
+impl<'de> ReadMembers<'de> for HeaderReader {
+    type Out = HeaderMembers<'de>;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element_seed(StrictCheck { depth: 1 })?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         let mut out = HeaderMembers::default();
         let mut names = Names::default();
         while let Some(name) = map.next_key_seed(NameSeed)? {
@@ -128,11 +154,12 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 None => map.next_value_seed(StrictCheck { depth: 1 })?,
             }
         }
-        Ok(Some(out))
+        Ok(out)
     }
 }
 
-struct HeaderVisitor;
+/// Reads a JWS header's members.
+struct HeaderReader;
 
 /// A member that should be a string: its text, or `NotText` (anything else is still checked).
 struct TextSeed {
