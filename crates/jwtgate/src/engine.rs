@@ -582,7 +582,6 @@ impl Engine {
                 Some(r.kind().as_str()),
             ),
         };
-        let validator: &Arc<str> = validator;
         span.record("validator", tracing::field::display(validator));
         span.record("outcome", tracing::field::display(kind.unwrap_or(outcome)));
         // The key-set age costs a lookup: only when a span or the metrics will read it.

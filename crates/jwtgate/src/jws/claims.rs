@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use super::claim_set::{ClaimSet, RawJson, Registered};
 
 /// 9999-12-31T23:59:59Z: a NumericDate beyond it is a forged or broken token, not a long one.
-pub(crate) const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 /// What one validator requires of the registered claims.
 #[derive(Clone, Debug)]
@@ -76,7 +76,7 @@ pub(crate) fn now() -> u64 {
 }
 
 /// A NumericDate claim: a finite, non-negative number not beyond year 9999, or `bad`.
-pub(crate) fn numeric_date(value: RawJson<'_>, bad: ClaimError) -> Result<f64, ClaimError> {
+fn numeric_date(value: RawJson<'_>, bad: ClaimError) -> Result<f64, ClaimError> {
     match value.as_f64() {
         Some(t) if t.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&t) => Ok(t),
         _ => Err(bad),
