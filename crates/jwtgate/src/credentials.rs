@@ -431,25 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn header_tokens_are_visible_ascii_only() {
-        let auth = [TokenSource::authorization()];
-        let ok = headers(&[("authorization", b"bearer !a.b~" as &[u8])]);
-        assert_eq!(find(&ok, "/", &auth, None), Ok(Some("token:!a.b~".into())));
-        for bad in [
-            &b"Bearer a\tb"[..],
-            b"Bearer a\xc3\xa9b",
-            b"Bearer ",
-            b"Bearer  a.b.c",
-            b"Basic a.b.c",
-            b"Bearera.b.c",
-        ] {
-            let h = headers(&[("authorization", bad)]);
-            assert_eq!(
-                find(&h, "/", &auth, None),
-                Err("malformed Authorization header, expected: Bearer <token>"),
-                "{bad:?}"
-            );
-        }
+    fn a_bad_byte_anywhere_in_a_long_token_is_found() {
         // Past the length the compiler checks at once, a bad byte anywhere is found.
         let long = "a".repeat(300);
         for at in [1, 31, 32, 63, 298] {
@@ -496,15 +478,25 @@ mod tests {
         let auth = [TokenSource::authorization()];
         let h = headers(&[("authorization", b"bEaReR a.b.c")]);
         assert_eq!(find(&h, "/", &auth, None), Ok(Some("token:a.b.c".into())));
+        // Any visible ASCII is a token character; whitespace, controls and non-ASCII are not.
+        let h = headers(&[("authorization", b"bearer !a.b~")]);
+        assert_eq!(find(&h, "/", &auth, None), Ok(Some("token:!a.b~".into())));
         for bad in [
             &b"Basic a.b.c"[..],
             b"Bearer",
             b"Bearer ",
             b"Bearer a b",
             b"Bearer  a",
+            b"Bearer a\tb",
+            b"Bearer a\xc3\xa9b",
+            b"Bearera.b.c",
         ] {
             let h = headers(&[("authorization", bad)]);
-            assert!(find(&h, "/", &auth, None).is_err(), "{bad:?}");
+            assert_eq!(
+                find(&h, "/", &auth, None),
+                Err("malformed Authorization header, expected: Bearer <token>"),
+                "{bad:?}"
+            );
         }
         let two = headers(&[
             ("authorization", b"Bearer a"),
