@@ -85,8 +85,8 @@ enum Command {
         /// `email` claim.
         #[arg(long)]
         email: Option<String>,
-        /// Seconds until `exp`.
-        #[arg(long, default_value_t = 3600)]
+        /// Seconds until `exp` (negative for an expired token: `--expires-in -10`).
+        #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
         expires_in: i64,
         /// Extra claims as a JSON object, merged last.
         #[arg(long)]
@@ -518,7 +518,28 @@ async fn serve(args: Serve) -> ExitCode {
         }
         login_line = Some(format!("  {} -> sign-in for {name}", paths.join(", ")));
     }
+    // The config checked its own paths; these are the command's.
+    let taken: Vec<(&str, &str)> =
+        std::iter::once((health_path.as_str(), "the health check's (--health-path)"))
+            .chain(
+                login_line
+                    .is_some()
+                    .then_some((jwtgate::LOGIN_PATH, "the sign-in's")),
+            )
+            .chain(
+                login_line
+                    .is_some()
+                    .then_some((jwtgate::LOGOUT_PATH, "the sign-out's")),
+            )
+            .collect();
     for route in config.routes() {
+        if let Some((_, whose)) = taken.iter().find(|(p, _)| *p == route.path) {
+            return fail(format!(
+                "{}: route path {:?} is {whose}",
+                path.display(),
+                route.path
+            ));
+        }
         let layer = match route.layer(&registry) {
             Ok(l) => l,
             Err(e) => return fail(e),

@@ -141,9 +141,65 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("jwtgate.toml:9:1: unknown field `colour`"),
+        err.contains("jwtgate.toml:9:1: validator \"demo\": unknown key `colour`; expected one of name, provider,"),
         "{err}"
     );
+
+    // Each of these spun forever at full CPU (a missing key), or panicked (exit 101) when
+    // axum mounted the route; now each is a message at its key and exit code 2.
+    let cases = [
+        (
+            CONFIG.replace(
+                "secret = \"thesecret-of-at-least-32-bytes!!\"  # or secret_env = \"VAR\"\n",
+                "",
+            ),
+            "jwtgate.toml:2:1: validator \"demo\": key `secret`: a key (secret, secret_env,",
+        ),
+        (
+            CONFIG.replace("issuer = \"theissuer\"\n", ""),
+            "jwtgate.toml:2:1: validator \"demo\": key `issuer`: issuer is required",
+        ),
+        (
+            CONFIG.replace(
+                "user = { static = 42 }          # or { claim = \"sub\" }\n",
+                "",
+            ),
+            "jwtgate.toml:2:1: validator \"demo\": key `user`: user (static id, claim or resolver",
+        ),
+        (
+            CONFIG.replace("path = \"/whoami\"", "path = \"/app/*\""),
+            "jwtgate.toml:25:1: key `path`: route path \"/app/*\": write a wildcard as `{*rest}`",
+        ),
+        (
+            CONFIG.replace("path = \"/public\"", "path = \"/healthz\""),
+            "route path \"/healthz\" is the health check's (--health-path)",
+        ),
+    ];
+    for (i, (text, want)) in cases.into_iter().enumerate() {
+        let config = write_config(&format!("missing-{i}"), &text);
+        let mut child = command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("serve did not stop for case {i} ({want})");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "case {i}: {err}");
+    }
 
     let out = command()
         .args(["serve", "--config", "/nonexistent/jwtgate.toml"])
@@ -225,7 +281,8 @@ fn mint_then_inspect() {
             "theissuer",
             "--aud",
             "auth_jwt_test_api",
-            "--expires-in=-10",
+            "--expires-in",
+            "-10",
         ])
         .output()
         .unwrap();

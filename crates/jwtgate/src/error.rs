@@ -7,6 +7,7 @@
 //! the validator, the setting and the config-file location from their accessors. Nothing
 //! locates an error by reading its text.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ struct Inner {
     kind: ErrorKind,
     message: String,
     validator: Option<String>,
-    field: Option<&'static str>,
+    field: Option<Cow<'static, str>>,
     location: Option<Location>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -112,9 +113,9 @@ impl Error {
 
     /// Names the setting (as the config file names it: `secret`, `cookie.secret`, ...).
     /// An inner setting already named is kept: `cookie` around `cookie.secret` stays the latter.
-    pub(crate) fn in_field(mut self, field: &'static str) -> Self {
+    pub(crate) fn in_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
         if self.0.field.is_none() {
-            self.0.field = Some(field);
+            self.0.field = Some(field.into());
         }
         self
     }
@@ -158,8 +159,8 @@ impl Error {
 
     /// The setting the error is about, named as in the config file (`secret`, `audience`,
     /// `cookie.secret`, ...); the builder methods carry the same names.
-    pub fn field(&self) -> Option<&'static str> {
-        self.0.field
+    pub fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
     }
 
     /// Where in a config file the offending key is, for errors from [`crate::config`].
@@ -176,7 +177,7 @@ impl fmt::Display for Error {
         if let Some(v) = &self.0.validator {
             write!(f, "validator {v:?}: ")?;
         }
-        if let Some(field) = self.0.field {
+        if let Some(field) = &self.0.field {
             write!(f, "key `{field}`: ")?;
         }
         f.write_str(&self.0.message)

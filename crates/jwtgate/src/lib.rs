@@ -102,6 +102,7 @@ mod remote;
 #[path = "remote/disabled.rs"]
 mod remote;
 mod secret;
+mod suggest;
 mod token_cache;
 mod validator;
 

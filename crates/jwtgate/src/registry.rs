@@ -170,9 +170,12 @@ impl RegistryBuilder {
             next.push(match &v.next {
                 None => None,
                 Some(n) => Some(*by_name.get(n.as_str()).ok_or_else(|| {
+                    let names = self.validators.iter().map(|v| v.name.as_str());
+                    let hint = crate::suggest::did_you_mean(n, names)
+                        .map_or(String::new(), |near| format!("; did you mean {near:?}?"));
                     Error::new(
                         ErrorKind::UnknownValidator,
-                        format!("no validator named {n:?}"),
+                        format!("no validator named {n:?}{hint}"),
                     )
                     .in_validator(&v.name)
                     .in_field("next")
@@ -349,9 +352,18 @@ impl Registry {
         let validators = &self.engine.validators;
         match mode.validator() {
             Some(name) => self.engine.position(name).ok_or_else(|| {
+                let near = crate::suggest::did_you_mean(name, self.validator_names());
+                let hint = near.map_or(String::new(), |near| {
+                    let prefix = if mode.is_public() {
+                        "public_or_jwt"
+                    } else {
+                        "jwt"
+                    };
+                    format!("; did you mean `{prefix}_{near}`?")
+                });
                 Error::new(
                     ErrorKind::UnknownValidator,
-                    format!("auth mode {mode}: no validator named {name:?}"),
+                    format!("auth mode {mode}: no validator named {name:?}{hint}"),
                 )
             }),
             None if validators.len() == 1 => Ok(0),

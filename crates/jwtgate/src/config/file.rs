@@ -405,6 +405,9 @@ pub(super) fn column_of(text: &str, offset: usize) -> usize {
 /// same line (also inside an inline table). Falls back to the value itself.
 pub(super) fn key_offset(text: &str, value_start: usize, key: &str) -> usize {
     let value_start = value_start.min(text.len());
+    if key.is_empty() {
+        return value_start;
+    }
     let line_start = text[..value_start].rfind('\n').map_or(0, |i| i + 1);
     let before = &text[line_start..value_start];
     let mut search = before.len();
@@ -436,5 +439,7 @@ mod tests {
         assert_eq!(column_of(text, key_offset(text, value, "cookie")), 1);
         // Not a key on this line: the value's own place.
         assert_eq!(key_offset(text, value, "nope"), value);
+        // No key at all (a table's own place): the value's place, at once (this looped).
+        assert_eq!(key_offset(text, value, ""), value);
     }
 }

@@ -32,6 +32,8 @@
 //! ```
 
 mod file;
+mod route;
+mod toml_error;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,6 @@ use toml::Spanned;
 use self::file::{
     FileToml, ProviderToml, SourceTable, SourceToml, ValidatorToml, column_of, key_offset, line_of,
 };
-use crate::authz::Requirement;
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
 use crate::directory::{
@@ -58,6 +59,8 @@ use crate::registry::{Registry, RegistryBuilder};
 use crate::remote::RemoteKeyOptions;
 use crate::validator::{Preset, Validator};
 
+pub use self::route::Route;
+
 /// A parsed config file.
 #[derive(Debug)]
 pub struct Config {
@@ -66,53 +69,6 @@ pub struct Config {
     base_dir: Option<PathBuf>,
     file: FileToml,
     routes: Vec<Route>,
-}
-
-/// One `[[route]]`: a path, its auth mode, and what an accepted token must grant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Route {
-    /// The route path, as axum writes it.
-    pub path: String,
-    /// The auth mode.
-    pub auth: AuthMode,
-    /// Scopes that must all be granted (`scopes = [...]`).
-    pub scopes: Vec<String>,
-    /// Scopes of which one must be granted (`any_scopes = [...]`).
-    pub any_scopes: Vec<String>,
-    /// Roles that must all be held (`roles = [...]`).
-    pub roles: Vec<String>,
-    /// Roles of which one must be held (`any_roles = [...]`).
-    pub any_roles: Vec<String>,
-}
-
-impl Route {
-    /// The requirements of this route, for [`JwtAuthLayer::require`](crate::JwtAuthLayer::require).
-    pub fn requirements(&self) -> Vec<Requirement> {
-        let mut out = Vec::new();
-        if !self.scopes.is_empty() {
-            out.push(Requirement::scopes(self.scopes.iter().cloned()));
-        }
-        if !self.any_scopes.is_empty() {
-            out.push(Requirement::any_scope(self.any_scopes.iter().cloned()));
-        }
-        if !self.roles.is_empty() {
-            out.push(Requirement::roles(self.roles.iter().cloned()));
-        }
-        if !self.any_roles.is_empty() {
-            out.push(Requirement::any_role(self.any_roles.iter().cloned()));
-        }
-        out
-    }
-
-    /// A layer for this route from `registry`, with its requirements.
-    pub fn layer(&self, registry: &Registry) -> Result<crate::JwtAuthLayer, Error> {
-        let layer = registry.layer_for(&self.auth)?;
-        Ok(self
-            .requirements()
-            .into_iter()
-            .fold(layer, crate::JwtAuthLayer::require))
-    }
 }
 
 /// A key source set in a validator table, by its key.
@@ -139,19 +95,8 @@ impl Config {
 
     /// Parses config text; `origin` names it in errors, `base_dir` anchors relative paths.
     pub fn from_toml_str(text: &str, origin: &str, base_dir: Option<&Path>) -> Result<Self, Error> {
-        let file: FileToml = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim_end().to_owned();
-            let err = Error::new(ErrorKind::Config, message);
-            let err = match e.span() {
-                Some(s) => err.at(Location::new(
-                    origin,
-                    line_of(text, s.start),
-                    column_of(text, s.start),
-                )),
-                None => err.at(Location::new(origin, 1, 1)),
-            };
-            err.with_source(e)
-        })?;
+        let file: FileToml = toml::from_str(text)
+            .map_err(|e| toml_error::describe(&e, text, origin).with_source(e))?;
         let mut config = Self {
             origin: origin.to_owned(),
             text: text.to_owned(),
@@ -160,10 +105,16 @@ impl Config {
             routes: Vec::new(),
         };
         let mut routes = Vec::new();
+        let mut paths = route::Paths::default();
         for r in &config.file.route {
             let auth = r.auth.get_ref().parse().map_err(|e: Error| {
                 e.in_field("auth")
                     .at(config.location(&r.auth.span(), "auth"))
+            })?;
+            paths.add(r.path.get_ref()).map_err(|message| {
+                Error::new(ErrorKind::Config, message)
+                    .in_field("path")
+                    .at(config.location(&r.path.span(), "path"))
             })?;
             routes.push(Route {
                 path: r.path.get_ref().clone(),
@@ -200,6 +151,25 @@ impl Config {
     /// Where the key `key` whose value spans `span` is written.
     fn location(&self, span: &Range<usize>, key: &str) -> Location {
         let at = key_offset(&self.text, span.start, key);
+        Location::new(
+            &self.origin,
+            line_of(&self.text, at),
+            column_of(&self.text, at),
+        )
+    }
+
+    /// Where the table whose body spans `span` starts: its `[[header]]` line when it has one.
+    fn table_location(&self, span: &Range<usize>) -> Location {
+        let start = span.start.min(self.text.len());
+        let at = self.text[..start]
+            .trim_end()
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let at = if self.text[at..].starts_with("[[") {
+            at
+        } else {
+            start
+        };
         Location::new(
             &self.origin,
             line_of(&self.text, at),
@@ -367,9 +337,10 @@ impl Config {
         let at = match (table, field) {
             (Some(t), Some(f)) => match t.get_ref().span_of(f) {
                 Some((span, key)) => self.location(&span, key),
-                None => self.location(&t.span(), ""),
+                // A required key that is not set: the table that lacks it.
+                None => self.table_location(&t.span()),
             },
-            (Some(t), None) => self.location(&t.span(), ""),
+            (Some(t), None) => self.table_location(&t.span()),
             (None, Some("realm")) => match &self.file.realm {
                 Some(r) => self.location(&r.span(), "realm"),
                 None => Location::new(&self.origin, 1, 1),
@@ -416,7 +387,7 @@ impl Config {
                 ErrorKind::Config,
                 format!("only one key source may be set, `{first}` is set too"),
             )
-            .in_field(second));
+            .in_field(*second));
         }
         if let Some((field, _, value)) = set.into_iter().next() {
             out = out.key(self.key_source(field, value)?);
@@ -812,15 +783,130 @@ auth = "jwt_demo"
     }
 
     #[test]
+    fn every_missing_required_key_is_an_error_at_its_table() {
+        // Each of these looped forever (an empty key searched on the table's line).
+        let base = "realm = \"x\"\n\n[[validator]]\nname = \"demo\"\nissuer = \"theissuer\"\naudience = \"api\"\nalgorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nuser = { static = 42 }\n";
+        let cases = [
+            ("issuer = \"theissuer\"\n", "issuer", "issuer is required"),
+            (
+                "audience = \"api\"\n",
+                "audience",
+                "an audience or an authorized_party",
+            ),
+            (
+                "algorithm = \"HS256\"\n",
+                "algorithm",
+                "algorithm is required",
+            ),
+            (
+                "secret = \"thesecret-of-at-least-32-bytes!!\"\n",
+                "secret",
+                "a key (secret, secret_env",
+            ),
+            (
+                "user = { static = 42 }\n",
+                "user",
+                "user (static id, claim or resolver",
+            ),
+        ];
+        for (line, key, message) in cases {
+            let text = base.replace(line, "");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(load(&text).map(drop)));
+            let err = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("loading without `{key}` did not finish"))
+                .unwrap_err();
+            assert_eq!(err.field(), Some(key));
+            assert_eq!(err.validator(), Some("demo"));
+            let at = err.location().unwrap();
+            assert_eq!(
+                (at.file(), at.line(), at.column()),
+                ("app.toml", 3, 1),
+                "{err}"
+            );
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "app.toml:3:1: validator \"demo\": key `{key}`: {message}"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_paths_axum_cannot_mount_are_errors_at_their_key() {
+        let err = load(&DEMO.replace("path = \"/whoami\"", "path = \"/app/*\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:26:1: key `path`: route path \"/app/*\": write a wildcard as `{*rest}`, not `*`"
+        );
+        assert_eq!(err.kind(), &ErrorKind::Config);
+        let twice = format!("{DEMO}\n[[route]]\npath = \"/whoami\"\nauth = \"jwt_other\"\n");
+        let err = load(&twice).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:30:1: key `path`: route path \"/whoami\" overlaps the route \"/whoami\" above"
+        );
+    }
+
+    #[test]
     fn unknown_keys_name_line_and_column() {
         let text = DEMO.replace("leeway_secs = 0", "leeway = 0");
         let err = load(&text).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("app.toml:8:1: unknown field `leeway`"),
-            "{msg}"
+        assert_eq!(
+            msg,
+            "app.toml:8:1: validator \"demo\": unknown key `leeway`; did you mean `leeway_secs`?"
         );
+        assert_eq!(err.validator(), Some("demo"));
+    }
+
+    #[test]
+    fn toml_errors_name_the_validator_and_key_and_suggest_near_misses() {
+        let cases = [
+            (
+                DEMO.replace("audience = [", "audiance = ["),
+                "app.toml:5:1: validator \"demo\": unknown key `audiance`; did you mean `audience`?",
+                None,
+            ),
+            (
+                DEMO.replace("leeway_secs = 0", "leeway_secs = \"0\""),
+                "app.toml:8:15: validator \"demo\": key `leeway_secs`: invalid type: string \"0\", expected u64",
+                Some("leeway_secs"),
+            ),
+            (
+                DEMO.replace(
+                    "issuer = \"theissuer\"\naudience = \"auth",
+                    "provider = { cloudflare = { team = \"t\", aud = \"a\" } }\naudience = \"auth",
+                ),
+                "app.toml:16:14: validator \"other\": key `provider`: unknown key `cloudflare`; did you mean `cloudflare_access`?",
+                Some("provider"),
+            ),
+            (
+                DEMO.replace("user = { claim", "user = { clam"),
+                "app.toml:20:10: validator \"other\": key `user`: unknown key `clam`; did you mean `claim`?",
+                Some("user"),
+            ),
+            (
+                DEMO.replace("name = \"demo_auth\"", "name = 5"),
+                "app.toml:12:19: validator \"demo\": key `cookie.name`: invalid type: integer `5`, expected a string",
+                Some("cookie.name"),
+            ),
+        ];
+        for (text, want, field) in cases {
+            let err = load(&text).unwrap_err();
+            assert_eq!(err.to_string(), want);
+            assert_eq!(err.kind(), &ErrorKind::Config);
+            assert_eq!(err.field(), field);
+        }
+        let err = load(&DEMO.replace("auth = \"jwt_demo\"", "auth = \"jwt_dmeo\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:27:1: key `auth`: auth mode jwt_dmeo: no validator named \"dmeo\"; did you mean `jwt_demo`?"
+        );
+        assert_eq!(err.kind(), &ErrorKind::UnknownValidator);
     }
 
     #[test]
@@ -892,6 +978,11 @@ auth = "jwt_demo"
                 "app.toml:8:1: validator \"demo\": key `jwks_url`: only one key source"
             ),
             "{err}"
+        );
+        let err = load(&DEMO.replace("next = \"other\"", "next = \"othre\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:11:1: validator \"demo\": key `next`: no validator named \"othre\"; did you mean \"other\"?"
         );
         let err = load(&DEMO.replace("next = \"other\"", "next = \"nope\"")).unwrap_err();
         assert_eq!(
@@ -998,8 +1089,10 @@ user = { claim = "sub" }
         assert_eq!(opts.connect_timeout, Duration::from_secs(2));
         assert_eq!(config.registry().unwrap().key_caches().len(), 1);
         let err = load(&remote.replace("ttl_secs = 120", "ttl = 120")).unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:8:31:"), "{err}");
-        assert!(err.to_string().contains("unknown field `ttl`"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "app.toml:8:31: validator \"demo\": key `remote`: unknown key `ttl`; did you mean `ttl_secs`?"
+        );
     }
 
     #[test]
