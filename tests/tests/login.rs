@@ -446,6 +446,9 @@ async fn an_expired_session_is_cleared_and_the_browser_signs_in_again() {
     // An API call with the same expired session: 401 without a redirect.
     let res = site.get("/page", &[(COOKIE.as_str(), &session)]).await;
     assert_eq!(res.status(), 401);
+    // The session is cleared once: one `Set-Cookie` per name, with the cleared value.
+    assert_eq!(set_cookies(&res), ["idp_session="]);
+    assert_eq!(res.headers().get_all(SET_COOKIE).iter().count(), 1);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 /// A refused request.
@@ -67,8 +67,8 @@ pub enum RejectionKind {
     /// The user directory cannot be reached or timed out: 503 with `Retry-After`.
     DirectoryUnavailable,
     /// The token is valid but its user has not completed their profile: a browser navigation
-    /// is sent to the validator's profile page (302); a custom responder that ignores the
-    /// redirect answers 403 `profile_incomplete`.
+    /// is sent to the validator's profile page (302, whatever the responder); anything else
+    /// gets 403 `profile_incomplete`.
     ProfileIncomplete,
     /// An application callback failed, or the route is miswired: 500.
     Internal,
@@ -290,10 +290,16 @@ impl Rejection {
         body.to_string()
     }
 
-    /// Sets the challenge, `Retry-After`, `Cache-Control: no-store` and the rejection itself
-    /// (in the extensions) on `res`. Every responder's answer goes through
-    /// this, so none can drop the challenge.
+    /// Sets what a refusal means on the wire, whatever its body: the challenge, `Retry-After`,
+    /// `Cache-Control: no-store`, the cookies to set or clear, the rejection itself (in the
+    /// extensions) and, for a browser sent to sign in, the 302 and its `Location`. Called once
+    /// per answer, by the layer for every responder (a custom one cannot drop the challenge or
+    /// the login redirect) and by [`to_json_response`](Self::to_json_response).
     pub(crate) fn decorate<B>(&self, res: &mut Response<B>) {
+        if let Some(location) = &self.login_redirect {
+            *res.status_mut() = StatusCode::FOUND;
+            res.headers_mut().insert(LOCATION, location.clone());
+        }
         let headers: &mut HeaderMap = res.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.login_redirect.is_none()
@@ -310,13 +316,21 @@ impl Rejection {
         res.extensions_mut().insert(self.clone());
     }
 
-    /// The JSON response (what [`JsonRejection`](crate::layer::JsonRejection) writes).
+    /// The whole JSON answer, as the layer would send it: for handlers and extractors that
+    /// refuse a request themselves.
     pub fn to_json_response<B: From<String>>(&self) -> Response<B> {
+        let mut res = self.json_response();
+        self.decorate(&mut res);
+        res
+    }
+
+    /// Status, JSON body and content type only: what
+    /// [`JsonRejection`](crate::layer::JsonRejection) writes before the layer decorates it.
+    pub(crate) fn json_response<B: From<String>>(&self) -> Response<B> {
         let mut res = Response::new(B::from(self.json_body()));
         *res.status_mut() = self.status();
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        self.decorate(&mut res);
         res
     }
 }

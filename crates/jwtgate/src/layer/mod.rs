@@ -557,6 +557,114 @@ mod tests {
         );
     }
 
+    /// A validator with a fronting login, for the browser answers.
+    #[cfg(feature = "login")]
+    fn with_login() -> Registry {
+        Registry::builder()
+            .validator(
+                Validator::new("v")
+                    .issuer("i")
+                    .audience("a")
+                    .algorithm(Algorithm::HS256)
+                    .key(KeySource::secret(SECRET))
+                    .static_user(7)
+                    .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false))
+                    .login(crate::login::Login::url("https://login.example/start")),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[cfg(feature = "login")]
+    #[tokio::test]
+    async fn a_custom_responder_keeps_the_sign_in_redirect_and_each_cookie_is_set_once() {
+        let custom = |_: &Parts, r: &Rejection| {
+            let mut res = Response::new(format!("custom: {}", r.description()));
+            *res.status_mut() = r.status();
+            res
+        };
+        let navigation = || {
+            Request::get("/page")
+                .header("accept", "text/html")
+                .body(String::new())
+                .unwrap()
+        };
+        let layer = with_login().layer("jwt_v").unwrap();
+        // This answered the custom 401 page: the login redirect was the responder's to write.
+        let res = call(layer.clone().with_rejection_response(custom), navigation()).await;
+        assert_eq!(res.status(), 302);
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with("https://login.example/start?redirect_url="),
+            "{location}"
+        );
+        assert!(res.headers().get("www-authenticate").is_none());
+        // The same with every shipped responder.
+        let shipped = [
+            call(layer.clone(), navigation()).await,
+            call(
+                layer.clone().with_rejection_response(JsonRejection),
+                navigation(),
+            )
+            .await,
+            call(
+                layer.clone().with_rejection_response(EmptyRejection),
+                navigation(),
+            )
+            .await,
+        ];
+        for res in shipped {
+            assert_eq!(res.status(), 302);
+            assert_eq!(res.headers()["location"], location);
+            assert_eq!(res.headers().get_all("set-cookie").iter().count(), 1);
+        }
+        // An API call (not a navigation) with an expired session: one 401, the session
+        // cleared once (the JSON responder and the layer both appended it).
+        let now = crate::jws::claims::now();
+        let expired = registry().engine().validators[0]
+            .cookie
+            .as_ref()
+            .unwrap()
+            .issue(
+                &crate::jws::claim_set::ClaimSet::from_map(
+                    serde_json::json!({"iss": "i", "aud": "a", "exp": now - 10})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+                now - 20,
+            );
+        let cookie = expired
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let api = || {
+            Request::get("/api")
+                .header("cookie", &cookie)
+                .body(String::new())
+                .unwrap()
+        };
+        let answers = [
+            call(layer.clone(), api()).await,
+            call(layer.with_rejection_response(JsonRejection), api()).await,
+        ];
+        for res in answers {
+            assert_eq!(res.status(), 401);
+            let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+            assert_eq!(cookies.len(), 1, "{cookies:?}");
+            assert!(
+                cookies[0]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("v_auth=; Path=/; Max-Age=0")
+            );
+        }
+    }
+
     #[tokio::test]
     async fn request_bodies_need_not_be_send() {
         // An `Rc` body: only the request head enters the boxed (Send) authentication future.

@@ -3,8 +3,10 @@
 //! the responders most services need.
 //!
 //! Whatever the responder returns, the layer then sets the RFC 6750 `WWW-Authenticate`
-//! challenge, `Retry-After` and `Cache-Control: no-store`, and puts the [`Rejection`] in the
-//! response extensions: a responder chooses the body and the framing, never the semantics.
+//! challenge, `Retry-After`, `Cache-Control: no-store` and the cookies to set or clear, makes a
+//! browser's sign-in redirect a 302 to its login, and puts the [`Rejection`] in the response
+//! extensions: a responder chooses the body and the framing, never the semantics. A responder
+//! writes status, headers and body only, once.
 
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
@@ -49,7 +51,7 @@ pub struct JsonRejection;
 
 impl<B: From<String>> RejectionResponse<B> for JsonRejection {
     fn respond(&mut self, _: &Parts, rejection: &Rejection) -> Response<B> {
-        rejection.to_json_response()
+        rejection.json_response()
     }
 }
 
@@ -145,12 +147,9 @@ pub struct GrpcOrJsonRejection;
 
 impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
     fn respond(&mut self, request: &Parts, rejection: &Rejection) -> Response<B> {
-        if let Some(location) = rejection.login_redirect() {
-            let mut res = Response::new(B::default());
-            *res.status_mut() = StatusCode::FOUND;
-            res.headers_mut()
-                .insert(http::header::LOCATION, location.clone());
-            return res;
+        // The layer makes it a 302 to the login; the body of a redirect stays empty.
+        if rejection.login_redirect().is_some() {
+            return Response::new(B::default());
         }
         if rejection.wants_page() {
             let mut res = Response::new(B::from(crate::rejection::page_html(
