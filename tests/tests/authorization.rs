@@ -320,7 +320,10 @@ async fn responders_choose_the_body_never_the_challenge() {
     let res = with_responder(plain, &[]).await;
     assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"api\"");
     assert!(res.extensions().get::<Rejection>().is_some());
-    assert_eq!(body(res).await, "no: no bearer token or cookie was sent");
+    assert_eq!(
+        body(res).await,
+        "no: no credential was sent; this route reads the Authorization header (Bearer)"
+    );
 }
 
 #[tokio::test]
@@ -340,7 +343,7 @@ async fn the_default_answers_grpc_requests_in_grpc_form() {
     assert_eq!(res.header("grpc-status"), "16");
     assert_eq!(
         res.header("grpc-message"),
-        "no bearer token or cookie was sent"
+        "no credential was sent; this route reads the Authorization header (Bearer)"
     );
     assert_eq!(res.header("www-authenticate"), "Bearer realm=\"api\"");
     // A 403 is PERMISSION_DENIED.

@@ -155,6 +155,12 @@ async fn cloudflare_access_header_then_cookie() {
         .await;
     assert_eq!((status, &body["error"]), (401, &json!("missing_token")));
     assert_eq!(challenge, "Bearer realm=\"jwtgate\"");
+    // It says where this route looks (it said "no bearer token or cookie was sent").
+    assert_eq!(
+        body["error_description"],
+        "no credential was sent; this route reads the cf-access-jwt-assertion header or the \
+         CF_Authorization cookie"
+    );
 
     // Another application's AUD tag.
     let mut claims = cf_token(&iss, "ada@example.com");

@@ -614,9 +614,9 @@ async fn inspect(path: PathBuf, token: String) -> ExitCode {
     let token = token.strip_prefix("Bearer ").unwrap_or(token);
     let verdicts = registry.inspect(token).await;
     for v in &verdicts {
-        match v.refusal {
-            None => println!("{}: accepted", v.validator),
-            Some(why) => println!("{}: refused: {why}", v.validator),
+        match v.refusal() {
+            None => println!("{}: accepted", v.validator()),
+            Some(why) => println!("{}: refused: {why}", v.validator()),
         }
     }
     for cache in registry.key_caches() {
@@ -634,7 +634,7 @@ async fn inspect(path: PathBuf, token: String) -> ExitCode {
             }
         );
     }
-    if verdicts.iter().any(|v| v.refusal.is_none()) {
+    if verdicts.iter().any(|v| v.refusal().is_none()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -296,6 +296,34 @@ fn mint_then_inspect() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("demo: refused: token expired"));
 
+    // A token whose signature and claims hold but that names no user: `serve` refuses it, and
+    // `inspect` says so (it said "accepted": it stopped after the signature).
+    let out = command()
+        .args([
+            "mint",
+            "--secret",
+            "other-secret-other-secret-other!",
+            "--iss",
+            "otherissuer",
+            "--aud",
+            "auth_jwt_test_api",
+        ])
+        .output()
+        .unwrap();
+    let no_user = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&no_user)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("other: refused: token has no usable user claim"),
+        "{text}"
+    );
+
     let key = std::env::temp_dir().join(format!("jwtgate-cli-{}-rsa.pem", std::process::id()));
     std::fs::write(&key, TestKey::rsa().private_pem()).unwrap();
     mint_with_key_file(

@@ -26,8 +26,8 @@
 //! let good = valid_token(&key, "RS256", Some("k1"), &provider.issuer(), "my-api", "ada");
 //! let old = expired_token(&key, "RS256", Some("k1"), &provider.issuer(), "my-api", "ada");
 //! let verdicts = registry.inspect(&good).await;
-//! assert_eq!(verdicts[0].refusal, None);
-//! assert_eq!(registry.inspect(&old).await[0].refusal, Some("token expired"));
+//! assert_eq!(verdicts[0].refusal(), None);
+//! assert_eq!(registry.inspect(&old).await[0].refusal(), Some("token expired"));
 //! # }
 //! ```
 //!

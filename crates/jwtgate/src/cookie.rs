@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
 use crate::jws::claim_set::ClaimSet;
-use crate::jws::claims::ClaimRules;
+use crate::jws::claims::{ClaimError, ClaimRules};
 use crate::jws::keys::{VerifyingKey, sign_hs256};
 use crate::jws::token;
 use crate::secret::Secret;
@@ -35,6 +35,7 @@ pub struct CookieMode {
     pub(crate) max_age: Duration,
     pub(crate) secure: bool,
     pub(crate) secret: Option<Secret>,
+    pub(crate) from_bearer: bool,
 }
 
 impl fmt::Debug for CookieMode {
@@ -45,6 +46,7 @@ impl fmt::Debug for CookieMode {
             .field("max_age", &self.max_age)
             .field("secure", &self.secure)
             .field("secret", &self.secret)
+            .field("from_bearer", &self.from_bearer)
             .finish()
     }
 }
@@ -59,6 +61,7 @@ impl CookieMode {
             max_age: Duration::from_secs(86_400 * 365),
             secure: true,
             secret: None,
+            from_bearer: true,
         }
     }
 
@@ -77,6 +80,17 @@ impl CookieMode {
     /// Whether to send `Secure` (only turn off for development over plain HTTP).
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
+        self
+    }
+
+    /// Whether a token accepted from one of the validator's sources (an API client's
+    /// `Authorization: Bearer`, a proxy's header) starts a cookie session (default `true`, as
+    /// auth_jwt does: every successful request sets the cookie, so a browser app that sends
+    /// its token once is signed in). With `false` only sessions refresh themselves, and they
+    /// start at a sign-in (an OIDC login's callback): API clients get no cookie they would
+    /// never send back.
+    pub fn from_bearer(mut self, from_bearer: bool) -> Self {
+        self.from_bearer = from_bearer;
         self
     }
 
@@ -143,6 +157,7 @@ impl CookieMode {
             path: self.path.clone(),
             max_age: self.max_age.as_secs().max(1),
             secure: self.secure,
+            from_bearer: self.from_bearer,
             sign: EncodingKey::from_secret(&derived),
             verify,
         })
@@ -155,11 +170,44 @@ pub(crate) struct CompiledCookieMode {
     path: String,
     max_age: u64,
     secure: bool,
+    from_bearer: bool,
     sign: EncodingKey,
     verify: VerifyingKey,
 }
 
+/// A cookie-mode session read back from a request.
+pub(crate) enum Session {
+    /// Its claims: the session stands.
+    Valid(std::sync::Arc<ClaimSet>),
+    /// It ran out: no credential, and this clears it.
+    Expired(Option<HeaderValue>),
+    /// Forged, altered, another validator's, or its claims fail the rules.
+    Refused(Failure),
+}
+
 impl CompiledCookieMode {
+    /// Reads the session cookie `value` of a request.
+    pub(crate) fn read(&self, value: &str, rules: &ClaimRules, now: u64) -> Session {
+        match self.verify(value, rules, now) {
+            Ok(claims) => Session::Valid(claims),
+            Err(Failure::Claim(ClaimError::Expired)) => Session::Expired(self.clear(&self.name)),
+            Err(failure) => Session::Refused(failure),
+        }
+    }
+
+    /// The cookie to set after a request accepted with `claims`: a session refreshes itself,
+    /// a token from a source starts one unless [`CookieMode::from_bearer`] is off.
+    pub(crate) fn refresh(
+        &self,
+        claims: &ClaimSet,
+        by_session_cookie: bool,
+        now: u64,
+    ) -> Option<HeaderValue> {
+        (by_session_cookie || self.from_bearer)
+            .then(|| self.issue(claims, now))
+            .flatten()
+    }
+
     /// Verifies a cookie read back from a request: HS256 with this validator's derived key, then
     /// the validator's claim rules.
     pub(crate) fn verify(

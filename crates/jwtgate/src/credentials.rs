@@ -156,6 +156,18 @@ pub(crate) enum CompiledSource {
     Query(String),
 }
 
+impl CompiledSource {
+    /// Where this source looks, for a client told that nothing was found.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Authorization => "the Authorization header (Bearer)".to_owned(),
+            Self::Header { name, .. } => format!("the {name} header"),
+            Self::Cookie(name) => format!("the {name} cookie"),
+            Self::Query(name) => format!("the {name} query parameter"),
+        }
+    }
+}
+
 /// What a request carries for one validator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Credential<'r> {

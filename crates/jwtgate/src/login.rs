@@ -16,7 +16,7 @@
 //! minute into that page: no loops. The return target is the request's own path and query,
 //! never a URL from outside.
 
-pub(crate) use crate::navigation::{is_navigation, return_target, safe_path};
+pub(crate) use crate::navigation::safe_path;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -315,12 +315,17 @@ enum Kind {
 }
 
 /// What the browser of a refused navigation gets.
+/// Seconds a browser is asked to wait when the sign-in cannot be started.
+const LOGIN_RETRY_AFTER_SECS: u64 = 10;
+
 #[derive(Clone, Debug)]
 pub(crate) enum BrowserAnswer {
     /// 302 to the login.
     Redirect(HeaderValue),
     /// The 401 page (credentials present but refused, or a redirect loop).
     Page,
+    /// The sign-in cannot be started now (the provider cannot be reached): a 503 page.
+    Unavailable { retry_after: u64 },
 }
 
 /// Whether the caller wants JSON rather than a redirect (XHR, `Accept: application/json`).
@@ -526,7 +531,12 @@ impl CompiledLogin {
                 Ok((location, pending)) => (location, Some(pending)),
                 Err(e) => {
                     tracing::error!(validator = %validator.name(), error = %e, "cannot start the login");
-                    return (BrowserAnswer::Page, Vec::new());
+                    return (
+                        BrowserAnswer::Unavailable {
+                            retry_after: LOGIN_RETRY_AFTER_SECS,
+                        },
+                        Vec::new(),
+                    );
                 }
             },
         };
@@ -815,58 +825,6 @@ pub(crate) fn page(status: StatusCode, title: &str, text: &str, realm: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::Method;
-
-    fn parts(method: Method, headers: &[(&str, &str)]) -> Parts {
-        let mut req = http::Request::builder().method(method).uri("/x");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.body(()).unwrap().into_parts().0
-    }
-
-    #[test]
-    fn navigations_only() {
-        let html = ("accept", "text/html,application/xhtml+xml");
-        assert!(is_navigation(&parts(Method::GET, &[html])));
-        assert!(is_navigation(&parts(
-            Method::HEAD,
-            &[html, ("sec-fetch-mode", "navigate")]
-        )));
-        assert!(!is_navigation(&parts(Method::POST, &[html])));
-        assert!(!is_navigation(&parts(
-            Method::GET,
-            &[("accept", "application/json")]
-        )));
-        assert!(!is_navigation(&parts(
-            Method::GET,
-            &[html, ("sec-fetch-mode", "cors")]
-        )));
-        assert!(!is_navigation(&parts(
-            Method::GET,
-            &[html, ("x-requested-with", "XMLHttpRequest")]
-        )));
-        assert!(!is_navigation(&parts(Method::GET, &[])));
-    }
-
-    #[test]
-    fn return_paths_stay_local() {
-        for ok in ["/", "/a/b?c=d&e=%2F", "/a//b"] {
-            assert_eq!(safe_path(ok), Some(ok));
-        }
-        for bad in [
-            "//evil.example/",
-            "/\\evil.example",
-            "https://evil.example/",
-            "evil",
-            "",
-            "/a b",
-            "/a\\b",
-            "/\t/x",
-        ] {
-            assert_eq!(safe_path(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn parameters_are_encoded_once_whatever_the_url_holds() {

@@ -109,6 +109,17 @@ impl LoginService {
                     "The sign-in could not be started; try again in a minute.",
                     realm,
                 ),
+                (BrowserAnswer::Unavailable { retry_after }, _) => {
+                    let mut res = page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Sign-in unavailable",
+                        "Sign-in is unavailable right now; try again in a minute.",
+                        realm,
+                    );
+                    res.headers_mut()
+                        .insert(http::header::RETRY_AFTER, retry_after.into());
+                    res
+                }
             };
         }
         page(

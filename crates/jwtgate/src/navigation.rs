@@ -61,17 +61,54 @@ mod tests {
         assert_eq!(encode_query_value("plain-_.~"), "plain-_.~");
     }
 
+    fn parts(method: Method, headers: &[(&str, &str)]) -> Parts {
+        let mut req = http::Request::builder().method(method).uri("/x");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn navigations_only() {
+        let html = ("accept", "text/html,application/xhtml+xml");
+        assert!(is_navigation(&parts(Method::GET, &[html])));
+        assert!(is_navigation(&parts(
+            Method::HEAD,
+            &[html, ("sec-fetch-mode", "navigate")]
+        )));
+        let not = [
+            parts(Method::POST, &[html]),
+            parts(Method::GET, &[("accept", "application/json")]),
+            parts(Method::GET, &[html, ("sec-fetch-mode", "cors")]),
+            parts(Method::GET, &[html, ("x-requested-with", "XMLHttpRequest")]),
+            parts(Method::GET, &[]),
+        ];
+        for p in &not {
+            assert!(!is_navigation(p), "{:?}", p.headers);
+        }
+    }
+
     #[test]
     fn only_local_paths_are_safe() {
-        assert_eq!(safe_path("/hello?x=1"), Some("/hello?x=1"));
+        for ok in ["/", "/hello?x=1", "/a/b?c=d&e=%2F", "/a//b"] {
+            assert_eq!(safe_path(ok), Some(ok));
+        }
         for bad in [
             "//evil.example",
+            "//evil.example/",
             "/\\evil.example",
             "https://evil.example",
+            "evil",
             "/a b",
+            "/a\\b",
+            "/\t/x",
             "",
         ] {
-            assert_eq!(safe_path(bad), None, "{bad}");
+            assert_eq!(safe_path(bad), None, "{bad:?}");
         }
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert_eq!(return_target(&uri("/page?x=1")), "/page?x=1");
+        assert_eq!(return_target(&uri("http://evil.example//x")), "/");
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::directory::{InMemoryDirectory, PartnerDirectory, UserDirectory};
+pub use crate::engine::Verdict;
 use crate::engine::{Chain, Engine};
 use crate::error::{Error, ErrorKind};
 use crate::identity::is_valid_name;
@@ -49,16 +50,6 @@ impl fmt::Debug for Registry {
             .field("validators", &self.validator_names().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
-}
-
-/// One validator's verdict on a token, from [`Registry::inspect`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Verdict {
-    /// The validator's name.
-    pub validator: String,
-    /// Why it refused the token; `None` when it accepts it.
-    pub refusal: Option<&'static str>,
 }
 
 /// Builds a [`Registry`].
@@ -404,27 +395,10 @@ impl Registry {
     }
 
     /// Checks `token` against every validator on its own (no `next` chaining), saying for each
-    /// whether it passes and why not. For diagnostics (`jwtgate inspect`), not for requests.
+    /// whether it passes and why not, through every stage a request goes through (claims,
+    /// signature, user and partner). For diagnostics (`jwtgate inspect`), not for requests.
     pub async fn inspect(&self, token: &str) -> Vec<Verdict> {
-        use crate::jws::keys::CheckedSignatures;
-        let now = crate::jws::claims::now();
-        let parsed = crate::jws::token::parse(token);
-        let mut out = Vec::with_capacity(self.engine.validators.len());
-        for v in &self.engine.validators {
-            let refusal = match &parsed {
-                Ok(token) => v
-                    .verify(token, now, &mut CheckedSignatures::default())
-                    .await
-                    .err()
-                    .map(super::failure::Failure::description),
-                Err(e) => Some(e.description()),
-            };
-            out.push(Verdict {
-                validator: v.name.to_string(),
-                refusal,
-            });
-        }
-        out
+        self.engine.inspect(token).await
     }
 
     /// The login, callback and logout routes of `validator` (see

@@ -66,6 +66,9 @@ pub enum RejectionKind {
     KeysUnavailable,
     /// The user directory cannot be reached or timed out: 503 with `Retry-After`.
     DirectoryUnavailable,
+    /// A browser should sign in, but the sign-in cannot be started (the provider's discovery
+    /// document cannot be had): 503 with `Retry-After`, a page saying so.
+    LoginUnavailable,
     /// The token is valid but its user has not completed their profile: a browser navigation
     /// is sent to the validator's profile page (302, whatever the responder); anything else
     /// gets 403 `profile_incomplete`.
@@ -85,6 +88,7 @@ impl RejectionKind {
             Self::InsufficientScope => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
             Self::DirectoryUnavailable => "directory_unavailable",
+            Self::LoginUnavailable => "login_unavailable",
             Self::ProfileIncomplete => "profile_incomplete",
             Self::Internal => "internal",
         }
@@ -220,9 +224,9 @@ impl Rejection {
     /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            RejectionKind::KeysUnavailable
+            | RejectionKind::DirectoryUnavailable
+            | RejectionKind::LoginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => {
                 StatusCode::FORBIDDEN
@@ -240,9 +244,9 @@ impl Rejection {
             }
             RejectionKind::InvalidToken => "invalid_token",
             RejectionKind::InsufficientScope => "insufficient_scope",
-            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => {
-                "temporarily_unavailable"
-            }
+            RejectionKind::KeysUnavailable
+            | RejectionKind::DirectoryUnavailable
+            | RejectionKind::LoginUnavailable => "temporarily_unavailable",
             RejectionKind::ProfileIncomplete => "profile_incomplete",
             RejectionKind::Internal => "server_error",
         }
@@ -271,6 +275,7 @@ impl Rejection {
             ),
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
+            | RejectionKind::LoginUnavailable
             | RejectionKind::ProfileIncomplete
             | RejectionKind::Internal => return None,
         };

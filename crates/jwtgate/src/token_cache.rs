@@ -23,9 +23,11 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::sync::Cache;
 
+use crate::failure::Failure;
 use crate::identity::Payload;
 use crate::jws::claims;
 use crate::jws::keys::KeyId;
+use crate::validator::CompiledValidator;
 
 /// How many verified tokens a registry remembers unless told otherwise.
 pub(crate) const DEFAULT_CAPACITY: u64 = 10_000;
@@ -124,6 +126,31 @@ impl TokenCache {
         self.cache.as_ref()?.get(raw)
     }
 
+    /// The hit policy: `remembered` (this request's lookup of `raw`) serves validator `v` when
+    /// `v` verified it and its key is still in `v`'s set, re-checked against the clock. `None`
+    /// when the token must be verified; an entry whose key left the set is forgotten.
+    pub(crate) fn hit(
+        &self,
+        v: &CompiledValidator,
+        remembered: &mut Option<Arc<Verified>>,
+        raw: &str,
+        now: u64,
+    ) -> Option<Result<Payload, Failure>> {
+        let hit = remembered.as_ref()?;
+        if hit.validator != v.index {
+            return None;
+        }
+        if !v.still_has_key(hit.key) {
+            self.remove(raw);
+            *remembered = None;
+            return None;
+        }
+        Some(match v.rules.check_times(&hit.times, now) {
+            Ok(()) => Ok(hit.payload.clone()),
+            Err(e) => Err(Failure::Claim(e)),
+        })
+    }
+
     /// Remembers a successful verification of `raw` (not when `raw` is too long to cache).
     pub(crate) fn insert(&self, raw: &str, verified: Verified) {
         if let Some(cache) = &self.cache
@@ -175,7 +202,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::engine::{Chain, Outcome};
+    use crate::engine::Chain;
     use crate::identity::Identity;
     use crate::rejection::Rejection;
     use crate::{Algorithm, CookieMode, KeySource, Registry, Validator};
@@ -222,13 +249,10 @@ mod tests {
             start: engine.position(start).unwrap(),
             public: false,
         };
-        match engine.authenticate(chain, &parts(token)).await? {
-            Outcome::Authenticated {
-                identity,
-                set_cookie,
-            } => Ok((identity, set_cookie)),
-            Outcome::Anonymous => panic!("anonymous"),
-        }
+        let mut parts = parts(token);
+        let set_cookie = engine.authorize(chain, &[], &mut parts).await?;
+        let identity = parts.extensions.remove::<Identity>().expect("an identity");
+        Ok((identity, set_cookie))
     }
 
     fn tokens(registry: &Registry) -> &TokenCache {

@@ -64,7 +64,10 @@ async fn a_tonic_client_gets_grpc_statuses() {
 
     let status = call(addr, None).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    assert_eq!(status.message(), "no bearer token or cookie was sent");
+    assert_eq!(
+        status.message(),
+        "no credential was sent; this route reads the Authorization header (Bearer)"
+    );
 
     let reply = call(addr, Some(&token("whoami:read"))).await.unwrap();
     assert_eq!(reply.user, "ada");

@@ -82,6 +82,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(i) => args.get(i + 1).ok_or("--database needs a path")?.clone(),
         None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/quickstart.db").to_owned(),
     };
+    // The file's folder may not exist yet (a fresh clone, or `CARGO_TARGET_DIR` set elsewhere
+    // so that `<repo>/target` was never made): SQLite creates files, not folders.
+    if let Some(dir) = std::path::Path::new(&database).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {} for the database: {e}", dir.display()))?;
+    }
     let database_url = format!("sqlite://{database}");
 
     // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration,

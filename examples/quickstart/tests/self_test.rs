@@ -4,8 +4,11 @@ use std::process::Command;
 
 #[test]
 fn quickstart_self_test_passes() {
-    let db = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-self-test.db");
-    let _ = std::fs::remove_file(&db);
+    // In a folder that does not exist yet, as `<repo>/target` does not when CARGO_TARGET_DIR
+    // points elsewhere (this stopped at once with "unable to open database file").
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-self-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("not-yet").join("quickstart.db");
     let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .args(["--listen", "127.0.0.1:0", "--self-test", "--database"])
         .arg(&db)

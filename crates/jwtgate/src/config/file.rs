@@ -181,6 +181,8 @@ pub(super) struct CookieToml {
     pub(super) path: Option<Spanned<String>>,
     pub(super) max_age_secs: Option<Spanned<u64>>,
     pub(super) secure: Option<bool>,
+    /// Whether a bearer token starts a cookie session (default true, as auth_jwt).
+    pub(super) from_bearer: Option<bool>,
     pub(super) secret: Option<Spanned<String>>,
     pub(super) secret_env: Option<Spanned<String>>,
 }

@@ -486,6 +486,9 @@ impl Config {
             if let Some(secure) = c.secure {
                 cookie = cookie.secure(secure);
             }
+            if let Some(from_bearer) = c.from_bearer {
+                cookie = cookie.from_bearer(from_bearer);
+            }
             cookie = match (&c.secret, &c.secret_env) {
                 (Some(s), None) => cookie.secret(s.get_ref().clone()),
                 (None, Some(var)) => cookie.secret_env(var.get_ref().clone()),

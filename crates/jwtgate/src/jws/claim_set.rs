@@ -17,8 +17,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
-use super::json::{MAX_JSON_DEPTH, NameSeed, Names, ReadMembers, StrictCheck, read_object};
-use super::token::TokenError;
+use super::json::{
+    JsonError, MAX_JSON_DEPTH, NameSeed, Names, ReadMembers, StrictCheck, read_object, refuse,
+};
 
 /// Members indexed without a further allocation (a usual claim set has about ten).
 const INLINE_MEMBERS: usize = 16;
@@ -105,7 +106,7 @@ enum Name {
 
 impl ClaimSet {
     /// Checks and indexes `text`, a token's decoded payload.
-    pub(crate) fn parse(text: Box<str>) -> Result<Self, TokenError> {
+    pub(crate) fn parse(text: Box<str>) -> Result<Self, JsonError> {
         Self::index(text, true, OnceLock::new())
     }
 
@@ -128,9 +129,9 @@ impl ClaimSet {
         }
     }
 
-    fn index(text: Box<str>, strict: bool, tree: OnceLock<Value>) -> Result<Self, TokenError> {
+    fn index(text: Box<str>, strict: bool, tree: OnceLock<Value>) -> Result<Self, JsonError> {
         if u32::try_from(text.len()).is_err() {
-            return Err(TokenError::TooLarge);
+            return Err(JsonError::TooLarge);
         }
         let Index {
             members,
@@ -246,7 +247,7 @@ impl<'de> ReadMembers<'de> for TopLevel<'de> {
         } = Index::default();
         let mut names = Names::default();
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            let too_large = || de::Error::custom("claims too large");
+            let too_large = || refuse(JsonError::TooLarge);
             if let Some(claim) = Registered::of(&name) {
                 registered[claim as usize] =
                     Some(u32::try_from(members.len()).map_err(|_| too_large())?);
@@ -265,6 +266,7 @@ impl<'de> ReadMembers<'de> for TopLevel<'de> {
             let value = value.get();
             if self.strict && needs_full_read(value) {
                 let mut de = serde_json::Deserializer::from_str(value);
+                // The inner refusal's reason stays recorded; this only carries it out.
                 StrictCheck { depth: 1 }
                     .deserialize(&mut de)
                     .map_err(de::Error::custom)?;
@@ -396,7 +398,7 @@ mod tests {
 
     use super::*;
 
-    fn set(text: &str) -> Result<ClaimSet, TokenError> {
+    fn set(text: &str) -> Result<ClaimSet, JsonError> {
         ClaimSet::parse(text.into())
     }
 
@@ -477,28 +479,28 @@ mod tests {
     #[test]
     fn checked_as_strictly_as_a_tree() {
         for (doc, err) in [
-            (r#"{"a":1,"a":2}"#, TokenError::DuplicateMember),
-            (r#"{"a":1,"\u0061":2}"#, TokenError::DuplicateMember),
-            (r#"{"x":{"a":1,"a":2}}"#, TokenError::DuplicateMember),
-            (r#"{"x":[{"a":1,"a":2}]}"#, TokenError::DuplicateMember),
-            ("[1]", TokenError::NotAnObject),
-            ("\"x\"", TokenError::NotAnObject),
-            ("{} x", TokenError::Json),
-            (r#"{"a":"\u0000bad\x"}"#, TokenError::Json),
-            (r#"{"a":"\ud800"}"#, TokenError::Json),
-            (r#"{"a":["\udc00"]}"#, TokenError::Json),
-            (r#"{"a":1.}"#, TokenError::Json),
-            (r#"{"a":tru}"#, TokenError::Json),
-            ("{\"a\":\"tab\there\"}", TokenError::Json),
+            (r#"{"a":1,"a":2}"#, JsonError::DuplicateMember),
+            (r#"{"a":1,"\u0061":2}"#, JsonError::DuplicateMember),
+            (r#"{"x":{"a":1,"a":2}}"#, JsonError::DuplicateMember),
+            (r#"{"x":[{"a":1,"a":2}]}"#, JsonError::DuplicateMember),
+            ("[1]", JsonError::NotAnObject),
+            ("\"x\"", JsonError::NotAnObject),
+            ("{} x", JsonError::Syntax),
+            (r#"{"a":"\u0000bad\x"}"#, JsonError::Syntax),
+            (r#"{"a":"\ud800"}"#, JsonError::Syntax),
+            (r#"{"a":["\udc00"]}"#, JsonError::Syntax),
+            (r#"{"a":1.}"#, JsonError::Syntax),
+            (r#"{"a":tru}"#, JsonError::Syntax),
+            ("{\"a\":\"tab\there\"}", JsonError::Syntax),
         ] {
             assert_eq!(set(doc).err(), Some(err), "{doc}");
         }
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(set(&deep).err(), Some(TokenError::TooDeep));
+        assert_eq!(set(&deep).err(), Some(JsonError::TooDeep));
         let ok = format!("{{\"a\":{}1{}}}", "[".repeat(15), "]".repeat(15));
         assert!(set(&ok).is_ok());
         let over = format!("{{\"a\":{}1{}}}", "[".repeat(16), "]".repeat(16));
-        assert_eq!(set(&over).err(), Some(TokenError::TooDeep));
+        assert_eq!(set(&over).err(), Some(JsonError::TooDeep));
         // Brackets inside strings never count as depth; past the quick path's bracket count,
         // the strict read decides.
         let groups: Vec<String> = (0..40).map(|i| format!("\"g[{i}]\"")).collect();
@@ -510,9 +512,9 @@ mod tests {
         let many: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
         for dup in ["m3", "m39"] {
             let doc = format!("{{{},\"{dup}\":0}}", many.join(","));
-            assert_eq!(set(&doc).err(), Some(TokenError::DuplicateMember));
+            assert_eq!(set(&doc).err(), Some(JsonError::DuplicateMember));
             let doc = format!("{{\"o\":{{{},\"{dup}\":0}}}}", many.join(","));
-            assert_eq!(set(&doc).err(), Some(TokenError::DuplicateMember));
+            assert_eq!(set(&doc).err(), Some(JsonError::DuplicateMember));
         }
         assert_eq!(
             set(&format!("{{{}}}", many.join(",")))

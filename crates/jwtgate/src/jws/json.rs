@@ -3,52 +3,83 @@
 //! signed), and a bounded depth, so a hostile document cannot recurse deeply.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::token::TokenError;
+/// Why a document was refused. A leaf type: the readers above (the JWS header and claim set,
+/// JWK sets) convert it into their own errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonError {
+    /// Not JSON, or JSON with something after the value, or a lone surrogate.
+    Syntax,
+    /// An object has the same member twice (also when one is written with escapes).
+    DuplicateMember,
+    /// Objects and arrays nested deeper than [`MAX_JSON_DEPTH`].
+    TooDeep,
+    /// A valid document that is not an object.
+    NotAnObject,
+    /// A document too large to index (over 4 GiB).
+    TooLarge,
+}
+
+impl JsonError {
+    pub(crate) const fn description(self) -> &'static str {
+        match self {
+            Self::Syntax => "not valid JSON",
+            Self::DuplicateMember => "a member is duplicated",
+            Self::TooDeep => "nested too deeply",
+            Self::NotAnObject => "not a JSON object",
+            Self::TooLarge => "too large",
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+// The reason channel. serde's visitors can only fail with the deserializer's own error
+// (`serde_json::Error`, built from a message), so the typed reason travels beside it: `refuse`
+// records it where the document is refused, `outcome` takes it where the parse returns.
+// Parsing is synchronous, so nothing else runs on the thread in between; a serde error raised
+// without `refuse` (bad syntax) leaves no reason and is `Syntax`. Nothing reads message text.
+thread_local! {
+    static REASON: Cell<Option<JsonError>> = const { Cell::new(None) };
+}
+
+/// The error a visitor returns to refuse a document for `why`.
+pub(crate) fn refuse<E: de::Error>(why: JsonError) -> E {
+    REASON.with(|r| r.set(Some(why)));
+    E::custom(why.description())
+}
+
+/// Runs one top-level parse, turning its serde error into the reason it was refused for.
+fn outcome<T>(parse: impl FnOnce() -> Result<T, serde_json::Error>) -> Result<T, JsonError> {
+    REASON.with(|r| r.set(None));
+    parse().map_err(|_| REASON.with(Cell::take).unwrap_or(JsonError::Syntax))
+}
 
 /// Objects and arrays nested deeper than this are refused.
 pub(crate) const MAX_JSON_DEPTH: usize = 16;
 
 /// Parses a JSON object with no duplicate members and at most [`MAX_JSON_DEPTH`] levels.
-pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue { depth: 0 }
-        .deserialize(&mut de)
-        .map_err(|e| classify(&e))?;
-    de.end().map_err(|_| TokenError::Json)?;
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+    let value = outcome(|| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value = StrictValue { depth: 0 }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    })?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(TokenError::NotAnObject),
+        _ => Err(JsonError::NotAnObject),
     }
-}
-
-/// A string member of a JWS header as it was read: borrowed from the document unless it held
-/// escapes, or `NotText` when the member is not a string.
-pub(crate) type HeaderText<'de> = Result<Cow<'de, str>, NotText>;
-
-/// A header member that should have been a string and is not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct NotText;
-
-/// The members of a JWS header jwtgate reads. Every member is checked as any token JSON is (no
-/// duplicates, bounded depth), but no map is built and nothing is copied: the others are
-/// dropped as they are read.
-#[derive(Default)]
-pub(crate) struct HeaderMembers<'de> {
-    pub(crate) alg: Option<HeaderText<'de>>,
-    pub(crate) kid: Option<HeaderText<'de>>,
-    pub(crate) typ: Option<HeaderText<'de>>,
-    pub(crate) crit: bool,
-}
-
-/// Reads a JWS header: a JSON object, strict as [`parse_object`].
-pub(crate) fn parse_header(text: &str) -> Result<HeaderMembers<'_>, TokenError> {
-    read_object(text, HeaderReader)
 }
 
 /// What reads the members of an object for [`read_object`].
@@ -63,12 +94,14 @@ pub(crate) trait ReadMembers<'de> {
 pub(crate) fn read_object<'de, R: ReadMembers<'de>>(
     text: &'de str,
     reader: R,
-) -> Result<R::Out, TokenError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let out =
-        de::Deserializer::deserialize_any(&mut de, ObjectOnly(reader)).map_err(|e| classify(&e))?;
-    de.end().map_err(|_| TokenError::Json)?;
-    out.ok_or(TokenError::NotAnObject)
+) -> Result<R::Out, JsonError> {
+    let out = outcome(|| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let out = de::Deserializer::deserialize_any(&mut de, ObjectOnly(reader))?;
+        de.end()?;
+        Ok(out)
+    })?;
+    out.ok_or(JsonError::NotAnObject)
 }
 
 /// The visitor behind [`read_object`]: `None` for anything but an object.
@@ -123,7 +156,7 @@ impl<'de> Names<'de> {
     pub(crate) fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
         let seen = self.inline.contains(&name) || self.more.contains(&name);
         if seen {
-            return Err(E::custom(DUPLICATE));
+            return Err(refuse(JsonError::DuplicateMember));
         }
         if self.inline.len() < INLINE_NAMES {
             self.inline.push(name);
@@ -131,83 +164,6 @@ impl<'de> Names<'de> {
             self.more.insert(name);
         }
         Ok(())
-    }
-}
-
-impl<'de> ReadMembers<'de> for HeaderReader {
-    type Out = HeaderMembers<'de>;
-
-    fn read<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        let mut out = HeaderMembers::default();
-        let mut names = Names::default();
-        while let Some(name) = map.next_key_seed(NameSeed)? {
-            let slot = match &*name {
-                "alg" => Some(&mut out.alg),
-                "kid" => Some(&mut out.kid),
-                "typ" => Some(&mut out.typ),
-                _ => None,
-            };
-            out.crit |= name == "crit";
-            names.insert(name)?;
-            match slot {
-                Some(slot) => *slot = Some(map.next_value_seed(TextSeed { depth: 1 })?),
-                None => map.next_value_seed(StrictCheck { depth: 1 })?,
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Reads a JWS header's members.
-struct HeaderReader;
-
-/// A member that should be a string: its text, or `NotText` (anything else is still checked).
-struct TextSeed {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for TextSeed {
-    type Value = HeaderText<'de>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TextSeed {
-    type Value = HeaderText<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Ok(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Ok(Cow::Owned(v.to_owned())))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Err(NotText))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Err(NotText))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Err(NotText))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Err(NotText))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Err(NotText))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        StrictCheck { depth: self.depth }.visit_seq(seq)?;
-        Ok(Err(NotText))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        StrictCheck { depth: self.depth }.visit_map(map)?;
-        Ok(Err(NotText))
     }
 }
 
@@ -256,7 +212,7 @@ impl<'de> DeserializeSeed<'de> for StrictCheck {
 impl StrictCheck {
     fn nested<E: de::Error>(&self) -> Result<Self, E> {
         if self.depth >= MAX_JSON_DEPTH {
-            return Err(E::custom(TOO_DEEP));
+            return Err(refuse(JsonError::TooDeep));
         }
         Ok(Self {
             depth: self.depth + 1,
@@ -307,20 +263,6 @@ impl<'de> Visitor<'de> for StrictCheck {
     }
 }
 
-const DUPLICATE: &str = "jwtgate:duplicate";
-const TOO_DEEP: &str = "jwtgate:too-deep";
-
-pub(crate) fn classify(e: &serde_json::Error) -> TokenError {
-    let text = e.to_string();
-    if text.starts_with(DUPLICATE) {
-        TokenError::DuplicateMember
-    } else if text.starts_with(TOO_DEEP) {
-        TokenError::TooDeep
-    } else {
-        TokenError::Json
-    }
-}
-
 /// A `serde_json::Value` deserializer that refuses duplicate members and deep nesting.
 struct StrictValue {
     depth: usize,
@@ -337,7 +279,7 @@ impl<'de> DeserializeSeed<'de> for StrictValue {
 impl StrictValue {
     fn nested<E: de::Error>(&self) -> Result<Self, E> {
         if self.depth >= MAX_JSON_DEPTH {
-            return Err(E::custom(TOO_DEEP));
+            return Err(refuse(JsonError::TooDeep));
         }
         Ok(Self {
             depth: self.depth + 1,
@@ -385,7 +327,7 @@ impl<'de> Visitor<'de> for StrictValue {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                return Err(de::Error::custom(DUPLICATE));
+                return Err(refuse(JsonError::DuplicateMember));
             }
             let value = map.next_value_seed(Self { depth: child.depth })?;
             out.insert(key, value);
@@ -399,51 +341,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_are_read_without_a_map_and_as_strictly() {
-        let h = parse_header(r#"{"alg":"RS256","kid":"k","x5t":"t","n":{"a":[1]}}"#).unwrap();
-        assert_eq!(h.alg, Some(Ok(Cow::Borrowed("RS256"))));
-        assert_eq!(h.kid, Some(Ok(Cow::Borrowed("k"))));
-        assert!(h.typ.is_none() && !h.crit);
-        let h = parse_header(r#"{"\u0061lg":"R\u0053256","typ":{"a":1},"crit":[]}"#).unwrap();
-        assert_eq!(h.alg, Some(Ok(Cow::Owned("RS256".into()))));
-        assert_eq!(h.typ, Some(Err(NotText)));
-        assert!(h.crit);
-        for (doc, err) in [
-            (
-                r#"{"alg":"HS256","alg":"none"}"#,
-                TokenError::DuplicateMember,
-            ),
-            (r#"{"x":1,"\u0078":2}"#, TokenError::DuplicateMember),
-            (r#"{"typ":{"a":1,"a":2}}"#, TokenError::DuplicateMember),
-            (r#"[1]"#, TokenError::NotAnObject),
-            (r#""alg""#, TokenError::NotAnObject),
-            (r#"{"alg":"HS256"} x"#, TokenError::Json),
-        ] {
-            assert_eq!(parse_header(doc).err(), Some(err), "{doc:?}");
-        }
-        // More members than the names kept inline: duplicates are still found.
-        let many: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
-        let doc = format!("{{{},\"m3\":0}}", many.join(","));
-        assert_eq!(parse_header(&doc).err(), Some(TokenError::DuplicateMember));
-        let doc = format!("{{{},\"m39\":0}}", many.join(","));
-        assert_eq!(parse_header(&doc).err(), Some(TokenError::DuplicateMember));
-        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(parse_header(&deep).err(), Some(TokenError::TooDeep));
-    }
-
-    #[test]
     fn duplicates_and_depth() {
         assert_eq!(
             parse_object(br#"{"a":1,"a":2}"#).err(),
-            Some(TokenError::DuplicateMember)
+            Some(JsonError::DuplicateMember)
         );
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
         assert_eq!(
             parse_object(deep.as_bytes()).err(),
-            Some(TokenError::TooDeep)
+            Some(JsonError::TooDeep)
         );
-        assert_eq!(parse_object(b"[1]").err(), Some(TokenError::NotAnObject));
-        assert_eq!(parse_object(b"{} x").err(), Some(TokenError::Json));
+        assert_eq!(parse_object(b"[1]").err(), Some(JsonError::NotAnObject));
+        assert_eq!(parse_object(b"{} x").err(), Some(JsonError::Syntax));
         assert!(parse_object(br#"{"a":{"b":[1,2,null]}}"#).is_ok());
+        // The reason of one refusal never leaks into the next parse.
+        assert_eq!(parse_object(b"{\"a\":").err(), Some(JsonError::Syntax));
     }
 }

@@ -301,6 +301,19 @@ mod tests {
                 "{doc:?}"
             );
         }
+        // JSON faults are told as such, not as a token's ("token has a duplicated member").
+        let cases: [(&[u8], &str); 3] = [
+            (
+                br#"{"keys":[],"keys":[]}"#,
+                "not a JWK set: a member is duplicated",
+            ),
+            (b"[]", "not a JWK set: not a JSON object"),
+            (b"{\"keys\":[", "not a JWK set: not valid JSON"),
+        ];
+        for (doc, message) in cases {
+            let err = parse_jwks(doc, &[Algorithm::RS256], false).unwrap_err();
+            assert_eq!(err.message, message);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub(crate) mod algorithm;
 pub(crate) mod claim_set;
 pub(crate) mod claims;
+pub(crate) mod header;
 pub(crate) mod json;
 pub(crate) mod jwk;
 pub(crate) mod keys;

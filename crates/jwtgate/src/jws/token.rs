@@ -13,7 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smallvec::SmallVec;
 
 use super::claim_set::ClaimSet;
-use super::json::{HeaderText, NotText, parse_header};
+use super::header::{HeaderText, NotText, parse_header};
+use super::json::JsonError;
 
 /// Headers up to this size are decoded into a buffer on the stack.
 const HEADER_STACK_BYTES: usize = 512;
@@ -92,6 +93,19 @@ impl TokenError {
             Self::KidNotString => "token kid is not a string",
             Self::TypNotString => "token typ is not a string",
             Self::Crit => "token has critical header extensions",
+        }
+    }
+}
+
+/// The strict reader's reasons, told as token faults (what a client is sent).
+impl From<JsonError> for TokenError {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::Syntax => Self::Json,
+            JsonError::DuplicateMember => Self::DuplicateMember,
+            JsonError::TooDeep => Self::TooDeep,
+            JsonError::NotAnObject => Self::NotAnObject,
+            JsonError::TooLarge => Self::TooLarge,
         }
     }
 }

@@ -58,7 +58,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, SET_COOKIE};
 use http::request::Parts;
@@ -75,7 +74,7 @@ pub use response::{
 
 use crate::authz::Requirement;
 use crate::directory::BoxFuture;
-use crate::engine::{Chain, Engine, Outcome};
+use crate::engine::{Chain, Engine};
 use crate::identity::Anonymous;
 use crate::rejection::Rejection;
 
@@ -268,27 +267,8 @@ where
                 requirements,
                 ..
             } = &*config;
-            // Timed only for the duration histogram (two clock reads per request otherwise).
-            let started = cfg!(feature = "metrics").then(Instant::now);
-            let result = authorize(engine, *chain, requirements, &parts).await;
-            engine.record(*chain, &result, started.map(|s| s.elapsed()));
-            match result {
-                Ok(Outcome::Anonymous) => {
-                    parts.extensions.insert(Anonymous {
-                        realm: engine.realm.clone(),
-                    });
-                    Ok(Authenticated {
-                        parts,
-                        set_cookie: None,
-                    })
-                }
-                Ok(Outcome::Authenticated {
-                    identity,
-                    set_cookie,
-                }) => {
-                    parts.extensions.insert(identity);
-                    Ok(Authenticated { parts, set_cookie })
-                }
+            match engine.authorize(*chain, requirements, &mut parts).await {
+                Ok(set_cookie) => Ok(Authenticated { parts, set_cookie }),
                 Err(rejection) => Err(Refused { parts, rejection }),
             }
         }
@@ -302,32 +282,6 @@ where
             body: Some(body),
         }
     }
-}
-
-/// Authentication, then the layer's requirements.
-async fn authorize(
-    engine: &Engine,
-    chain: Chain,
-    requirements: &[Requirement],
-    parts: &Parts,
-) -> Result<Outcome, Rejection> {
-    let outcome = engine.authenticate(chain, parts).await?;
-    if let Outcome::Authenticated { identity, .. } = &outcome {
-        for requirement in requirements {
-            if !requirement.is_met(identity).await {
-                tracing::debug!(
-                    validator = %identity.validator(),
-                    requirement = ?requirement,
-                    "token refused: requirement not met"
-                );
-                return Err(Rejection::insufficient_scope(
-                    engine.realm.clone(),
-                    requirement.names(),
-                ));
-            }
-        }
-    }
-    Ok(outcome)
 }
 
 /// The head of a request that passed, and the cookie to set on its response (cookie mode).
@@ -663,6 +617,58 @@ mod tests {
                     .starts_with("v_auth=; Path=/; Max-Age=0")
             );
         }
+    }
+
+    #[tokio::test]
+    async fn cookie_mode_can_leave_bearer_calls_without_a_cookie() {
+        let registry = |from_bearer| {
+            Registry::builder()
+                .validator(
+                    Validator::new("v")
+                        .issuer("i")
+                        .audience("a")
+                        .algorithm(Algorithm::HS256)
+                        .key(KeySource::secret(SECRET))
+                        .static_user(7)
+                        .cookie(
+                            CookieMode::new("v_auth")
+                                .secret(SECRET)
+                                .secure(false)
+                                .from_bearer(from_bearer),
+                        ),
+                )
+                .build()
+                .unwrap()
+        };
+        let bearer = || {
+            Request::get("/")
+                .header("authorization", format!("Bearer {}", token()))
+                .body(String::new())
+                .unwrap()
+        };
+        // auth_jwt's behaviour by default: the bearer call starts a session.
+        let res = call(registry(true).layer("jwt_v").unwrap(), bearer()).await;
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.starts_with("v_auth="), "{cookie}");
+        // Off: the API call is answered without one...
+        let off = registry(false).layer("jwt_v").unwrap();
+        let res = call(off.clone(), bearer()).await;
+        assert_eq!(res.body(), "user 7");
+        assert!(res.headers().get("set-cookie").is_none());
+        // ...while a session (here the one issued above) still refreshes itself.
+        let session = cookie.split(';').next().unwrap().to_owned();
+        let req = Request::get("/")
+            .header("cookie", session)
+            .body(String::new())
+            .unwrap();
+        let res = call(off, req).await;
+        assert_eq!(res.body(), "user 7");
+        assert!(
+            res.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .starts_with("v_auth=")
+        );
     }
 
     #[tokio::test]

@@ -108,7 +108,9 @@ impl GrpcRejection {
     pub fn code(rejection: &Rejection) -> u16 {
         match rejection.kind() {
             RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => 7,
-            RejectionKind::KeysUnavailable | RejectionKind::DirectoryUnavailable => 14,
+            RejectionKind::KeysUnavailable
+            | RejectionKind::DirectoryUnavailable
+            | RejectionKind::LoginUnavailable => 14,
             RejectionKind::Internal => 13,
             _ => 16,
         }
@@ -152,8 +154,13 @@ impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
             return Response::new(B::default());
         }
         if rejection.wants_page() {
+            let title = if rejection.kind() == RejectionKind::LoginUnavailable {
+                "Sign-in unavailable"
+            } else {
+                "Sign-in required"
+            };
             let mut res = Response::new(B::from(crate::rejection::page_html(
-                "Sign-in required",
+                title,
                 rejection.description(),
             )));
             *res.status_mut() = rejection.status();

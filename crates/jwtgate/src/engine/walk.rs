@@ -1,0 +1,284 @@
+//! Stage 2, the chain walk: each validator in order gets its credential checked, until one
+//! accepts. A token is served from the verified-token cache (whose hit policy lives in
+//! `token_cache`) or parsed once per request and verified; a cookie-mode session is read by
+//! `cookie`. When none accepts, the refusals are combined into one answer.
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use super::credentials::Found;
+use super::{Accepted, Engine};
+use crate::cookie::Session;
+use crate::credentials::Credential;
+use crate::failure::Failure;
+use crate::identity::Payload;
+use crate::jws::claims;
+use crate::jws::keys::CheckedSignatures;
+use crate::jws::token::{self, TokenError, UnverifiedToken};
+use crate::rejection::{Rejection, RejectionKind};
+use crate::token_cache::Verified;
+use crate::validator::CompiledValidator;
+
+/// Walks the chain. `Ok(None)`: no validator found any credential (an expired session counts
+/// as none; its clearing cookie goes into `cleared`).
+pub(super) async fn walk<'e>(
+    engine: &'e Engine,
+    found: &Found<'e, '_>,
+    cleared: &mut Vec<HeaderValue>,
+) -> Result<Option<Accepted<'e>>, Rejection> {
+    let now = claims::now();
+    let mut memo = TokenMemo::default();
+    let mut seen = false;
+    let mut failures: Vec<(&CompiledValidator, Failure)> = Vec::new();
+    for (v, credential) in found {
+        let result = match credential {
+            None => Err(Failure::Missing),
+            Some(Credential::Token(raw)) => {
+                seen = true;
+                match v.admits(raw) {
+                    Err(f) => Err(f),
+                    Ok(()) => {
+                        let entry = memo.entry(raw, engine);
+                        match engine.tokens.hit(v, &mut entry.remembered, raw, now) {
+                            Some(result) => result,
+                            None => verify(engine, v, entry, now).await,
+                        }
+                    }
+                }
+                .map(|payload| (payload, false))
+            }
+            Some(Credential::ModeCookie(raw)) => {
+                match v.cookie.as_ref().map(|c| c.read(raw, &v.cookie_rules, now)) {
+                    None => Err(Failure::Missing),
+                    Some(Session::Valid(claims)) => {
+                        seen = true;
+                        Ok((Payload::new(claims), true))
+                    }
+                    // An expired session is no credential: cleared, and a browser is sent to sign
+                    // in again rather than shown an error.
+                    Some(Session::Expired(clear)) => {
+                        cleared.extend(clear);
+                        Err(Failure::Missing)
+                    }
+                    Some(Session::Refused(failure)) => {
+                        seen = true;
+                        Err(failure)
+                    }
+                }
+            }
+        };
+        match result {
+            Ok((payload, by_session_cookie)) => {
+                return Ok(Some(Accepted {
+                    validator: v,
+                    payload,
+                    by_session_cookie,
+                }));
+            }
+            Err(failure) => failures.push((v, failure)),
+        }
+    }
+    for (v, failure) in &failures {
+        if *failure != Failure::Missing {
+            tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
+        }
+    }
+    if seen {
+        Err(combine(engine, &failures))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Parses (once per request) and verifies the token for `v`; a success is remembered.
+async fn verify(
+    engine: &Engine,
+    v: &CompiledValidator,
+    entry: &mut MemoToken<'_>,
+    now: u64,
+) -> Result<Payload, Failure> {
+    let key = {
+        let (token, checked) = entry.parsed().map_err(Failure::Token)?;
+        v.verify(token, now, checked).await?
+    };
+    // Verified above, so parsed: the claims are there.
+    let claims = entry
+        .take_claims()
+        .ok_or(Failure::Token(TokenError::Json))?;
+    let payload = Payload::new(claims);
+    engine.tokens.insert(
+        entry.raw,
+        Verified::new(v.index, payload.clone(), key, v.rules.leeway),
+    );
+    Ok(payload)
+}
+
+/// One 401 (or 503) for every failure of the chain; the details were logged. When every
+/// validator that saw a credential refused it for the same reason, that reason is the
+/// description.
+pub(super) fn combine(engine: &Engine, failures: &[(&CompiledValidator, Failure)]) -> Rejection {
+    let retry = failures.iter().find_map(|(_, f)| match f {
+        Failure::KeysUnavailable { retry_after, .. } => Some((*retry_after, *f)),
+        _ => None,
+    });
+    if let Some((retry_after, failure)) = retry {
+        return engine
+            .reject(RejectionKind::KeysUnavailable, failure.description())
+            .with_retry_after(retry_after);
+    }
+    let mut real = failures
+        .iter()
+        .map(|(_, f)| *f)
+        .filter(|f| *f != Failure::Missing);
+    let first = real.next();
+    match first {
+        Some(only) if real.all(|f| f == only) => {
+            engine.reject(RejectionKind::InvalidToken, only.description())
+        }
+        _ => engine.reject(
+            RejectionKind::InvalidToken,
+            "token refused by every validator of the chain",
+        ),
+    }
+}
+
+/// Tokens of one request, each looked up in the verified-token cache and parsed at most once
+/// however many validators read it (the same token often comes from two sources: Cloudflare's
+/// header and cookie), with the signatures already checked. The first token is kept inline: a
+/// request rarely carries two different ones.
+#[derive(Default)]
+struct TokenMemo<'t> {
+    first: Option<MemoToken<'t>>,
+    more: Vec<MemoToken<'t>>,
+}
+
+struct MemoToken<'t> {
+    raw: &'t str,
+    /// The cache's verification of this token, looked up once per request.
+    remembered: Option<Arc<Verified>>,
+    /// Parsed when first needed (a cache hit never parses).
+    token: Option<Result<UnverifiedToken<'t>, TokenError>>,
+    checked: CheckedSignatures,
+}
+
+impl<'t> TokenMemo<'t> {
+    fn entry(&mut self, raw: &'t str, engine: &Engine) -> &mut MemoToken<'t> {
+        let new = || MemoToken {
+            raw,
+            remembered: engine.tokens.get(raw),
+            token: None,
+            checked: CheckedSignatures::default(),
+        };
+        if self.first.as_ref().is_none_or(|t| t.raw == raw) {
+            return self.first.get_or_insert_with(new);
+        }
+        let i = match self.more.iter().position(|t| t.raw == raw) {
+            Some(i) => i,
+            None => {
+                self.more.push(new());
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[i]
+    }
+}
+
+impl<'t> MemoToken<'t> {
+    fn parsed(&mut self) -> Result<(&UnverifiedToken<'t>, &mut CheckedSignatures), TokenError> {
+        let raw = self.raw;
+        match self.token.get_or_insert_with(|| token::parse(raw)) {
+            Ok(token) => Ok((token, &mut self.checked)),
+            Err(e) => Err(*e),
+        }
+    }
+
+    fn take_claims(&mut self) -> Option<Arc<crate::jws::claim_set::ClaimSet>> {
+        match self.token.take() {
+            Some(Ok(token)) => Some(token.claims),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jws::claims::ClaimError;
+    use crate::{Algorithm, KeySource, Registry, Validator};
+
+    fn engine_with(n: usize) -> Registry {
+        let mut b = Registry::builder();
+        for i in 0..n {
+            b = b.validator(
+                Validator::new(format!("v{i}"))
+                    .issuer("i")
+                    .audience("a")
+                    .algorithm(Algorithm::HS256)
+                    .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
+                    .static_user(1),
+            );
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn refusals_combine_into_one_answer() {
+        let registry = engine_with(3);
+        let e = registry.engine();
+        let (a, b, c) = (&e.validators[0], &e.validators[1], &e.validators[2]);
+        let expired = Failure::Claim(ClaimError::Expired);
+        let down = Failure::KeysUnavailable {
+            retry_after: 7,
+            misconfigured: false,
+        };
+        type Case<'a> = (
+            Vec<(&'a CompiledValidator, Failure)>,
+            RejectionKind,
+            &'a str,
+            Option<u64>,
+        );
+        let cases: [Case<'_>; 5] = [
+            // One reason, whoever gave it: that reason.
+            (
+                vec![(a, expired), (b, Failure::Missing)],
+                RejectionKind::InvalidToken,
+                "token expired",
+                None,
+            ),
+            (
+                vec![(a, expired), (b, expired)],
+                RejectionKind::InvalidToken,
+                "token expired",
+                None,
+            ),
+            // Different reasons: a generic one (the details are in the log).
+            (
+                vec![(a, expired), (b, Failure::BadSignature)],
+                RejectionKind::InvalidToken,
+                "token refused by every validator of the chain",
+                None,
+            ),
+            // Keys that cannot be had win: the client should retry, not give up.
+            (
+                vec![(a, Failure::BadSignature), (b, down), (c, expired)],
+                RejectionKind::KeysUnavailable,
+                down.description(),
+                Some(7),
+            ),
+            (
+                vec![(c, down)],
+                RejectionKind::KeysUnavailable,
+                down.description(),
+                Some(7),
+            ),
+        ];
+        for (failures, kind, description, retry) in cases {
+            let r = combine(e, &failures);
+            assert_eq!(
+                (r.kind(), r.description(), r.retry_after()),
+                (kind, description, retry)
+            );
+        }
+    }
+}
