@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header::AUTHORIZATION};
 use axum::routing::get;
-use jwtgate::{Algorithm, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator};
 use jwtgate_test::{TestKey, mint};
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -100,7 +100,7 @@ fn router(cache: u64) -> Router {
                 .audience(AUD)
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::public_key_pem(key.public_pem()))
-                .user_from_claim("sub"),
+                .user(User::claim("sub")),
         )
         .build()
         .unwrap();

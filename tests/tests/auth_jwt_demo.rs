@@ -1,7 +1,10 @@
 //! auth_jwt_demo's HTTP tests (reference §B.2), over real TCP, plus the cookie-mode cases
 //! its code implies (§B.3.8).
 
-use jwtgate::{Algorithm, CookieMode, InMemoryDirectory, KeySource, Registry, Validator};
+use jwtgate::{
+    Algorithm, CookieMode, KeySource, Partner, Registry, User, Validator,
+    directory::InMemoryDirectory,
+};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use jwtgate_tests::{app, serve};
 use reqwest::StatusCode;
@@ -23,8 +26,8 @@ fn demo_validator(name: &str) -> Validator {
         .audience("auth_jwt_test_api")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .static_user(USER_DEMO)
-        .partner_by_email(false)
+        .user(User::fixed(USER_DEMO))
+        .partner(Partner::by_email())
 }
 
 async fn demo() -> Demo {
@@ -44,8 +47,8 @@ async fn demo() -> Demo {
                 .audience("auth_jwt_test_api")
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::jwks_url(provider.jwks_url()))
-                .static_user(1)
-                .partner_by_email(false),
+                .user(User::fixed(1))
+                .partner(Partner::by_email()),
         )
         .build()
         .expect("demo registry");

@@ -5,7 +5,10 @@
 //! "thesecret", too short for HS256), the scheme is case-insensitive, and failures carry
 //! RFC 6750 challenges.
 
-use jwtgate::{Algorithm, ErrorKind, InMemoryDirectory, KeySource, Registry, Validator};
+use jwtgate::{
+    Algorithm, ErrorKind, KeySource, Partner, Registry, User, Validator,
+    directory::InMemoryDirectory,
+};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{app, get_bearer, get_with, send};
 use serde_json::{Value, json};
@@ -19,8 +22,8 @@ fn validator(name: &str) -> Validator {
         .audience("me")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .static_user(1)
-        .partner_by_email(false)
+        .user(User::fixed(1))
+        .partner(Partner::by_email())
 }
 
 fn token_with(key: &str, aud: &str, iss: &str, exp_delta: i64, extra: Value) -> String {
@@ -135,7 +138,7 @@ async fn test_auth_method_valid_token() {
 
 #[tokio::test]
 async fn test_user_id_strategy() {
-    let app = one(validator("validator5").static_user(5));
+    let app = one(validator("validator5").user(User::fixed(5)));
     let r = get_bearer(&app, "/jwt", Some(&token())).await;
     assert_eq!(r.body["uid"], 5);
 }
@@ -172,7 +175,7 @@ async fn test_auth_method_valid_token_two_validators_one_bad_audience() {
         .audience("bad")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .static_user(1);
+        .user(User::fixed(1));
     let (s2, body, s3) = two_validators(v2, false).await;
     assert_eq!((s2, s3), (401, 200));
     assert_eq!(body["error_description"], "token audience not accepted");
@@ -185,7 +188,7 @@ async fn test_auth_method_valid_token_two_validators_one_bad_audience_chained() 
         .audience("bad")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .static_user(2);
+        .user(User::fixed(2));
     let (s2, body, _) = two_validators(v2, true).await;
     assert_eq!(s2, 200);
     assert_eq!(body["validator"], "validator3");
@@ -209,7 +212,7 @@ async fn test_auth_method_invalid_token_on_chain() {
             .audience(aud)
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret(key))
-            .static_user(1);
+            .user(User::fixed(1));
         match next {
             Some(n) => v.next(n),
             None => v,
@@ -319,7 +322,7 @@ async fn test_partner_id_strategy_email_not_found() {
 
 #[tokio::test]
 async fn test_partner_id_strategy_email_not_found_partner_required() {
-    let app = one(validator("validator6").partner_by_email(true));
+    let app = one(validator("validator6").partner(Partner::by_email().required()));
     let t = token_with(
         SECRET,
         "me",
@@ -623,11 +626,11 @@ async fn a_single_failing_validator_gives_its_own_reason() {
 async fn the_accepting_validator_decides_user_partner_and_cookie() {
     let v1 = validator("v1")
         .issuer("http://other")
-        .static_user(10)
+        .user(User::fixed(10))
         .next("v2");
     let v2 = validator("v2")
-        .static_user(20)
-        .partner_by_email(false)
+        .user(User::fixed(20))
+        .partner(Partner::by_email())
         .cookie(jwtgate::CookieMode::new("v2_auth").secret(SECRET));
     let r = registry(vec![v1, v2]);
     let app = app(&r, &[("/jwt", "jwt_v1")]);

@@ -7,8 +7,8 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use jwtgate::layer::{EmptyRejection, JsonRejection, ProblemRejection};
 use jwtgate::{
-    Algorithm, Identity, KeySource, Registry, Rejection, RejectionKind, Requirement, Roles, Scopes,
-    Validator,
+    Algorithm, Identity, KeySource, Registry, User, Validator, authz::Requirement, authz::Roles,
+    authz::Scopes, rejection::Rejection, rejection::RejectionKind,
 };
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{get_with, send, whoami};
@@ -26,7 +26,7 @@ fn registry() -> Registry {
                 .audience("api")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .user_from_claim("sub"),
+                .user(User::claim("sub")),
         )
         .build()
         .unwrap()
@@ -47,7 +47,7 @@ fn bearer(t: &str) -> String {
 
 fn app() -> Router {
     let r = registry();
-    let route = |path: &str, layer: jwtgate::JwtAuthLayer| {
+    let route = |path: &str, layer: jwtgate::layer::JwtAuthLayer| {
         Router::new().route(path, get(whoami)).route_layer(layer)
     };
     Router::new()

@@ -2,7 +2,7 @@
 //! peer crate in a real app might. jsonwebtoken's own `decode` then panics (it cannot choose a
 //! process default); jwtgate calls the aws-lc-rs provider by name and keeps working.
 
-use jwtgate::{Algorithm, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{app, get_bearer};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ async fn jwtgate_works_where_a_bare_decode_panics() {
                 .audience("api")
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::public_key_pem(rsa.public_pem()))
-                .static_user(1),
+                .user(User::fixed(1)),
         )
         .build()
         .unwrap();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, aws_lc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use jwtgate::{Algorithm, CookieMode, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, CookieMode, KeySource, Registry, User, Validator};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{app, get_bearer, get_with, send};
 use serde_json::json;
@@ -50,7 +50,7 @@ async fn jwtgate_never_uses_the_process_default() {
                 .audience("api")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(secret))
-                .static_user(1)
+                .user(User::fixed(1))
                 .cookie(CookieMode::new("c").secret(secret)),
         )
         .build()

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::routing::{any, get};
 use jwtgate::{
-    Algorithm, BoxFuture, Claims, ErrorKind, KeySource, LookupError, PartnerId, Payload, Registry,
-    Rejection, RejectionKind, UserId, UserResolver, Validator, ValidatorName,
+    Algorithm, ErrorKind, KeySource, Registry, User, Validator, directory::BoxFuture,
+    directory::LookupError, directory::UserResolver, extract::Claims, identity::PartnerId,
+    identity::Payload, identity::UserId, identity::ValidatorName, rejection::Rejection,
+    rejection::RejectionKind,
 };
 use jwtgate_test::{TestKey, b64, claims, jwks, mint, mint_raw};
 use jwtgate_tests::{app, get_bearer, get_with, send, whoami};
@@ -24,7 +26,7 @@ fn hs(name: &str) -> Validator {
         .audience("api")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .static_user(7)
+        .user(User::fixed(7))
 }
 
 fn router(v: Validator) -> Router {
@@ -208,7 +210,7 @@ fn key_type_must_fit_the_algorithm() {
             .issuer(ISS)
             .audience("api")
             .algorithm(alg)
-            .static_user(1)
+            .user(User::fixed(1))
     };
     let rsa_pem = TestKey::rsa().public_pem();
     // An RSA public key is never an HMAC secret.
@@ -265,7 +267,7 @@ async fn alg_confusion_with_the_public_key_as_secret_fails() {
         .audience("api")
         .algorithm(Algorithm::RS256)
         .key(KeySource::public_key_pem(rsa.public_pem()))
-        .static_user(1);
+        .user(User::fixed(1));
     let app = router(v);
     let forged = mint(
         &TestKey::hmac(rsa.public_pem()),
@@ -303,7 +305,7 @@ async fn every_algorithm_end_to_end() {
             .issuer(ISS)
             .audience("api")
             .algorithm(alg)
-            .static_user(1);
+            .user(User::fixed(1));
         let c = claims(ISS, "api", 100);
         // PEM
         let app = router(
@@ -342,7 +344,7 @@ async fn every_algorithm_end_to_end() {
             .audience("api")
             .algorithm(alg)
             .key(KeySource::secret(secret.clone()))
-            .static_user(1);
+            .user(User::fixed(1));
         let t = mint(
             &TestKey::hmac(secret),
             alg.as_str(),
@@ -526,7 +528,7 @@ async fn extractor_values() {
 #[tokio::test]
 async fn user_from_claim() {
     // A user claim is read as it is, a string or a number (`sub` itself must be a string).
-    let app = router(hs("v").user_from_claim("uid"));
+    let app = router(hs("v").user(User::claim("uid")));
     let key = TestKey::hmac(SECRET);
     for (value, uid) in [(json!("abc"), json!("abc")), (json!(42), json!(42))] {
         let mut c = claims(ISS, "api", 100);
@@ -578,7 +580,7 @@ async fn user_resolver_registers_and_refuses() {
         next: AtomicU64::new(100),
         users: Default::default(),
     };
-    let app = router(hs("v").user_resolver(resolver));
+    let app = router(hs("v").user(User::resolver(resolver)));
     let key = TestKey::hmac(SECRET);
     let with_email = |e: &str| {
         let mut c = claims(ISS, "api", 100);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, User, Validator};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint, mint_raw, now};
 use jwtgate_tests::{app, get_bearer};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ fn validator(alg: Algorithm, key: KeySource) -> Validator {
         .audience(AUD)
         .algorithm(alg)
         .key(key)
-        .static_user(1)
+        .user(User::fixed(1))
 }
 
 fn router(v: Validator) -> axum::Router {

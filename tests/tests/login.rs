@@ -7,7 +7,7 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtgate::{Algorithm, CookieMode, KeySource, Login, Preset, Registry, Validator};
+use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, User, Validator, login::Login};
 use jwtgate_test::{Provider, TestKey, jwks};
 use jwtgate_tests::whoami;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
@@ -41,7 +41,7 @@ async fn oidc_site_with(max_age: Duration, secret: Option<&str>) -> Site {
                 .audience("api")
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::oidc_issuer(provider.issuer()))
-                .user_from_claim("sub")
+                .user(User::claim("sub"))
                 .cookie(
                     CookieMode::new("idp_session")
                         .secure(false)

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use jwtgate::{Algorithm, KeySource, Registry, RemoteKeyOptions, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator, remote::RemoteKeyOptions};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use jwtgate_tests::{Logs, app, get_bearer};
 use serde_json::json;
@@ -29,7 +29,7 @@ async fn an_issuer_its_discovery_contradicts_is_a_configuration_error() {
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::oidc_issuer(provider.issuer()))
                 .remote_options(RemoteKeyOptions::default().backoff(Duration::ZERO, Duration::ZERO))
-                .static_user(1),
+                .user(User::fixed(1)),
         )
         .build()
         .unwrap();

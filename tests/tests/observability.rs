@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::routing::get;
-use jwtgate::{Algorithm, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{get_with, send, whoami};
 use serde_json::json;
@@ -28,7 +28,7 @@ async fn one_span_per_request_an_event_per_refusal_and_no_secrets() {
                 .audience("api")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .user_from_claim("uid")
+                .user(User::claim("uid"))
                 .cookie(
                     jwtgate::CookieMode::new("v_auth").secret("cookie-secret-cookie-secret-0032"),
                 ),

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use axum::Router;
 use futures_util::future::join_all;
-use jwtgate::{Algorithm, ErrorKind, KeySource, Registry, RemoteKeyOptions, Validator};
+use jwtgate::{
+    Algorithm, ErrorKind, KeySource, Registry, User, Validator, remote::RemoteKeyOptions,
+};
 use jwtgate_test::{Behavior, Provider, TestKey, b64, claims, jwks, mint};
 use jwtgate_tests::{Logs, app, get_bearer};
 use serde_json::{Value, json};
@@ -19,7 +21,7 @@ fn validator(provider: &Provider, options: RemoteKeyOptions) -> Validator {
         .algorithm(Algorithm::RS256)
         .key(KeySource::jwks_url(provider.jwks_url()))
         .remote_options(options)
-        .static_user(1)
+        .user(User::fixed(1))
 }
 
 fn setup(provider: &Provider, options: RemoteKeyOptions) -> (Registry, Router) {
@@ -300,7 +302,7 @@ async fn cold_start_with_the_provider_down_then_back() {
         .algorithm(Algorithm::RS256)
         .key(KeySource::jwks_url(format!("{url}/certs")))
         .remote_options(fast())
-        .static_user(1);
+        .user(User::fixed(1));
     let registry = Registry::builder().validator(v).build().unwrap();
     let err = registry.prefetch().await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::KeyFetch);
@@ -475,7 +477,7 @@ async fn one_cache_per_url_shared_by_validators_and_routes() {
                 .audience(AUD)
                 .algorithm(Algorithm::ES256)
                 .key(KeySource::jwks_url(provider.jwks_url()))
-                .static_user(2),
+                .user(User::fixed(2)),
         )
         .build()
         .unwrap();
@@ -539,7 +541,7 @@ async fn oidc_discovery() {
         .algorithm(Algorithm::RS256)
         .key(KeySource::oidc_issuer(provider.issuer()))
         .remote_options(fast())
-        .static_user(1);
+        .user(User::fixed(1));
     let registry = Registry::builder().validator(v.clone()).build().unwrap();
     registry.prefetch().await.unwrap();
     let state = registry.key_caches().remove(0);
@@ -580,7 +582,7 @@ fn remote_urls_must_be_https_except_loopback() {
             .audience("a")
             .algorithm(Algorithm::RS256)
             .key(KeySource::jwks_url(url))
-            .static_user(1)
+            .user(User::fixed(1))
     };
     let err = Registry::builder()
         .validator(v("http://example.com/certs"))
@@ -598,7 +600,7 @@ fn remote_urls_must_be_https_except_loopback() {
         .audience("a")
         .algorithm(Algorithm::HS256)
         .key(KeySource::jwks_url("https://x/certs"))
-        .static_user(1);
+        .user(User::fixed(1));
     assert_eq!(
         Registry::builder()
             .validator(hs)
@@ -622,7 +624,7 @@ async fn at_most_one_redirect_and_never_to_plain_http_elsewhere() {
             .algorithm(Algorithm::RS256)
             .key(KeySource::jwks_url(p.jwks_url()))
             .remote_options(fast())
-            .static_user(1)
+            .user(User::fixed(1))
     };
     // One redirect is followed.
     entry.set_behavior(Behavior::Redirect(target.jwks_url()));

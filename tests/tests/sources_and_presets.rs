@@ -2,7 +2,7 @@
 //! that serves each provider's own JWKS path and token shapes on 127.0.0.1.
 
 use jwtgate::config::Config;
-use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, TokenSource, Validator};
+use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, TokenSource, User, Validator};
 use jwtgate_test::{Provider, TestKey, jwks, mint, now};
 use jwtgate_tests::{app, serve};
 use serde_json::{Value, json};
@@ -452,7 +452,7 @@ async fn preset_values_can_be_overridden() {
     let registry = Registry::builder()
         .validator(
             Validator::new("cf")
-                .user_from_claim("sub")
+                .user(User::claim("sub"))
                 .token_sources([TokenSource::authorization()])
                 .preset(Preset::cloudflare_access("acme", AUD_TAG).base_url(provider.issuer())),
         )
@@ -487,7 +487,7 @@ async fn header_with_scheme_and_opt_in_query_sources() {
                 .audience("a")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .user_from_claim("sub")
+                .user(User::claim("sub"))
                 .token_sources([
                     TokenSource::header_with_scheme("X-Auth", "Token"),
                     TokenSource::query("access_token"),
@@ -530,7 +530,7 @@ async fn cookie_mode_cookies_are_bound_to_their_validator() {
             .audience("a")
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret(SECRET))
-            .static_user(user)
+            .user(User::fixed(user))
             .cookie(
                 CookieMode::new(format!("{name}_auth"))
                     .secret(COOKIE_SECRET)
@@ -590,7 +590,7 @@ async fn session_guard_reads_cookie_bytes() {
                 .audience("a")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .static_user(1),
+                .user(User::fixed(1)),
         )
         .build()
         .unwrap();

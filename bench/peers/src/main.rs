@@ -22,7 +22,7 @@ use axum::http::{Request, StatusCode, header::AUTHORIZATION};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtgate::{Algorithm, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, Validator, User};
 use jwtgate_test::{TestKey, jwks, mint};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -162,7 +162,7 @@ fn jwtgate(alg: Algorithm, key: &TestKey, issuers: &[String], cache: bool) -> Ro
             .audience(AUD)
             .algorithm(alg)
             .key(jwtgate_source(alg, key))
-            .static_user(1);
+            .user(User::fixed(1));
         if i + 1 < issuers.len() {
             v = v.next(format!("v{}", i + 1));
         }

@@ -19,7 +19,7 @@ use jsonwebtoken::EncodingKey;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use jwtgate::config::Config;
 use jwtgate::directory::DirectorySettings;
-use jwtgate::{Algorithm, Identity, UserRecord};
+use jwtgate::{Algorithm, Identity, identity::UserRecord};
 use jwtgate_sqlx::SqlDirectory;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Map, Value, json};
@@ -509,8 +509,8 @@ async fn serve(args: Serve) -> ExitCode {
             Err(e) => return fail(e),
         };
         let mut paths = vec![
-            jwtgate::LOGIN_PATH.to_owned(),
-            jwtgate::LOGOUT_PATH.to_owned(),
+            jwtgate::login::LOGIN_PATH.to_owned(),
+            jwtgate::login::LOGOUT_PATH.to_owned(),
         ];
         paths.extend(auth.callback_path().map(str::to_owned));
         for p in &paths {
@@ -524,12 +524,12 @@ async fn serve(args: Serve) -> ExitCode {
             .chain(
                 login_line
                     .is_some()
-                    .then_some((jwtgate::LOGIN_PATH, "the sign-in's")),
+                    .then_some((jwtgate::login::LOGIN_PATH, "the sign-in's")),
             )
             .chain(
                 login_line
                     .is_some()
-                    .then_some((jwtgate::LOGOUT_PATH, "the sign-out's")),
+                    .then_some((jwtgate::login::LOGOUT_PATH, "the sign-out's")),
             )
             .collect();
     for route in config.routes() {

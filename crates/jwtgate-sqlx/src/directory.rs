@@ -9,7 +9,7 @@ use jwtgate::directory::{
     BoxFuture, DirectorySettings, LookupError, PartnerDirectory, UserDirectory, UserKey, UserQuery,
     UserRecord, normalize_email, redact_url,
 };
-use jwtgate::{PartnerId, UserId};
+use jwtgate::{identity::PartnerId, identity::UserId};
 use moka::sync::Cache;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use jwtgate::LookupError;
+use jwtgate::directory::LookupError;
 
 /// An error from [`SqlDirectory`](crate::SqlDirectory).
 pub struct Error {

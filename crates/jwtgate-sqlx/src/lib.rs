@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use jwtgate::directory::DirectorySettings;
-//! use jwtgate::{Algorithm, KeySource, Registry, UserMatch, UserRecord, Validator};
+//! use jwtgate::{Algorithm, KeySource, Registry, User, Validator, directory::UserMatch, identity::UserRecord};
 //! use jwtgate_sqlx::SqlDirectory;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,9 +18,7 @@
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::RS256)
 //!             .key(KeySource::jwks_url("https://issuer.example/jwks.json"))
-//!             .user_from_directory(UserMatch::Email)
-//!             .register_users(true)
-//!             .profile_url("/profile"),
+//!             .user(User::directory(UserMatch::Email).register(true).profile_url("/profile")),
 //!     )
 //!     .build()?;
 //! let app = axum::Router::new()

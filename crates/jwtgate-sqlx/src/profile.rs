@@ -15,7 +15,7 @@ use axum::http::header::{HOST, LOCATION, ORIGIN};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use jwtgate::UserRecord;
+use jwtgate::identity::UserRecord;
 use serde::Deserialize;
 
 use crate::{ErrorKind, SqlDirectory};

@@ -13,7 +13,8 @@ use axum::{Json, extract::Request};
 use http::StatusCode;
 use jwtgate::directory::{ContactsTable, DirectorySettings, UsersTable};
 use jwtgate::{
-    Algorithm, Identity, KeySource, PartnerId, Registry, UserMatch, UserRecord, Validator,
+    Algorithm, Identity, KeySource, Partner, Registry, User, Validator, directory::UserMatch,
+    identity::PartnerId, identity::UserRecord,
 };
 use jwtgate_sqlx::SqlDirectory;
 use jwtgate_test::{TestKey, claims, mint};
@@ -33,13 +34,13 @@ fn token(extra: Value) -> String {
     mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c)
 }
 
-fn validator(name: &str, matching: UserMatch) -> Validator {
+fn validator(name: &str, user: impl Into<User>) -> Validator {
     Validator::new(name)
         .issuer(ISS)
         .audience("api")
         .algorithm(Algorithm::HS256)
         .key(KeySource::secret(SECRET))
-        .user_from_directory(matching)
+        .user(user)
 }
 
 async fn me(identity: Identity, partner: Option<PartnerId>, record: UserRecord) -> Json<Value> {
@@ -100,7 +101,10 @@ async fn fifty_concurrent_first_requests_create_one_user_and_all_get_its_id() {
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![validator("app", UserMatch::Email).register_users(true)],
+            vec![validator(
+                "app",
+                User::directory(UserMatch::Email).register(true),
+            )],
         )
         .await;
         let app = app(&registry, &directory, "jwt_app");
@@ -147,9 +151,8 @@ async fn registration_copies_the_one_contact_with_that_email_and_links_it() {
         let (directory, registry) = setup(
             &db,
             vec![
-                validator("app", UserMatch::Email)
-                    .register_users(true)
-                    .partner_by_email(false),
+                validator("app", User::directory(UserMatch::Email).register(true))
+                    .partner(Partner::by_email()),
             ],
         )
         .await;
@@ -182,11 +185,12 @@ async fn a_placeholder_user_is_sent_to_the_profile_page_once_and_back() {
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![
-                validator("app", UserMatch::Email)
-                    .register_users(true)
+            vec![validator(
+                "app",
+                User::directory(UserMatch::Email)
+                    .register(true)
                     .profile_url("/profile"),
-            ],
+            )],
         )
         .await;
         let app = app(&registry, &directory, "jwt_app");
@@ -275,7 +279,10 @@ async fn emails_compare_trimmed_and_case_insensitively_and_unverified_ones_are_n
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![validator("app", UserMatch::Email).register_users(true)],
+            vec![validator(
+                "app",
+                User::directory(UserMatch::Email).register(true),
+            )],
         )
         .await;
         let app = app(&registry, &directory, "jwt_app");
@@ -311,7 +318,11 @@ async fn emails_compare_trimmed_and_case_insensitively_and_unverified_ones_are_n
 #[tokio::test]
 async fn unknown_users_are_refused_when_registration_is_off() {
     for db in backends().await {
-        let (directory, registry) = setup(&db, vec![validator("app", UserMatch::Email)]).await;
+        let (directory, registry) = setup(
+            &db,
+            vec![validator("app", User::directory(UserMatch::Email))],
+        )
+        .await;
         db.add_user("Known@example.com", "known@example.com").await;
         let app = app(&registry, &directory, "jwt_app");
         let reply = api(&app, &token(json!({"email": "stranger@example.com"}))).await;
@@ -332,10 +343,13 @@ async fn service_tokens_are_users_keyed_by_common_name_only_when_enabled() {
         let (directory, registry) = setup(
             &db,
             vec![
-                validator("humans", UserMatch::Email).register_users(true),
-                validator("machines", UserMatch::Email)
-                    .register_users(true)
-                    .service_users(true),
+                validator("humans", User::directory(UserMatch::Email).register(true)),
+                validator(
+                    "machines",
+                    User::directory(UserMatch::Email)
+                        .register(true)
+                        .service_users(true),
+                ),
             ],
         )
         .await;
@@ -375,8 +389,11 @@ async fn matching_by_subject_links_a_user_known_by_email_on_first_sight() {
         let (directory, registry) = setup(
             &db,
             vec![
-                validator("by_subject", UserMatch::Subject).register_users(true),
-                validator("by_email", UserMatch::Email).register_users(true),
+                validator(
+                    "by_subject",
+                    User::directory(UserMatch::Subject).register(true),
+                ),
+                validator("by_email", User::directory(UserMatch::Email).register(true)),
             ],
         )
         .await;
@@ -425,12 +442,10 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
         let (directory, registry) = setup(
             &db,
             vec![
-                validator("optional", UserMatch::Email)
-                    .register_users(true)
-                    .partner_by_email(false),
-                validator("required", UserMatch::Email)
-                    .register_users(true)
-                    .partner_by_email(true),
+                validator("optional", User::directory(UserMatch::Email).register(true))
+                    .partner(Partner::by_email()),
+                validator("required", User::directory(UserMatch::Email).register(true))
+                    .partner(Partner::by_email().required()),
             ],
         )
         .await;
@@ -467,7 +482,10 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
     for db in backends().await {
         let (directory, registry) = setup(
             &db,
-            vec![validator("app", UserMatch::Email).register_users(false)],
+            vec![validator(
+                "app",
+                User::directory(UserMatch::Email).register(false),
+            )],
         )
         .await;
         let mut settings = DirectorySettings::new(&db.url);
@@ -475,7 +493,7 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
         let uncached_dir = connect(settings).await;
         let uncached = Registry::builder()
             .users(uncached_dir.clone())
-            .validator(validator("app", UserMatch::Email))
+            .validator(validator("app", User::directory(UserMatch::Email)))
             .build()
             .unwrap();
         db.add_user("c@example.com", "c@example.com").await;
@@ -497,7 +515,7 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
             StatusCode::UNAUTHORIZED
         );
         // A forgotten user is looked up again.
-        let id = jwtgate::UserId::from(1_u64);
+        let id = jwtgate::identity::UserId::from(1_u64);
         directory.forget(&id);
         let after = api(&cached_app, &t).await;
         assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", db.backend);
@@ -535,10 +553,13 @@ async fn an_existing_schema_is_used_through_the_mapping_without_migrations() {
             .users(directory.clone())
             .directory(directory.clone())
             .validator(
-                validator("app", UserMatch::Email)
-                    .register_users(true)
-                    .partner_by_email(false)
-                    .profile_url("/profile"),
+                validator(
+                    "app",
+                    User::directory(UserMatch::Email)
+                        .register(true)
+                        .profile_url("/profile"),
+                )
+                .partner(Partner::by_email()),
             )
             .build()
             .unwrap();
@@ -611,7 +632,7 @@ async fn a_failing_query_is_a_500_that_shows_no_sql() {
         let directory = connect(settings).await;
         let registry = Registry::builder()
             .users(directory.clone())
-            .validator(validator("app", UserMatch::Email))
+            .validator(validator("app", User::directory(UserMatch::Email)))
             .build()
             .unwrap();
         let app = app(&registry, &directory, "jwt_app");
@@ -663,21 +684,11 @@ async fn startup_errors_name_the_setting_and_hide_the_password() {
 #[tokio::test]
 async fn a_validator_with_a_directory_user_needs_a_directory() {
     let err = Registry::builder()
-        .validator(validator("app", UserMatch::Email))
+        .validator(validator("app", User::directory(UserMatch::Email)))
         .build()
         .unwrap_err();
     assert_eq!(err.field(), Some("user"));
-    let err = Registry::builder()
-        .validator(
-            Validator::new("app")
-                .issuer(ISS)
-                .audience("api")
-                .algorithm(Algorithm::HS256)
-                .key(KeySource::secret(SECRET))
-                .static_user(1)
-                .register_users(true),
-        )
-        .build()
-        .unwrap_err();
-    assert_eq!(err.field(), Some("register"));
+    // `register`, `service_users` and `profile_url` exist only on `User::directory`, so a
+    // validator with another user cannot be given them (the config file's keys are checked at
+    // load: jwtgate's config tests).
 }

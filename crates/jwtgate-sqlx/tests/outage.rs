@@ -12,7 +12,9 @@ use axum::Router;
 use axum::routing::get;
 use http::StatusCode;
 use jwtgate::directory::DirectorySettings;
-use jwtgate::{Algorithm, KeySource, Registry, UserId, UserMatch, Validator};
+use jwtgate::{
+    Algorithm, KeySource, Registry, User, Validator, directory::UserMatch, identity::UserId,
+};
 use jwtgate_sqlx::SqlDirectory;
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{Reply, get_with, send};
@@ -134,8 +136,7 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
                 .audience("api")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-                .user_from_directory(UserMatch::Email)
-                .register_users(true),
+                .user(User::directory(UserMatch::Email).register(true)),
         )
         .build()
         .unwrap();

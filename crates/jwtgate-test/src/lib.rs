@@ -4,7 +4,7 @@
 //! you choose and whose behaviour tests can change (slow, failing, garbage).
 //!
 //! ```
-//! use jwtgate::{Algorithm, KeySource, Registry, Validator};
+//! use jwtgate::{Algorithm, KeySource, Registry, Validator, User};
 //! use jwtgate_test::{Provider, TestKey, expired_token, jwks, valid_token};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -19,7 +19,7 @@
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::RS256)
 //!             .key(KeySource::jwks_url(provider.jwks_url()))
-//!             .user_from_claim("sub"),
+//!             .user(User::claim("sub")),
 //!     )
 //!     .build()
 //!     .unwrap();

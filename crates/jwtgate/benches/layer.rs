@@ -17,7 +17,7 @@ use axum::http::{Request, StatusCode, header::AUTHORIZATION};
 use axum::routing::get;
 use criterion::Criterion;
 use jsonwebtoken::{DecodingKey, Validation};
-use jwtgate::{Algorithm, KeySource, Registry, UserId, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator, identity::UserId};
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -80,7 +80,7 @@ fn validator(alg: Algorithm) -> Validator {
         .issuer(ISS)
         .audience(AUD)
         .algorithm(alg)
-        .static_user(1)
+        .user(User::fixed(1))
 }
 
 fn compare(

@@ -22,7 +22,7 @@ use crate::rejection::Rejection;
 /// Something an accepted token must grant.
 ///
 /// ```
-/// use jwtgate::Requirement;
+/// use jwtgate::authz::Requirement;
 ///
 /// let admin = Requirement::scopes(["admin:write"]);
 /// let staff = Requirement::any_role(["admin", "my-app:editor"]);
@@ -134,7 +134,7 @@ impl Identity {
     /// Checks a requirement in a handler: the same 403 `insufficient_scope` as the layer's.
     ///
     /// ```
-    /// use jwtgate::{Identity, Rejection, Requirement};
+    /// use jwtgate::{Identity, rejection::Rejection, authz::Requirement};
     ///
     /// async fn delete(identity: Identity) -> Result<&'static str, Rejection> {
     ///     identity.require(&Requirement::scopes(["things:delete"])).await?;

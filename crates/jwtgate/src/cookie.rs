@@ -22,7 +22,7 @@ use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
 use crate::jws::claim_set::ClaimSet;
 use crate::jws::claims::{ClaimError, ClaimRules};
-use crate::jws::keys::{VerifyingKey, sign_hs256};
+use crate::jws::key::VerifyingKey;
 use crate::jws::token;
 use crate::secret::Secret;
 
@@ -296,6 +296,16 @@ impl CompiledCookieMode {
         );
         HeaderValue::try_from(cookie).ok()
     }
+}
+
+/// Signs `input` with HMAC-SHA256 (cookie mode), through aws-lc-rs.
+pub(crate) fn sign_hs256(secret: &EncodingKey, input: &[u8]) -> Option<Vec<u8>> {
+    let signer = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.signer_factory)(
+        &jsonwebtoken::Algorithm::HS256,
+        secret,
+    )
+    .ok()?;
+    signer.try_sign(input).ok()
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! anonymous request). Extracting on a route without the layer is a 500 that names the layer:
 //! that is a wiring bug, not a client error.
 
+#[doc(no_inline)]
+pub use crate::identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
+
 use std::fmt;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -16,7 +19,6 @@ use serde::de::DeserializeOwned;
 
 use crate::authz::{Roles, Scopes};
 use crate::directory::UserRecord;
-use crate::identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The claims, deserialised into the handler's own type.

@@ -2,7 +2,7 @@
 //! gets the description, which names no validator and echoes nothing from the request.
 
 use crate::jws::claims::ClaimError;
-use crate::jws::keys::KeyMiss;
+use crate::jws::key_set::KeyMiss;
 use crate::jws::token::TokenError;
 
 /// One validator's reason for refusing a request.

@@ -126,7 +126,7 @@ impl fmt::Debug for Payload {
 }
 
 /// The user a request acts as: a static id from the validator, or a claim's value as it is in
-/// the token (a number or a string), or what a [`UserResolver`](crate::UserResolver) returned.
+/// the token (a number or a string), or what a [`UserResolver`](crate::directory::UserResolver) returned.
 #[derive(Clone)]
 pub struct UserId(UserIdRepr);
 
@@ -250,7 +250,7 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A user as a [`UserDirectory`](crate::UserDirectory) keeps it: the request's [`UserId`] and
+/// A user as a [`UserDirectory`](crate::directory::UserDirectory) keeps it: the request's [`UserId`] and
 /// what the application shows. (Defined here, with the other identity types, so that the
 /// identity does not depend on the directory.)
 ///
@@ -364,7 +364,7 @@ impl Identity {
         &self.validator
     }
 
-    /// The user as the [`UserDirectory`](crate::UserDirectory) keeps it, when the validator
+    /// The user as the [`UserDirectory`](crate::directory::UserDirectory) keeps it, when the validator
     /// finds its users there (names, email, whether the profile is complete).
     pub fn user_record(&self) -> Option<&Arc<UserRecord>> {
         self.record.as_ref()

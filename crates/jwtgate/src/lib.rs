@@ -5,18 +5,20 @@
 //! Keycloak, Auth0, Entra ID, Google, Cognito or any OIDC issuer from a few values.
 //!
 //! jwtgate brings Odoo's `auth_jwt` model to Rust services: named **validators** (issuer,
-//! audiences, one pinned algorithm, a key source, user and partner strategies, `next`
+//! audiences, one pinned algorithm, a key source, a [`User`] and [`Partner`] rule, `next`
 //! chaining, cookie mode) and per-route **auth modes** `jwt_<validator>` (token required) and
 //! `public_or_jwt_<validator>` (anonymous allowed, sent credentials must be valid).
 //!
 //! A request that passes carries an [`Identity`] in its extensions (payload, user id, partner
-//! id, validator name), read by the axum extractors [`Claims`], [`Payload`], [`UserId`],
-//! [`PartnerId`] and [`ValidatorName`]. A request that fails gets an RFC 6750 response: 401
-//! with `WWW-Authenticate: Bearer ...`, or 503 with `Retry-After` when keys cannot be had.
+//! id, validator name), read by the axum extractors of [`extract`] ([`Claims`](extract::Claims),
+//! [`UserId`](identity::UserId), [`PartnerId`](identity::PartnerId), ...). A request that fails
+//! gets an RFC 6750 response: 401 with `WWW-Authenticate: Bearer ...`, or 503 with
+//! `Retry-After` when keys cannot be had.
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use jwtgate::{Algorithm, KeySource, Registry, UserId, Validator};
+//! use jwtgate::identity::UserId;
+//! use jwtgate::{Algorithm, KeySource, Registry, User, Validator};
 //!
 //! # fn main() -> Result<(), jwtgate::Error> {
 //! let registry = Registry::builder()
@@ -26,7 +28,7 @@
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::HS256)
 //!             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-//!             .static_user(42),
+//!             .user(User::fixed(42)),
 //!     )
 //!     .build()?;
 //!
@@ -43,13 +45,35 @@
 //! # }
 //! ```
 //!
+//! # Where things are
+//!
+//! The root holds what a first app names. The rest is by module:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`validator`] | [`Validator`], [`Preset`] and its Cloudflare options, the [`User`] and [`Partner`] rules |
+//! | [`registry`] | [`Registry`], its builder, [`Verdict`](registry::Verdict) (`inspect`) |
+//! | [`layer`] | the tower middleware and the responders that write refusals |
+//! | [`rejection`] | why a request was refused, as a value |
+//! | [`identity`] | what an accepted request carries: [`Identity`], payload, user, partner |
+//! | [`extract`] | axum extractors (feature `axum`) |
+//! | [`authz`] | scope and role requirements |
+//! | [`directory`] | the extension points: user resolvers and directories, partner directories |
+//! | [`login`] | browser sign-in and sign-out (feature `login`) |
+//! | [`remote`] | remote key sets: options and cache state (feature `remote-keys`) |
+//! | [`config`] | a whole setup from a TOML file (feature `config`) |
+//! | [`health`] | a health-check service |
+//! | [`error`] | build and configuration errors |
+//!
 //! # Features
 //!
 //! | feature | what | default |
 //! |---|---|---|
-//! | `axum` | the extractors ([`Claims`], [`Identity`], [`UserId`], ...) through `axum-core` | yes |
+//! | `axum` | the extractors of [`extract`] through `axum-core` | yes |
 //! | `config` | [`config::Config`]: a whole setup from a TOML file | yes |
-//! | `remote-keys` | [`KeySource::jwks_url`], [`KeySource::oidc_issuer`] and the presets' key sets, with a shared cache ([`RemoteKeyOptions`]) | yes |
+//! | `remote-keys` | [`KeySource::jwks_url`], [`KeySource::oidc_issuer`] and the presets' key sets, with a shared cache | yes |
+//! | `login` | browser sign-in: login redirects, the OIDC authorization-code flow, logout (needs `remote-keys`) | yes |
+//! | `metrics` | counters, a histogram and gauges through the `metrics` facade, for any exporter | no |
 //!
 //! # Security defaults
 //! - One pinned algorithm per validator; `none` never passes; the key type must fit it.
@@ -72,68 +96,53 @@
 // reads tokens from requests, `cookie` is Odoo's cookie mode, `directory` holds the extension
 // points, `remote` the shared key caches.
 
-mod authz;
+pub mod authz;
 #[cfg(feature = "config")]
 pub mod config;
 mod cookie;
 mod credentials;
 pub mod directory;
 mod engine;
-mod error;
+pub mod error;
 #[cfg(feature = "axum")]
-mod extract;
+pub mod extract;
 mod failure;
-mod health;
-mod identity;
+pub mod health;
+pub mod identity;
 mod jws;
 mod key_source;
 pub mod layer;
 #[cfg(feature = "login")]
-mod login;
-#[cfg(feature = "login")]
-mod login_service;
+pub mod login;
 mod mode;
 mod navigation;
-mod registry;
+pub mod registry;
 pub mod rejection;
 #[cfg(feature = "remote-keys")]
-mod remote;
+pub mod remote;
 #[cfg(not(feature = "remote-keys"))]
 #[path = "remote/disabled.rs"]
 mod remote;
 mod secret;
 mod suggest;
 mod token_cache;
-mod validator;
+pub mod validator;
 
-pub use authz::{Requirement, Roles, Scopes};
+// The root holds what a first app names; everything else is reached through its module
+// (`jwtgate::extract::Claims`, `jwtgate::login::Login`, `jwtgate::layer::JsonRejection`, ...).
 pub use cookie::CookieMode;
 pub use credentials::TokenSource;
-pub use directory::{
-    BoxFuture, InMemoryDirectory, LookupError, PartnerDirectory, UserDirectory, UserMatch,
-    UserRecord, UserResolver,
-};
-pub use error::{Error, ErrorKind, Location};
-#[cfg(feature = "axum")]
-pub use extract::{Claims, ExtractRejection, ExtractRejectionKind};
-pub use health::HealthService;
-pub use identity::{Anonymous, Identity, PartnerId, Payload, UserId, ValidatorName};
+#[doc(no_inline)]
+pub use error::{Error, ErrorKind};
+#[doc(no_inline)]
+pub use identity::Identity;
 pub use jws::algorithm::Algorithm;
-pub use jws::keys::SkippedKey;
 pub use key_source::KeySource;
-#[doc(no_inline)]
-pub use layer::{JwtAuth, JwtAuthLayer};
-#[cfg(feature = "login")]
-pub use login::{Login, Logout};
-#[cfg(feature = "login")]
-pub use login_service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
 pub use mode::AuthMode;
-pub use registry::{Registry, RegistryBuilder, Verdict};
 #[doc(no_inline)]
-pub use rejection::{Rejection, RejectionKind};
-#[cfg(feature = "remote-keys")]
-pub use remote::{KeyCacheState, RemoteKeyOptions};
-pub use validator::{Preset, Validator};
+pub use registry::{Registry, RegistryBuilder};
+#[doc(no_inline)]
+pub use validator::{Partner, Preset, User, Validator};
 
 /// The README's examples compile (`cargo test --doc`).
 #[cfg(doctest)]

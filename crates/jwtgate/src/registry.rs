@@ -21,7 +21,7 @@ use crate::validator::{CompiledValidator, Validator};
 /// All validators of an application. Cheap to clone.
 ///
 /// ```
-/// use jwtgate::{Algorithm, KeySource, Registry, Validator};
+/// use jwtgate::{Algorithm, KeySource, Registry, Validator, User};
 ///
 /// let registry = Registry::builder()
 ///     .validator(
@@ -30,7 +30,7 @@ use crate::validator::{CompiledValidator, Validator};
 ///             .audience("auth_jwt_test_api")
 ///             .algorithm(Algorithm::HS256)
 ///             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-///             .static_user(42),
+///             .user(User::fixed(42)),
 ///     )
 ///     .build()?;
 /// let layer = registry.layer("jwt_demo")?;
@@ -100,7 +100,7 @@ impl RegistryBuilder {
         self
     }
 
-    /// Where validators with [`Validator::user_from_directory`] find (and register) their
+    /// Where validators with a [`User::directory`](crate::User::directory) find (and register) their
     /// users, such as `jwtgate_sqlx::SqlDirectory`.
     pub fn users(mut self, users: impl UserDirectory) -> Self {
         self.users = Some(Arc::new(users));
@@ -294,6 +294,26 @@ fn check_cookie_names(validators: &[Validator], session: Option<&str>) -> Result
     Ok(())
 }
 
+/// One validator of the engine, as the sign-in routes see it.
+#[cfg(feature = "login")]
+struct ValidatorSite {
+    engine: Arc<Engine>,
+    index: usize,
+}
+
+#[cfg(feature = "login")]
+impl crate::login::Site for ValidatorSite {
+    fn validator(&self) -> &dyn crate::login::SignIn {
+        &self.engine.validators[self.index]
+    }
+    fn login(&self) -> Option<&crate::login::CompiledLogin> {
+        self.engine.validators[self.index].login.as_ref()
+    }
+    fn realm(&self) -> &str {
+        &self.engine.realm
+    }
+}
+
 impl Registry {
     /// Starts a registry.
     pub fn builder() -> RegistryBuilder {
@@ -402,12 +422,9 @@ impl Registry {
     }
 
     /// The login, callback and logout routes of `validator` (see
-    /// [`LoginService`](crate::LoginService)); an error when it has no login.
+    /// [`LoginService`](crate::login::LoginService)); an error when it has no login.
     #[cfg(feature = "login")]
-    pub fn login_service(
-        &self,
-        validator: &str,
-    ) -> Result<crate::login_service::LoginService, Error> {
+    pub fn login_service(&self, validator: &str) -> Result<crate::login::LoginService, Error> {
         let index = self.engine.position(validator).ok_or_else(|| {
             Error::new(
                 ErrorKind::UnknownValidator,
@@ -421,14 +438,14 @@ impl Registry {
                     .in_field("login"),
             );
         }
-        Ok(crate::login_service::LoginService::new(
-            self.engine.clone(),
+        Ok(crate::login::LoginService::new(Arc::new(ValidatorSite {
+            engine: self.engine.clone(),
             index,
-        ))
+        })))
     }
 
     /// A tower service answering health checks: 200 when every remote key set can be
-    /// served, 503 with the reasons otherwise (see [`HealthService`](crate::HealthService)).
+    /// served, 503 with the reasons otherwise (see [`HealthService`](crate::health::HealthService)).
     pub fn health_service(&self) -> crate::health::HealthService {
         crate::health::HealthService::new(self.engine.clone())
     }
@@ -453,7 +470,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Algorithm, CookieMode, KeySource, Preset};
+    use crate::{Algorithm, CookieMode, KeySource, Preset, User};
 
     fn v(name: &str) -> Validator {
         Validator::new(name)
@@ -461,7 +478,7 @@ mod tests {
             .audience("a")
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-            .static_user(1)
+            .user(User::fixed(1))
     }
 
     #[test]

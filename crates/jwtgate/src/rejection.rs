@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 /// Apps and extractors can build the same answers as the layer:
 ///
 /// ```
-/// use jwtgate::{Rejection, RejectionKind};
+/// use jwtgate::{rejection::Rejection, rejection::RejectionKind};
 ///
 /// let r = Rejection::insufficient_scope("my-api", ["admin:write"]);
 /// assert_eq!(r.status(), 403);

@@ -26,7 +26,7 @@ use moka::sync::Cache;
 use crate::failure::Failure;
 use crate::identity::Payload;
 use crate::jws::claims;
-use crate::jws::keys::KeyId;
+use crate::jws::key::KeyId;
 use crate::validator::CompiledValidator;
 
 /// How many verified tokens a registry remembers unless told otherwise.
@@ -167,7 +167,7 @@ impl TokenCache {
     pub(crate) fn forget_keys_outside(
         &self,
         validators: Arc<[usize]>,
-        keys: Arc<crate::jws::keys::KeySet>,
+        keys: Arc<crate::jws::key_set::KeySet>,
     ) {
         if let Some(cache) = &self.cache
             && let Err(e) = cache.invalidate_entries_if(move |_, verified| {
@@ -205,7 +205,7 @@ mod tests {
     use crate::engine::Chain;
     use crate::identity::Identity;
     use crate::rejection::Rejection;
-    use crate::{Algorithm, CookieMode, KeySource, Registry, Validator};
+    use crate::{Algorithm, CookieMode, KeySource, Registry, User, Validator};
 
     const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
@@ -215,7 +215,7 @@ mod tests {
             .audience(audience)
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret(SECRET))
-            .static_user(7)
+            .user(User::fixed(7))
     }
 
     fn token(claims: &Value) -> String {
@@ -401,7 +401,7 @@ mod tests {
 
         use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 
-        use crate::RemoteKeyOptions;
+        use crate::remote::RemoteKeyOptions;
 
         let (k1, k2) = (TestKey::rsa(), TestKey::rsa_alt());
         let provider = Provider::start(jwks([k1.jwk("k1", "RS256"), k2.jwk("k2", "RS256")])).await;
@@ -417,7 +417,7 @@ mod tests {
                     .algorithm(Algorithm::RS256)
                     .key(KeySource::jwks_url(provider.jwks_url()))
                     .remote_options(options)
-                    .static_user(1),
+                    .user(User::fixed(1)),
             )
             .build()
             .unwrap();

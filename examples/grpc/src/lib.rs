@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use jwtgate::layer::GrpcRejection;
-use jwtgate::{Identity, JwtAuthLayer};
+use jwtgate::{Identity, layer::JwtAuthLayer};
 use tonic::body::Body;
 use tonic::codegen::Service;
 use tonic::server::NamedService;

@@ -1,7 +1,7 @@
 //! `cargo run -p grpc-example`: a gRPC service behind jwtgate on 127.0.0.1:50051, with a demo
 //! HS256 validator; prints a token and calls itself with and without it.
 
-use jwtgate::{Algorithm, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator};
 
 const SECRET: &str = "grpc-example-secret-of-32-bytes!";
 
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .audience("whoami")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .user_from_claim("sub"),
+                .user(User::claim("sub")),
         )
         .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;

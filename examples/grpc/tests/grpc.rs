@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use grpc_example::{call, serve};
-use jwtgate::{Algorithm, JwtAuthLayer, KeySource, Registry, Validator};
+use jwtgate::{Algorithm, KeySource, Registry, User, Validator, layer::JwtAuthLayer};
 use jwtgate_test::{TestKey, mint, now};
 use serde_json::json;
 use tonic::Code;
@@ -19,7 +19,7 @@ fn registry() -> Registry {
                 .audience("whoami")
                 .algorithm(Algorithm::HS256)
                 .key(KeySource::secret(SECRET))
-                .user_from_claim("sub"),
+                .user(User::claim("sub")),
         )
         // Keys from a provider that cannot be reached.
         .validator(
@@ -28,7 +28,7 @@ fn registry() -> Registry {
                 .audience("whoami")
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::jwks_url("http://127.0.0.1:9/certs"))
-                .user_from_claim("sub"),
+                .user(User::claim("sub")),
         )
         .build()
         .unwrap()

@@ -22,8 +22,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jwtgate::directory::DirectorySettings;
 use jwtgate::{
-    Algorithm, CookieMode, Identity, KeySource, LOGIN_PATH, LOGOUT_PATH, Login, Registry,
-    UserMatch, UserRecord, Validator,
+    Algorithm, CookieMode, Identity, KeySource, Partner, Registry, User, Validator,
+    directory::UserMatch, identity::UserRecord, login::LOGIN_PATH, login::LOGOUT_PATH,
+    login::Login,
 };
 use jwtgate_sqlx::SqlDirectory;
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
@@ -116,15 +117,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .audience(AUDIENCE)
                 .algorithm(Algorithm::RS256)
                 .key(KeySource::oidc_issuer(issuer.clone()))
-                .user_from_directory(UserMatch::Email)
-                .register_users(true)
-                .profile_url("/profile")
-                .partner_by_email(false)
+                .user(
+                    User::directory(UserMatch::Email)
+                        .register(true)
+                        .profile_url("/profile"),
+                )
+                .partner(Partner::by_email())
                 // Browsers sign in through the provider; the session lives in cookie mode.
                 .cookie(
                     CookieMode::new("quickstart_session")
                         .secret("quickstart-cookie-secret-32bytes")
-                        .secure(false),
+                        .secure(false)
+                        // Sessions start at the sign-in: the curl calls get no cookie.
+                        .from_bearer(false),
                 )
                 .login(
                     Login::oidc("quickstart", format!("{base}/auth/callback"))

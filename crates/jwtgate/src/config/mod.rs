@@ -57,7 +57,7 @@ use crate::mode::AuthMode;
 use crate::registry::{Registry, RegistryBuilder};
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeyOptions;
-use crate::validator::{Preset, Validator};
+use crate::validator::{Partner, Preset, User, Validator};
 
 pub use self::route::Route;
 
@@ -413,14 +413,19 @@ impl Config {
         if let Some(secs) = &v.max_leeway_secs {
             out = out.max_leeway(Duration::from_secs(*secs.get_ref()));
         }
-        if let Some(user) = &v.user {
-            let user = user.get_ref();
-            out = match (&user.static_id, &user.claim, &user.directory) {
-                (Some(toml::Value::Integer(id)), None, None) if *id >= 0 => {
-                    out.static_user(*id as u64)
-                }
+        // `register`, `service_users` and `profile_url` sit beside `user` in the file but are
+        // options of a directory user.
+        let directory_only = [
+            ("register", v.register.is_some()),
+            ("service_users", v.service_users.is_some()),
+            ("profile_url", v.profile_url.is_some()),
+        ];
+        let user: Option<User> = match v.user.as_ref().map(Spanned::get_ref) {
+            None => None,
+            Some(user) => Some(match (&user.static_id, &user.claim, &user.directory) {
+                (Some(toml::Value::Integer(id)), None, None) if *id >= 0 => User::fixed(*id as u64),
                 (Some(toml::Value::String(id)), None, None) if !id.is_empty() => {
-                    out.static_user(id.as_str())
+                    User::fixed(id.as_str())
                 }
                 (Some(_), None, None) => {
                     return Err(invalid(
@@ -428,35 +433,54 @@ impl Config {
                         "`static` must be a non-negative integer or a non-empty string".into(),
                     ));
                 }
-                (None, Some(claim), None) => out.user_from_claim(claim.clone()),
-                (None, None, Some(by)) => out.user_from_directory(match by.as_str() {
-                    "email" => UserMatch::Email,
-                    "subject" => UserMatch::Subject,
-                    other => {
-                        return Err(invalid(
-                            "user",
-                            format!(
-                                "unknown directory match {other:?}; use \"email\" or \"subject\""
-                            ),
-                        ));
+                (None, Some(claim), None) => User::claim(claim.clone()),
+                (None, None, Some(by)) => {
+                    let matching = match by.as_str() {
+                        "email" => UserMatch::Email,
+                        "subject" => UserMatch::Subject,
+                        other => {
+                            return Err(invalid(
+                                "user",
+                                format!(
+                                    "unknown directory match {other:?}; use \"email\" or \"subject\""
+                                ),
+                            ));
+                        }
+                    };
+                    let mut d = User::directory(matching);
+                    if let Some(register) = &v.register {
+                        d = d.register(*register.get_ref());
                     }
-                }),
+                    if let Some(service_users) = &v.service_users {
+                        d = d.service_users(*service_users.get_ref());
+                    }
+                    if let Some(path) = &v.profile_url {
+                        d = d.profile_url(path.get_ref().clone());
+                    }
+                    d.into()
+                }
                 _ => {
                     return Err(invalid(
                         "user",
                         "set exactly one of `static`, `claim` or `directory`".into(),
                     ));
                 }
-            };
+            }),
+        };
+        let directory_user = v
+            .user
+            .as_ref()
+            .is_some_and(|u| u.get_ref().directory.is_some());
+        if !directory_user
+            && let Some((field, _)) = directory_only.into_iter().find(|(_, set)| *set)
+        {
+            return Err(invalid(
+                field,
+                format!("{field} needs a directory user (user = {{ directory = \"email\" }})"),
+            ));
         }
-        if let Some(register) = &v.register {
-            out = out.register_users(*register.get_ref());
-        }
-        if let Some(service_users) = &v.service_users {
-            out = out.service_users(*service_users.get_ref());
-        }
-        if let Some(path) = &v.profile_url {
-            out = out.profile_url(path.get_ref().clone());
+        if let Some(user) = user {
+            out = out.user(user);
         }
         if let Some(p) = &v.partner {
             let p = p.get_ref();
@@ -469,7 +493,12 @@ impl Config {
                     ),
                 ));
             }
-            out = out.partner_by_email(p.required);
+            let partner = Partner::by_email();
+            out = out.partner(if p.required {
+                partner.required()
+            } else {
+                partner
+            });
         }
         if let Some(next) = &v.next {
             out = out.next(next.get_ref().clone());
@@ -609,7 +638,7 @@ fn preset(p: &ProviderToml) -> Preset {
                 Some(host) => preset.app_domain(host.clone()),
                 None => preset,
             };
-            with_base(preset, base_url)
+            with_base(preset.into(), base_url)
         }
         ProviderToml::Keycloak { base_url, realm } => {
             Preset::keycloak(base_url.clone(), realm.clone())
@@ -644,13 +673,29 @@ fn preset(p: &ProviderToml) -> Preset {
 #[cfg(feature = "login")]
 fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
     use crate::login::Login;
-    let mut login = match (&l.url, &l.client_id, &l.redirect_uri) {
+    match (&l.url, &l.client_id, &l.redirect_uri) {
         (Some(url), None, None) => {
-            let login = Login::url(url.clone());
-            match &l.redirect_param {
-                Some(p) => login.redirect_param(p.clone()),
-                None => login,
+            let oidc_only = [
+                ("client_secret_env", l.client_secret_env.is_some()),
+                ("scopes", l.scopes.is_some()),
+                (
+                    "post_logout_redirect_uri",
+                    l.post_logout_redirect_uri.is_some(),
+                ),
+            ];
+            if let Some((key, _)) = oidc_only.into_iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "`{key}` goes with `client_id` (OIDC), not with `url`"
+                ));
             }
+            let mut login = Login::url(url.clone());
+            if let Some(p) = &l.redirect_param {
+                login = login.redirect_param(p.clone());
+            }
+            if let Some(host) = &l.app_domain {
+                login = login.app_domain(host.clone());
+            }
+            Ok(login.into())
         }
         (None, Some(client_id), Some(redirect_uri)) => {
             if l.redirect_param.is_some() {
@@ -666,20 +711,17 @@ fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
             if let Some(after) = &l.post_logout_redirect_uri {
                 login = login.post_logout_redirect_uri(after.clone());
             }
-            login
+            if let Some(host) = &l.app_domain {
+                login = login.app_domain(host.clone());
+            }
+            Ok(login.into())
         }
-        (None, Some(_), None) => return Err("an OIDC login needs `redirect_uri`".into()),
-        _ => {
-            return Err(
-                "set either `url` (a fronting provider) or `client_id` and `redirect_uri` (OIDC)"
-                    .into(),
-            );
-        }
-    };
-    if let Some(host) = &l.app_domain {
-        login = login.app_domain(host.clone());
+        (None, Some(_), None) => Err("an OIDC login needs `redirect_uri`".into()),
+        _ => Err(
+            "set either `url` (a fronting provider) or `client_id` and `redirect_uri` (OIDC)"
+                .into(),
+        ),
     }
-    Ok(login)
 }
 
 fn token_source(s: &SourceToml) -> Result<TokenSource, String> {

@@ -281,7 +281,7 @@ impl Default for UsersTable {
 pub struct ContactsTable {
     /// The table.
     pub table: String,
-    /// Integer primary key: the [`PartnerId`](crate::PartnerId).
+    /// Integer primary key: the [`PartnerId`](crate::identity::PartnerId).
     pub id: String,
     /// The contact's email.
     pub email: String,

@@ -76,7 +76,7 @@ pub(super) fn nothing_sent(engine: &Engine, chain: Chain) -> Rejection {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Algorithm, CookieMode, KeySource, Preset, Registry, TokenSource, Validator};
+    use crate::{Algorithm, CookieMode, KeySource, Preset, Registry, TokenSource, User, Validator};
 
     const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
@@ -86,7 +86,7 @@ mod tests {
             .audience("a")
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret(SECRET))
-            .static_user(1)
+            .user(User::fixed(1))
     }
 
     #[test]

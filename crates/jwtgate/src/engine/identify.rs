@@ -9,7 +9,7 @@ use crate::directory::{LookupError, LookupErrorKind, UserKey, UserMatch, UserQue
 use crate::failure::Failure;
 use crate::identity::{Identity, Payload, ValidatorName};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::validator::{CompiledValidator, DirectoryUser, UserStrategy};
+use crate::validator::{CompiledValidator, DirectoryRule, UserStrategy};
 
 /// Seconds a client is asked to wait when the user directory is unreachable.
 const DIRECTORY_RETRY_AFTER_SECS: u64 = 5;
@@ -121,7 +121,7 @@ fn lookup_failed(engine: &Engine, v: &CompiledValidator, what: &str, e: &LookupE
 /// users on) a service token's `common_name`. An email marked unverified is never used.
 fn user_query<'a>(
     validator: &'a str,
-    d: DirectoryUser,
+    d: DirectoryRule,
     payload: &'a Payload,
 ) -> Result<UserQuery<'a>, &'static str> {
     let raw_email = payload
@@ -194,8 +194,8 @@ mod tests {
         )))
     }
 
-    fn directory(matching: UserMatch, service_users: bool) -> DirectoryUser {
-        DirectoryUser {
+    fn directory(matching: UserMatch, service_users: bool) -> DirectoryRule {
+        DirectoryRule {
             matching,
             register: true,
             service_users,

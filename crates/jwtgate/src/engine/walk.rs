@@ -14,7 +14,7 @@ use crate::credentials::Credential;
 use crate::failure::Failure;
 use crate::identity::Payload;
 use crate::jws::claims;
-use crate::jws::keys::CheckedSignatures;
+use crate::jws::key_set::CheckedSignatures;
 use crate::jws::token::{self, TokenError, UnverifiedToken};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::token_cache::Verified;
@@ -205,7 +205,7 @@ impl<'t> MemoToken<'t> {
 mod tests {
     use super::*;
     use crate::jws::claims::ClaimError;
-    use crate::{Algorithm, KeySource, Registry, Validator};
+    use crate::{Algorithm, KeySource, Registry, User, Validator};
 
     fn engine_with(n: usize) -> Registry {
         let mut b = Registry::builder();
@@ -216,7 +216,7 @@ mod tests {
                     .audience("a")
                     .algorithm(Algorithm::HS256)
                     .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-                    .static_user(1),
+                    .user(User::fixed(1)),
             );
         }
         b.build().unwrap()

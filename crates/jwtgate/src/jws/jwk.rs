@@ -2,12 +2,16 @@
 //! key that cannot serve them is skipped with a reason that reaches the logs, the key-cache
 //! state and, when no key is left, the error.
 
+use std::fmt;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::algorithm::{Algorithm, KeyFamily};
-use super::keys::{KeySet, Material, SkippedKey, VerifyingKey, check_rsa, strip_leading_zeros};
+use super::import::{check_rsa, strip_leading_zeros};
+use super::key::{Material, VerifyingKey};
+use super::key_set::KeySet;
 
 /// A JWK set with more keys than this is cut (the rest are skipped with a reason).
 pub(crate) const MAX_JWKS_KEYS: usize = 64;
@@ -247,6 +251,25 @@ fn parse_jwk(
         });
     }
     VerifyingKey::new(jwk.kid, family, declared_alg, key, algs)
+}
+
+/// A key of a JWK set that was left out, with the reason (for logs and cache state).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SkippedKey {
+    /// The key's `kid`, if it had one.
+    pub kid: Option<String>,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kid {
+            Some(kid) => write!(f, "kid {kid:?}: {}", self.reason),
+            None => write!(f, "a key without kid: {}", self.reason),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use jwtgate::{Algorithm, Claims, KeySource, Registry, Validator};
+//! use jwtgate::{Algorithm, extract::Claims, KeySource, Registry, Validator, User};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize)]
@@ -30,7 +30,7 @@
 //!             .audience("my-api")
 //!             .algorithm(Algorithm::HS256)
 //!             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-//!             .user_from_claim("sub"),
+//!             .user(User::claim("sub")),
 //!     )
 //!     .build()?;
 //! let app: Router = Router::new()
@@ -403,7 +403,7 @@ mod tests {
     use tower::{ServiceExt as _, service_fn};
 
     use super::*;
-    use crate::{Algorithm, CookieMode, Identity, KeySource, Registry, Validator};
+    use crate::{Algorithm, CookieMode, Identity, KeySource, Registry, User, Validator};
 
     const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
@@ -415,7 +415,7 @@ mod tests {
                     .audience("a")
                     .algorithm(Algorithm::HS256)
                     .key(KeySource::secret(SECRET))
-                    .static_user(7)
+                    .user(User::fixed(7))
                     .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false)),
             )
             .build()
@@ -521,7 +521,7 @@ mod tests {
                     .audience("a")
                     .algorithm(Algorithm::HS256)
                     .key(KeySource::secret(SECRET))
-                    .static_user(7)
+                    .user(User::fixed(7))
                     .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false))
                     .login(crate::login::Login::url("https://login.example/start")),
             )
@@ -629,7 +629,7 @@ mod tests {
                         .audience("a")
                         .algorithm(Algorithm::HS256)
                         .key(KeySource::secret(SECRET))
-                        .static_user(7)
+                        .user(User::fixed(7))
                         .cookie(
                             CookieMode::new("v_auth")
                                 .secret(SECRET)

@@ -20,7 +20,7 @@ use crate::rejection::{Rejection, RejectionKind};
 ///
 /// ```
 /// use http::{Response, request::Parts};
-/// use jwtgate::{Rejection, layer::RejectionResponse};
+/// use jwtgate::{rejection::Rejection, layer::RejectionResponse};
 ///
 /// let plain = |_: &Parts, r: &Rejection| {
 ///     let mut res = Response::new(format!("{}\n", r.description()));

@@ -16,6 +16,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use reqwest::Url;
 
+pub use crate::jws::jwk::SkippedKey;
 pub use options::{KeyCacheState, RemoteKeyOptions};
 
 pub(crate) use self::fetch::{FetchError, check_url};
@@ -27,7 +28,8 @@ pub(crate) use self::{
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;
 use crate::jws::jwk::parse_jwks;
-use crate::jws::keys::{KeyId, KeySet, SkippedKey};
+use crate::jws::key::KeyId;
+use crate::jws::key_set::KeySet;
 use crate::key_source::RemoteSource;
 
 enum Source {

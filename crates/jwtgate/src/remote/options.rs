@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::jws::keys::SkippedKey;
+use crate::jws::jwk::SkippedKey;
 
 /// How a remote key set (`KeySource::jwks_url`, `KeySource::oidc_issuer`, the presets) is
 /// fetched and cached. Every default is documented on its setter.

@@ -11,7 +11,8 @@ use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
 use crate::jws::claims::ClaimRules;
 use crate::jws::jwk::parse_jwks;
-use crate::jws::keys::{CheckedSignatures, KeyId, KeySet, VerifyingKey};
+use crate::jws::key::{KeyId, VerifyingKey};
+use crate::jws::key_set::{CheckedSignatures, KeySet};
 use crate::jws::token::{
     DEFAULT_MAX_TOKEN_BYTES, MAX_TOKEN_BYTES_LIMIT, ShortText, TokenError, UnverifiedToken,
 };
@@ -265,47 +266,24 @@ impl Validator {
             .algorithm
             .or(preset.as_ref().map(|p| p.algorithm))
             .ok_or_else(|| missing("algorithm", "algorithm"))?;
-        let user = self
-            .user
-            .clone()
-            .or_else(|| preset.as_ref().map(|p| p.user.clone()))
-            .ok_or_else(|| {
-                missing(
+        let (user, profile_url) = match (&self.user, &preset) {
+            (Some(u), _) => (u.strategy.clone(), u.profile_url.as_deref()),
+            (None, Some(p)) => (p.user.clone(), None),
+            (None, None) => {
+                return Err(missing(
                     "user",
                     "user (static id, claim or resolver; there is no default user)",
-                )
-            })?;
+                ));
+            }
+        };
         if let UserStrategy::Claim { claim, .. } = &user
             && claim.is_empty()
         {
             return Err(missing("user", "user claim name"));
         }
-        let user = match user {
-            UserStrategy::Directory(d) => UserStrategy::Directory(super::DirectoryUser {
-                register: self.register.unwrap_or(d.register),
-                service_users: self.service_users.unwrap_or(d.service_users),
-                ..d
-            }),
-            _ => {
-                let set = [
-                    ("register", self.register.is_some()),
-                    ("service_users", self.service_users.is_some()),
-                    ("profile_url", self.profile_url.is_some()),
-                ];
-                if let Some((field, _)) = set.into_iter().find(|(_, set)| *set) {
-                    return Err(invalid(
-                        field,
-                        format!(
-                            "{field} needs a directory user (user = {{ directory = \"email\" }})"
-                        ),
-                    ));
-                }
-                user
-            }
-        };
-        let profile_url = match &self.profile_url {
+        let profile_url = match profile_url {
             None => None,
-            Some(path) if is_local_path(path) => Some(Arc::from(path.as_str())),
+            Some(path) if is_local_path(path) => Some(Arc::from(path)),
             Some(_) => {
                 return Err(invalid(
                     "profile_url",

@@ -7,6 +7,7 @@
 
 mod compiled;
 mod presets;
+mod rules;
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 pub(crate) use compiled::CompiledValidator;
 
-pub use presets::Preset;
+pub use presets::{CloudflareAccess, Preset};
+pub use rules::{DirectoryUser, Partner, User};
 
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
@@ -36,15 +38,15 @@ pub(crate) const DEFAULT_MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// itself wins over the preset's, whatever the order of the calls.
 ///
 /// ```
-/// use jwtgate::{Algorithm, KeySource, Validator};
+/// use jwtgate::{Algorithm, KeySource, Validator, User, Partner};
 ///
 /// let v = Validator::new("demo")
 ///     .issuer("https://issuer.example")
 ///     .audience("my-api")
 ///     .algorithm(Algorithm::HS256)
 ///     .key(KeySource::secret("a-secret-of-at-least-32-bytes!!!"))
-///     .static_user(42)
-///     .partner_by_email(false);
+///     .user(User::fixed(42))
+///     .partner(Partner::by_email());
 /// assert_eq!(v.name(), "demo");
 /// ```
 #[derive(Clone, Debug)]
@@ -58,11 +60,8 @@ pub struct Validator {
     pub(crate) key: Option<KeySource>,
     pub(crate) leeway: Duration,
     pub(crate) max_leeway: Option<Duration>,
-    pub(crate) user: Option<UserStrategy>,
+    pub(crate) user: Option<User>,
     pub(crate) partner: Option<bool>,
-    pub(crate) register: Option<bool>,
-    pub(crate) service_users: Option<bool>,
-    pub(crate) profile_url: Option<String>,
     pub(crate) next: Option<String>,
     pub(crate) cookie: Option<CookieMode>,
     pub(crate) sources: Option<Vec<TokenSource>>,
@@ -92,13 +91,13 @@ pub(crate) enum UserStrategy {
     },
     /// An application callback.
     Resolver(Arc<dyn UserResolver>),
-    /// The registry's [`UserDirectory`](crate::UserDirectory).
-    Directory(DirectoryUser),
+    /// The registry's [`UserDirectory`](crate::directory::UserDirectory).
+    Directory(DirectoryRule),
 }
 
 /// How a validator's users are found in (and registered into) the directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct DirectoryUser {
+pub(crate) struct DirectoryRule {
     pub(crate) matching: UserMatch,
     pub(crate) register: bool,
     pub(crate) service_users: bool,
@@ -141,9 +140,6 @@ impl Validator {
             max_leeway: None,
             user: None,
             partner: None,
-            register: None,
-            service_users: None,
-            profile_url: None,
             next: None,
             cookie: None,
             sources: None,
@@ -166,8 +162,8 @@ impl Validator {
 
     /// Fills issuer, key source, algorithm, token sources and user rule for an identity
     /// provider; every value set on the validator itself wins over the preset's.
-    pub fn preset(mut self, preset: Preset) -> Self {
-        self.preset = Some(preset);
+    pub fn preset(mut self, preset: impl Into<Preset>) -> Self {
+        self.preset = Some(preset.into());
         self
     }
 
@@ -252,65 +248,16 @@ impl Validator {
         self
     }
 
-    /// Every request acts as this user.
-    pub fn static_user(mut self, id: impl Into<UserId>) -> Self {
-        self.user = Some(UserStrategy::Static(id.into()));
+    /// Which user a validated request acts as (required, unless a preset gives one):
+    /// [`User::fixed`], [`User::claim`], [`User::resolver`] or [`User::directory`].
+    pub fn user(mut self, user: impl Into<User>) -> Self {
+        self.user = Some(user.into());
         self
     }
 
-    /// The user is the value of `claim` (such as `sub`).
-    pub fn user_from_claim(mut self, claim: impl Into<String>) -> Self {
-        self.user = Some(UserStrategy::Claim {
-            claim: claim.into(),
-            service: None,
-        });
-        self
-    }
-
-    /// The user is what `resolver` returns (lookup or automatic registration); a closure
-    /// `Fn(&Payload) -> impl Future<Output = Result<Option<UserId>, LookupError>>` will do.
-    pub fn user_resolver(mut self, resolver: impl UserResolver) -> Self {
-        self.user = Some(UserStrategy::Resolver(Arc::new(resolver)));
-        self
-    }
-
-    /// The user is found in the registry's [`UserDirectory`](crate::UserDirectory) (see
-    /// `jwtgate-sqlx`), by email or by issuer and subject. A token whose `email_verified` is
-    /// `false` is never matched or registered by its email.
-    pub fn user_from_directory(mut self, matching: UserMatch) -> Self {
-        self.user = Some(UserStrategy::Directory(DirectoryUser {
-            matching,
-            register: false,
-            service_users: false,
-        }));
-        self
-    }
-
-    /// With a directory user: a valid token whose user does not exist creates it (from the
-    /// contact with that email when there is one). Default off.
-    pub fn register_users(mut self, register: bool) -> Self {
-        self.register = Some(register);
-        self
-    }
-
-    /// With a directory user: tokens without an email (Cloudflare Access service tokens) are
-    /// users keyed by their `common_name`. Default off: they are refused.
-    pub fn service_users(mut self, enabled: bool) -> Self {
-        self.service_users = Some(enabled);
-        self
-    }
-
-    /// With a directory user: while a user's profile is incomplete, browser navigations to
-    /// this validator's routes are sent to this local path (`?next=` the asked page).
-    pub fn profile_url(mut self, path: impl Into<String>) -> Self {
-        self.profile_url = Some(path.into());
-        self
-    }
-
-    /// Looks the `email` claim up in the registry's partner directory; with `required`, a token
-    /// that matches no single partner is refused.
-    pub fn partner_by_email(mut self, required: bool) -> Self {
-        self.partner = Some(required);
+    /// How the partner is found ([`Partner::by_email`]); none by default.
+    pub fn partner(mut self, partner: Partner) -> Self {
+        self.partner = Some(partner.required);
         self
     }
 
@@ -329,8 +276,8 @@ impl Validator {
     /// How browsers that are not signed in are sent to sign in (a fronting provider's page,
     /// or the OIDC authorization-code flow). Only navigations on `jwt_` routes are redirected.
     #[cfg(feature = "login")]
-    pub fn login(mut self, login: crate::login::Login) -> Self {
-        self.login = Some(login);
+    pub fn login(mut self, login: impl Into<crate::login::Login>) -> Self {
+        self.login = Some(login.into());
         self
     }
 
@@ -378,7 +325,7 @@ mod tests {
             .algorithm(Algorithm::HS256);
         let err = compile(base.clone()).err().unwrap();
         assert_eq!(err.field(), Some("user"));
-        let err = compile(base.clone().static_user(1)).err().unwrap();
+        let err = compile(base.clone().user(User::fixed(1))).err().unwrap();
         assert_eq!(err.field(), Some("secret"));
         assert!(err.message().contains("a key"), "{err}");
         let err = compile(Validator::new("v")).err().unwrap();
@@ -388,7 +335,7 @@ mod tests {
             .unwrap();
         assert_eq!(err.field(), Some("audience"));
         assert!(err.message().contains("authorized_party"), "{err}");
-        let err = compile(base.static_user(1).key(KeySource::secret("short")))
+        let err = compile(base.user(User::fixed(1)).key(KeySource::secret("short")))
             .err()
             .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
@@ -402,7 +349,7 @@ mod tests {
             .audience("a")
             .algorithm(Algorithm::HS256)
             .key(KeySource::secret("thesecret-of-at-least-32-bytes!!"))
-            .static_user(1);
+            .user(User::fixed(1));
         assert!(compile(v.clone().leeway(Duration::from_secs(300))).is_ok());
         let err = compile(v.clone().leeway(Duration::from_secs(301)))
             .err()

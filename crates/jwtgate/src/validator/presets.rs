@@ -67,6 +67,40 @@ enum Provider {
     },
 }
 
+/// The Cloudflare Access preset, with the options only it has; made by
+/// [`Preset::cloudflare_access`], used wherever a [`Preset`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct CloudflareAccess(Preset);
+
+impl CloudflareAccess {
+    /// The app's public host, for the login and logout URLs (default: the request's `Host`).
+    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
+        self.0.app_domain = Some(host.into());
+        self
+    }
+
+    /// Whether service tokens are accepted, their user being their `common_name` (default:
+    /// refused, with the description "service tokens are not accepted").
+    pub fn service_tokens(mut self, allowed: bool) -> Self {
+        if let Provider::CloudflareAccess { service_tokens, .. } = &mut self.0.provider {
+            *service_tokens = allowed;
+        }
+        self
+    }
+
+    /// Serves Cloudflare's paths from another base URL, as [`Preset::base_url`] does.
+    pub fn base_url(self, base_url: impl Into<String>) -> Self {
+        Self(self.0.base_url(base_url))
+    }
+}
+
+impl From<CloudflareAccess> for Preset {
+    fn from(preset: CloudflareAccess) -> Self {
+        preset.0
+    }
+}
+
 /// What a preset fills in.
 #[derive(Clone, Debug)]
 pub(crate) struct Defaults {
@@ -115,13 +149,13 @@ impl Preset {
     /// `/cdn-cgi/access/certs`, RS256, the token from the `Cf-Access-Jwt-Assertion` header
     /// then the `CF_Authorization` cookie, audience the application's AUD tag, the user from
     /// `email`. Service tokens (no `email`, the client id in `common_name`) are refused unless
-    /// [`service_tokens`](Self::service_tokens) allows them.
-    pub fn cloudflare_access(team: impl Into<String>, aud: impl Into<String>) -> Self {
-        Self::new(Provider::CloudflareAccess {
+    /// [`service_tokens`](CloudflareAccess::service_tokens) allows them.
+    pub fn cloudflare_access(team: impl Into<String>, aud: impl Into<String>) -> CloudflareAccess {
+        CloudflareAccess(Self::new(Provider::CloudflareAccess {
             team: team.into(),
             aud: aud.into(),
             service_tokens: false,
-        })
+        }))
     }
 
     /// Keycloak: issuer `<base_url>/realms/<realm>`, keys from
@@ -195,23 +229,6 @@ impl Preset {
         self
     }
 
-    /// Cloudflare Access only: the app's public host, for the login and logout URLs (default:
-    /// the request's `Host`).
-    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
-        self.app_domain = Some(host.into());
-        self
-    }
-
-    /// Cloudflare Access only: whether service tokens are accepted, their user being their
-    /// `common_name` (default: refused, with the description "service tokens are not
-    /// accepted").
-    pub fn service_tokens(mut self, allowed: bool) -> Self {
-        if let Provider::CloudflareAccess { service_tokens, .. } = &mut self.provider {
-            *service_tokens = allowed;
-        }
-        self
-    }
-
     /// Resolves the preset; an argument that cannot be part of a URL is an error.
     pub(crate) fn defaults(&self) -> Result<Defaults, Error> {
         let base = |default: String| -> Result<String, Error> {
@@ -239,10 +256,13 @@ impl Preset {
                         "{issuer}/cdn-cgi/access/login/{{host}}?kid={aud}"
                     ))
                     .redirect_param("redirect_url");
-                    Some(match &self.app_domain {
-                        Some(host) => login.app_domain(host.clone()),
-                        None => login,
-                    })
+                    Some(
+                        match &self.app_domain {
+                            Some(host) => login.app_domain(host.clone()),
+                            None => login,
+                        }
+                        .into(),
+                    )
                 };
                 Defaults {
                     #[cfg(feature = "login")]
@@ -434,8 +454,8 @@ fn path_segment<'a>(what: &str, value: &'a str) -> Result<&'a str, Error> {
 mod tests {
     use super::*;
 
-    fn issuer_and_keys(p: Preset) -> (Vec<String>, String) {
-        let d = p.defaults().unwrap();
+    fn issuer_and_keys(p: impl Into<Preset>) -> (Vec<String>, String) {
+        let d = p.into().defaults().unwrap();
         (d.issuers, format!("{:?}", d.key))
     }
 
@@ -499,16 +519,25 @@ mod tests {
 
     #[test]
     fn arguments_that_would_bend_urls_are_refused() {
-        for p in [
-            Preset::cloudflare_access("acme.evil.com/x", "aud"),
-            Preset::cloudflare_access("", "aud"),
-            Preset::cloudflare_access("acme", ""),
-            Preset::keycloak("https://sso", "../admin"),
-            Preset::auth0("https://acme.auth0.com", "a"),
-            Preset::entra_id("common", "a"),
-            Preset::cognito("eu-west-1", "pool/../x", "c"),
-        ] {
-            assert!(p.defaults().is_err(), "{p:?}");
+        let cases: [(Preset, &str); 7] = [
+            (
+                Preset::cloudflare_access("acme.evil.com/x", "aud").into(),
+                "team",
+            ),
+            (Preset::cloudflare_access("", "aud").into(), "team"),
+            (Preset::cloudflare_access("acme", "").into(), "aud"),
+            (Preset::keycloak("https://sso", "../admin"), "realm"),
+            (Preset::auth0("https://acme.auth0.com", "a"), "domain"),
+            (Preset::entra_id("common", "a"), "tenant"),
+            (
+                Preset::cognito("eu-west-1", "pool/../x", "c"),
+                "user_pool_id",
+            ),
+        ];
+        for (p, argument) in cases {
+            let err = p.defaults().unwrap_err();
+            assert_eq!(err.kind(), &crate::ErrorKind::InvalidSetting, "{p:?}");
+            assert!(err.message().contains(argument), "{p:?}: {err}");
         }
     }
 }

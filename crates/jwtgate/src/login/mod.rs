@@ -17,6 +17,8 @@
 //! never a URL from outside.
 
 pub(crate) use crate::navigation::safe_path;
+mod service;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +35,9 @@ use serde::{Deserialize, Serialize};
 use crate::credentials::cookie_value;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
+
+pub(crate) use self::service::Site;
+pub use self::service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
 
 /// How long a pending login (state, nonce, PKCE verifier) lives.
 const PENDING_SECS: u64 = 600;
@@ -91,22 +96,22 @@ impl fmt::Debug for Login {
 impl Login {
     /// A fronting provider's login page; the return path is added as `redirect_param`
     /// (default `redirect_url`). `{host}` in `url` becomes the app's host (see
-    /// [`app_domain`](Self::app_domain)).
-    pub fn url(url: impl Into<String>) -> Self {
-        Self {
+    /// [`app_domain`](FrontingLogin::app_domain)).
+    pub fn url(url: impl Into<String>) -> FrontingLogin {
+        FrontingLogin(Self {
             kind: LoginKind::Url {
                 url: url.into(),
                 redirect_param: "redirect_url".into(),
             },
             app_domain: None,
-        }
+        })
     }
 
     /// The authorization-code flow against the validator's issuer (endpoints from its
     /// discovery document), for the client `client_id`, coming back to `redirect_uri` (whose
     /// path is the callback route, `/auth/callback` by convention).
-    pub fn oidc(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> Self {
-        Self {
+    pub fn oidc(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> OidcLogin {
+        OidcLogin(Self {
             kind: LoginKind::Oidc {
                 client_id: client_id.into(),
                 client_secret: None,
@@ -115,59 +120,7 @@ impl Login {
                 post_logout_redirect_uri: None,
             },
             app_domain: None,
-        }
-    }
-
-    /// The query parameter that carries the return path to a fronting login page.
-    pub fn redirect_param(mut self, param: impl Into<String>) -> Self {
-        if let LoginKind::Url { redirect_param, .. } = &mut self.kind {
-            *redirect_param = param.into();
-        }
-        self
-    }
-
-    /// The app's public host, for `{host}` in login and logout URLs (default: the request's
-    /// `Host`).
-    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
-        self.app_domain = Some(host.into());
-        self
-    }
-
-    /// The client secret (client_secret_basic); without one the client is public and PKCE
-    /// alone protects the code.
-    pub fn client_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
-        if let LoginKind::Oidc { client_secret, .. } = &mut self.kind {
-            *client_secret = Some(Secret::Inline(secret.into()));
-        }
-        self
-    }
-
-    /// The client secret, read from an environment variable when the registry is built.
-    pub fn client_secret_env(mut self, var: impl Into<String>) -> Self {
-        if let LoginKind::Oidc { client_secret, .. } = &mut self.kind {
-            *client_secret = Some(Secret::Env(var.into()));
-        }
-        self
-    }
-
-    /// The scopes asked for (default `openid email profile`).
-    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
-        if let LoginKind::Oidc { scopes, .. } = &mut self.kind {
-            *scopes = list.into_iter().map(Into::into).collect();
-        }
-        self
-    }
-
-    /// Where the provider sends the browser after logout.
-    pub fn post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
-        if let LoginKind::Oidc {
-            post_logout_redirect_uri,
-            ..
-        } = &mut self.kind
-        {
-            *post_logout_redirect_uri = Some(uri.into());
-        }
-        self
+        })
     }
 
     /// The client id of an OIDC login (the ID token's audience).
@@ -281,6 +234,93 @@ impl Logout {
     pub fn redirect_param(mut self, param: impl Into<String>) -> Self {
         self.redirect_param = Some(param.into());
         self
+    }
+}
+
+/// A fronting provider's login page (Cloudflare Access, an identity-aware proxy); made by
+/// [`Login::url`], used wherever a [`Login`] is.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct FrontingLogin(Login);
+
+impl FrontingLogin {
+    /// The query parameter that carries the return path to a fronting login page.
+    pub fn redirect_param(mut self, param: impl Into<String>) -> Self {
+        if let LoginKind::Url { redirect_param, .. } = &mut self.0.kind {
+            *redirect_param = param.into();
+        }
+        self
+    }
+
+    /// The app's public host, for `{host}` in login and logout URLs (default: the request's
+    /// `Host`).
+    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
+        self.0.app_domain = Some(host.into());
+        self
+    }
+}
+
+impl From<FrontingLogin> for Login {
+    fn from(login: FrontingLogin) -> Self {
+        login.0
+    }
+}
+
+/// The OpenID Connect authorization-code flow (PKCE, state, nonce) against the validator's
+/// issuer; made by [`Login::oidc`], used wherever a [`Login`] is.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct OidcLogin(Login);
+
+impl OidcLogin {
+    /// The client secret (client_secret_basic); without one the client is public and PKCE
+    /// alone protects the code.
+    pub fn client_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        if let LoginKind::Oidc { client_secret, .. } = &mut self.0.kind {
+            *client_secret = Some(Secret::Inline(secret.into()));
+        }
+        self
+    }
+
+    /// The client secret, read from an environment variable when the registry is built.
+    pub fn client_secret_env(mut self, var: impl Into<String>) -> Self {
+        if let LoginKind::Oidc { client_secret, .. } = &mut self.0.kind {
+            *client_secret = Some(Secret::Env(var.into()));
+        }
+        self
+    }
+
+    /// The scopes asked for (default `openid email profile`).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        if let LoginKind::Oidc { scopes, .. } = &mut self.0.kind {
+            *scopes = list.into_iter().map(Into::into).collect();
+        }
+        self
+    }
+
+    /// Where the provider sends the browser after logout.
+    pub fn post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        if let LoginKind::Oidc {
+            post_logout_redirect_uri,
+            ..
+        } = &mut self.0.kind
+        {
+            *post_logout_redirect_uri = Some(uri.into());
+        }
+        self
+    }
+
+    /// The app's public host, for `{host}` in login and logout URLs (default: the request's
+    /// `Host`).
+    pub fn app_domain(mut self, host: impl Into<String>) -> Self {
+        self.0.app_domain = Some(host.into());
+        self
+    }
+}
+
+impl From<OidcLogin> for Login {
+    fn from(login: OidcLogin) -> Self {
+        login.0
     }
 }
 

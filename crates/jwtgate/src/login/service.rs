@@ -1,4 +1,4 @@
-//! The login, callback and logout routes as one tower service over the engine.
+//! The login, callback and logout routes as one tower service over one validator's login.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,8 +7,7 @@ use http::header::{LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 
-use crate::engine::Engine;
-use crate::login::{BrowserAnswer, CompiledLogin, page, safe_path, url_decoded_pairs};
+use super::{BrowserAnswer, CompiledLogin, SignIn, page, safe_path, url_decoded_pairs};
 
 /// The login, callback and logout routes of one validator, as one tower service: made by
 /// [`Registry::login_service`](crate::Registry::login_service). It answers
@@ -32,14 +31,21 @@ use crate::login::{BrowserAnswer, CompiledLogin, page, safe_path, url_decoded_pa
 /// ```
 #[derive(Clone)]
 pub struct LoginService {
-    engine: Arc<Engine>,
-    validator: usize,
+    site: Arc<dyn Site>,
+}
+
+/// What the sign-in routes need of the app: the validator that signs browsers in, its login,
+/// and the realm. The registry implements it, so this module depends on nothing above it.
+pub(crate) trait Site: Send + Sync + 'static {
+    fn validator(&self) -> &dyn SignIn;
+    fn login(&self) -> Option<&CompiledLogin>;
+    fn realm(&self) -> &str;
 }
 
 impl fmt::Debug for LoginService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoginService")
-            .field("validator", &&*self.engine.validators[self.validator].name)
+            .field("validator", &self.site.validator().name())
             .finish()
     }
 }
@@ -50,8 +56,8 @@ pub const LOGIN_PATH: &str = "/auth/login";
 pub const LOGOUT_PATH: &str = "/auth/logout";
 
 impl LoginService {
-    pub(crate) fn new(engine: Arc<Engine>, validator: usize) -> Self {
-        Self { engine, validator }
+    pub(crate) fn new(site: Arc<dyn Site>) -> Self {
+        Self { site }
     }
 
     /// The callback path of an OIDC login (`None` for a fronting provider).
@@ -60,13 +66,13 @@ impl LoginService {
     }
 
     fn login(&self) -> Option<&CompiledLogin> {
-        self.engine.validators[self.validator].login.as_ref()
+        self.site.login()
     }
 
     /// Answers one request.
     pub async fn handle(&self, parts: &Parts) -> Response<String> {
-        let v = &self.engine.validators[self.validator];
-        let realm = &self.engine.realm;
+        let v = self.site.validator();
+        let realm = self.site.realm();
         let Some(login) = self.login() else {
             return page(
                 StatusCode::NOT_FOUND,
