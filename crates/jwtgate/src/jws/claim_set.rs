@@ -419,7 +419,7 @@ mod tests {
         assert_eq!(big.get("a").unwrap().as_f64(), Some(123_456_789_012_345.0));
         assert_eq!(
             big.get("b").unwrap().as_f64(),
-            Some(1_234_567_890_123_456_789.0)
+            Some(1.234_567_890_123_456_8e18)
         );
         assert_eq!(big.get("c").unwrap().as_f64(), Some(-5.0));
         assert_eq!(big.get("d").unwrap().as_f64(), None);

@@ -1,0 +1,71 @@
+//! `jwtgate inspect`: says, validator by validator, whether a token passes and why not,
+//! through every stage `serve` runs, and the state of each remote key cache.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jwtgate::config::Config;
+
+use crate::{connect_directory, fail};
+
+/// Says, validator by validator, whether a token passes and why not.
+#[derive(clap::Args)]
+pub(crate) struct InspectArgs {
+    /// The TOML config file.
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// The token (without `Bearer `).
+    pub(crate) token: String,
+}
+
+pub(crate) async fn run(args: InspectArgs) -> ExitCode {
+    let InspectArgs {
+        config: path,
+        token,
+    } = args;
+    // The registry `serve` builds, directory included: every stage a request goes through.
+    let config = match Config::from_file(&path) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let directory = match connect_directory(&config).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let registry = match config.registry_with(|builder| match &directory {
+        Some(d) => builder.users(d.clone()).directory(d.clone()),
+        None => builder,
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let token = token.trim();
+    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+    let verdicts = registry.inspect(token).await;
+    for v in &verdicts {
+        match v.refusal() {
+            None => println!("{}: accepted", v.validator()),
+            Some(why) => println!("{}: refused: {why}", v.validator()),
+        }
+    }
+    for cache in registry.key_caches() {
+        println!(
+            "keys {}: kids {:?}, fetches {}, failures {}, last error {}{}",
+            cache.source,
+            cache.key_ids,
+            cache.fetches,
+            cache.consecutive_failures,
+            cache.last_error.as_deref().unwrap_or("none"),
+            if cache.misconfigured {
+                " (misconfigured: fix the configuration)"
+            } else {
+                ""
+            }
+        );
+    }
+    if verdicts.iter().any(|v| v.refusal().is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

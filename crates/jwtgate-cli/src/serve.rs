@@ -1,0 +1,242 @@
+//! `jwtgate serve`: every `[[route]]` of a config file behind its layer, answering with what
+//! the layer found; `/healthz`, the sign-in routes, profile forms and, on request, metrics.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use jwtgate::Identity;
+use jwtgate::config::Config;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use serde_json::{Value, json};
+
+use crate::users::user_json;
+use crate::{connect_directory, fail};
+
+/// Serves every `[[route]]` of a config file; each answers with what the layer found.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The TOML config file.
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Fetch every remote key set (and run OIDC discovery) before listening; fail if any
+    /// cannot be had, instead of answering 503 until it can.
+    #[arg(long)]
+    pub(crate) prefetch: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
+    /// Path of the health check (200 when every key set can be served, 503 otherwise).
+    #[arg(long, default_value = "/healthz")]
+    pub(crate) health_path: String,
+}
+
+/// What every served route answers: the identity's four parts, plus the directory's record
+/// of the user when the validator has one.
+async fn whoami(identity: Option<Identity>) -> Response {
+    match identity {
+        // Written straight from the identity (no JSON tree built per request first).
+        Some(id) => Json(WhoAmI {
+            user: id.user_record().map(|user| user_json(user)),
+            identity: &id,
+        })
+        .into_response(),
+        // Anonymous requests answer the same four keys, all null.
+        None => Json(json!({"validator": null, "uid": null, "partner_id": null, "payload": null}))
+            .into_response(),
+    }
+}
+
+/// The body of a served route for a signed-in request.
+#[derive(serde::Serialize)]
+struct WhoAmI<'a> {
+    #[serde(flatten)]
+    identity: &'a Identity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Value>,
+}
+
+/// Installs the Prometheus recorder and serves its text format at `addr`/metrics.
+async fn serve_metrics(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(bound)
+}
+
+pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    let ServeArgs {
+        config: path,
+        listen,
+        prefetch,
+        metrics,
+        health_path,
+    } = args;
+    if !health_path.starts_with('/') {
+        return fail(format!("--health-path {health_path:?} must start with /"));
+    }
+    let config = match Config::from_file(&path) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let directory = match connect_directory(&config).await {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let registry = match config.registry_with(|builder| match &directory {
+        Some(d) => builder.users(d.clone()).directory(d.clone()),
+        None => builder,
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if prefetch && let Err(e) = registry.prefetch().await {
+        return fail(e);
+    }
+    if config.routes().is_empty() {
+        return fail(format!("{}: no [[route]] to serve", path.display()));
+    }
+    let mut app = Router::new().route_service(&health_path, registry.health_service());
+    // Browser sign-in: the login, callback and logout routes of the first validator that has
+    // a login (one set of routes per app).
+    let with_login: Vec<&str> = registry
+        .validator_names()
+        .filter(|name| registry.login_service(name).is_ok())
+        .collect();
+    if with_login.len() > 1 {
+        return fail(format!(
+            "{}: only one validator may have a login in `jwtgate serve` ({} do)",
+            path.display(),
+            with_login.join(", ")
+        ));
+    }
+    let mut login_line = None;
+    if let Some(name) = with_login.first() {
+        let auth = match registry.login_service(name) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        };
+        let mut paths = vec![
+            jwtgate::login::LOGIN_PATH.to_owned(),
+            jwtgate::login::LOGOUT_PATH.to_owned(),
+        ];
+        paths.extend(auth.callback_path().map(str::to_owned));
+        for p in &paths {
+            app = app.route_service(p, auth.clone());
+        }
+        login_line = Some(format!("  {} -> sign-in for {name}", paths.join(", ")));
+    }
+    // The config checked its own paths; these are the command's.
+    let taken: Vec<(&str, &str)> =
+        std::iter::once((health_path.as_str(), "the health check's (--health-path)"))
+            .chain(
+                login_line
+                    .is_some()
+                    .then_some((jwtgate::login::LOGIN_PATH, "the sign-in's")),
+            )
+            .chain(
+                login_line
+                    .is_some()
+                    .then_some((jwtgate::login::LOGOUT_PATH, "the sign-out's")),
+            )
+            .collect();
+    for route in config.routes() {
+        if let Some((_, whose)) = taken.iter().find(|(p, _)| *p == route.path) {
+            return fail(format!(
+                "{}: route path {:?} is {whose}",
+                path.display(),
+                route.path
+            ));
+        }
+        let layer = match route.layer(&registry) {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        if !route.path.starts_with('/') {
+            return fail(format!(
+                "{}: route path {:?} must start with /",
+                path.display(),
+                route.path
+            ));
+        }
+        app = app.merge(
+            Router::new()
+                .route(&route.path, any(whoami))
+                .route_layer(layer),
+        );
+    }
+    // Profile pages: a minimal form at each validator's `profile_url`, behind its layer.
+    let mut profile_lines = Vec::new();
+    if let Some(directory) = &directory {
+        let names: Vec<String> = registry.validator_names().map(str::to_owned).collect();
+        for name in names {
+            let Some(url) = registry.profile_url(&name) else {
+                continue;
+            };
+            let layer = match registry.layer(&format!("jwt_{name}")) {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
+            app =
+                app.merge(jwtgate_sqlx::profile::router(directory.clone(), url).route_layer(layer));
+            profile_lines.push(format!("  {url} -> profile form for {name}"));
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
+    };
+    let addr = listener.local_addr().map_or(listen, |a| a);
+    if let Some(metrics) = metrics {
+        match serve_metrics(metrics).await {
+            Ok(bound) => println!("metrics on http://{bound}/metrics"),
+            Err(e) => return fail(e),
+        }
+    }
+    println!("listening on http://{addr}");
+    for route in config.routes() {
+        println!("  {} -> {}", route.path, route.auth);
+    }
+    println!("  {health_path} -> health");
+    if let Some(line) = login_line {
+        println!("{line}");
+    }
+    for line in profile_lines {
+        println!("{line}");
+    }
+    if let Some(d) = &directory {
+        println!("  users in {}", d.url());
+    }
+    match axum::serve(listener, app).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
