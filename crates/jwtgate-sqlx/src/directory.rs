@@ -545,6 +545,18 @@ impl UserDirectory for SqlDirectory {
             Ok(Some(found))
         })
     }
+
+    /// One `SELECT 1` within the timeout: the pool can reach the database.
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        Box::pin(async move {
+            self.timed(
+                "health check",
+                sqlx::query("SELECT 1").execute(&self.inner.pool),
+            )
+            .await?;
+            Ok(())
+        })
+    }
 }
 
 impl PartnerDirectory for SqlDirectory {
@@ -587,6 +599,10 @@ impl PartnerDirectory for SqlDirectory {
             }
             Ok(ids)
         })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        UserDirectory::health(self)
     }
 }
 

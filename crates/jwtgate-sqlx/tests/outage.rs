@@ -142,10 +142,15 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
         .unwrap();
     let app = Router::new()
         .route("/hello", get(whoami))
-        .route_layer(registry.layer("jwt_app").unwrap());
+        .route_layer(registry.layer("jwt_app").unwrap())
+        .route_service("/healthz", registry.health_service());
+    let health = |app: Router| async move { send(&app, get_with("/healthz", &[])).await };
 
     let before = call(&app, "a@example.com").await;
     assert_eq!(before.status, StatusCode::OK);
+    let healthy = health(app.clone()).await;
+    assert_eq!(healthy.status, StatusCode::OK);
+    assert_eq!(healthy.body["users"]["status"], "ok");
 
     for state in [DOWN, SILENT] {
         proxy.set(state);
@@ -164,6 +169,20 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
             );
             assert_eq!(reply.header("www-authenticate"), "");
         }
+        // The outage shows in the health check, with the directory as its reason.
+        let sick = health(app.clone()).await;
+        assert_eq!(
+            sick.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state {state}"
+        );
+        assert_eq!(sick.body["status"], "unavailable");
+        assert_eq!(sick.body["users"]["status"], "unavailable");
+        assert!(
+            sick.body["users"]["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+        );
         proxy.set(UP);
         // Back: the pool drops its broken connections and opens new ones.
         let mut recovered = None;
@@ -182,6 +201,8 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
         );
     }
     assert_eq!(call(&app, "a@example.com").await.status, StatusCode::OK);
+    let healthy = health(app.clone()).await;
+    assert_eq!(healthy.status, StatusCode::OK, "{:?}", healthy.body);
     assert_eq!(db.count("SELECT COUNT(*) FROM jwtgate_users").await, 2);
     directory.close().await;
     db.finish().await;

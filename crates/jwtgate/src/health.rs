@@ -1,5 +1,6 @@
-//! A ready-made health endpoint: 200 when every remote key set can be served, 503 with the
-//! reasons otherwise, as JSON (`{"status": "ok"|"unavailable", "key_caches": [...]}`).
+//! A ready-made health endpoint: 200 when every remote key set can be served and the user and
+//! partner directories answer, 503 with the reasons otherwise, as JSON
+//! (`{"status": "ok"|"unavailable", "key_caches": [...], "users": {...}, "partners": {...}}`).
 //!
 //! ```
 //! use axum::Router;
@@ -12,7 +13,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -21,6 +21,7 @@ use tower_service::Service;
 
 use std::sync::Arc;
 
+use crate::directory::{BoxFuture, LookupError};
 use crate::engine::Engine;
 
 /// Answers health checks for a registry's key caches. Made by
@@ -41,19 +42,36 @@ impl HealthService {
         Self { engine }
     }
 
-    /// The status and JSON body of a health check now.
-    pub fn check(&self) -> (StatusCode, serde_json::Value) {
+    /// The status and JSON body of a health check now. The directories are asked in turn
+    /// (each within its own timeout: `jwtgate-sqlx` runs one query).
+    pub async fn check(&self) -> (StatusCode, serde_json::Value) {
         #[cfg(feature = "remote-keys")]
         let caches: Vec<_> = self.engine.caches.iter().map(|c| c.state()).collect();
         #[cfg(feature = "remote-keys")]
-        let ok = caches.iter().all(|c| c.usable);
+        let keys_ok = caches.iter().all(|c| c.usable);
         #[cfg(not(feature = "remote-keys"))]
-        let (caches, ok) = (Vec::<()>::new(), true);
-        let _ = &self.engine;
-        let body = serde_json::json!({
+        let (caches, keys_ok) = (Vec::<()>::new(), true);
+        let answer = |result: Result<(), LookupError>| match result {
+            Ok(()) => (true, serde_json::json!({"status": "ok"})),
+            Err(e) => (
+                false,
+                serde_json::json!({"status": "unavailable", "error": e.to_string()}),
+            ),
+        };
+        let users = match &self.engine.users {
+            Some(users) => Some(answer(users.health().await)),
+            None => None,
+        };
+        let (partners_ok, partners) = answer(self.engine.directory.health().await);
+        let ok = keys_ok && partners_ok && users.as_ref().is_none_or(|(ok, _)| *ok);
+        let mut body = serde_json::json!({
             "status": if ok { "ok" } else { "unavailable" },
             "key_caches": caches,
+            "partners": partners,
         });
+        if let Some((_, users)) = users {
+            body["users"] = users;
+        }
         let status = if ok {
             StatusCode::OK
         } else {
@@ -66,20 +84,23 @@ impl HealthService {
 impl<B> Service<Request<B>> for HealthService {
     type Response = Response<String>;
     type Error = Infallible;
-    type Future = Ready<Result<Response<String>, Infallible>>;
+    type Future = BoxFuture<'static, Result<Response<String>, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, _: Request<B>) -> Self::Future {
-        let (status, body) = self.check();
-        let mut res = Response::new(body.to_string());
-        *res.status_mut() = status;
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        res.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        ready(Ok(res))
+        let this = self.clone();
+        Box::pin(async move {
+            let (status, body) = this.check().await;
+            let mut res = Response::new(body.to_string());
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(res)
+        })
     }
 }

@@ -99,6 +99,11 @@ pub trait PartnerDirectory: Send + Sync + 'static {
         &'a self,
         email: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>>;
+
+    /// Whether the directory can answer now, for the health check (default: it always can).
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Any `Fn(&Payload) -> Future` is a resolver: `Validator::user_resolver(|p: &Payload| ...)`.
@@ -192,6 +197,13 @@ pub trait UserDirectory: Send + Sync + 'static {
         &'a self,
         query: &'a UserQuery<'a>,
     ) -> BoxFuture<'a, Result<Option<Arc<UserRecord>>, LookupError>>;
+
+    /// Whether the directory can answer now, for the registry's
+    /// [`health_service`](crate::Registry::health_service) (default: it always can). A health
+    /// check never decides a request.
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl<T: UserDirectory + ?Sized> UserDirectory for Arc<T> {
@@ -201,6 +213,10 @@ impl<T: UserDirectory + ?Sized> UserDirectory for Arc<T> {
     ) -> BoxFuture<'a, Result<Option<Arc<UserRecord>>, LookupError>> {
         (**self).user(query)
     }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        (**self).health()
+    }
 }
 
 impl<T: PartnerDirectory + ?Sized> PartnerDirectory for Arc<T> {
@@ -209,6 +225,10 @@ impl<T: PartnerDirectory + ?Sized> PartnerDirectory for Arc<T> {
         email: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PartnerId>, LookupError>> {
         (**self).partners_by_email(email)
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), LookupError>> {
+        (**self).health()
     }
 }
 
