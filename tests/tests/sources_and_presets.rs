@@ -3,7 +3,10 @@
 
 use jwtgate::config::Config;
 use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, TokenSource, User, Validator};
-use jwtgate_test::{Provider, TestKey, jwks, mint, now};
+use jwtgate_test::{
+    Provider, TestKey, auth0_claims, cloudflare_access_claims, cloudflare_service_claims,
+    entra_id_claims, jwks, keycloak_claims, mint, now, rs256_token,
+};
 use jwtgate_tests::{app, serve};
 use serde_json::{Value, json};
 
@@ -45,41 +48,6 @@ impl Site {
     }
 }
 
-fn rs256(key: &TestKey, kid: &str, claims: &Value) -> String {
-    mint(key, "RS256", json!({ "kid": kid }), claims)
-}
-
-/// A Cloudflare Access application token, as Access sends it to the origin.
-fn cf_token(issuer: &str, email: &str) -> Value {
-    let t = now();
-    json!({
-        "aud": [AUD_TAG],
-        "email": email,
-        "exp": t + 3600,
-        "iat": t,
-        "nbf": t,
-        "iss": issuer,
-        "type": "app",
-        "identity_nonce": "6ei69kawdKzMIAPF",
-        "sub": "7335d417-61da-459d-899c-0a01c76a2f94",
-        "country": "US"
-    })
-}
-
-/// A Cloudflare Access service token: no email, an empty sub, the client id in common_name.
-fn cf_service_token(issuer: &str) -> Value {
-    let t = now();
-    json!({
-        "aud": [AUD_TAG],
-        "exp": t + 3600,
-        "iat": t,
-        "iss": issuer,
-        "type": "app",
-        "common_name": "88bf3b6d86161464f6509f7219099e57.access",
-        "sub": ""
-    })
-}
-
 async fn cloudflare(service_tokens: bool) -> (Provider, Site, TestKey) {
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("cf1", "RS256")])).await;
@@ -105,7 +73,11 @@ async fn cloudflare(service_tokens: bool) -> (Provider, Site, TestKey) {
 async fn cloudflare_access_header_then_cookie() {
     let (provider, site, key) = cloudflare(false).await;
     let iss = provider.issuer();
-    let token = rs256(&key, "cf1", &cf_token(&iss, "ada@example.com"));
+    let token = rs256_token(
+        &key,
+        "cf1",
+        &cloudflare_access_claims(&iss, AUD_TAG, "ada@example.com"),
+    );
     let cookie = format!("CF_Authorization={token}");
 
     let (status, body, _) = site
@@ -125,10 +97,10 @@ async fn cloudflare_access_header_then_cookie() {
     assert_eq!((status, &body["uid"]), (200, &json!("ada@example.com")));
 
     // A present but invalid header never falls back to a valid cookie.
-    let other = rs256(
+    let other = rs256_token(
         &key,
         "cf1",
-        &cf_token("https://evil.cloudflareaccess.com", "x@y"),
+        &cloudflare_access_claims("https://evil.cloudflareaccess.com", AUD_TAG, "x@y"),
     );
     let (status, body, _) = site
         .get(
@@ -163,9 +135,11 @@ async fn cloudflare_access_header_then_cookie() {
     );
 
     // Another application's AUD tag.
-    let mut claims = cf_token(&iss, "ada@example.com");
+    let mut claims = cloudflare_access_claims(&iss, AUD_TAG, "ada@example.com");
     claims["aud"] = json!(["0000"]);
-    let (status, body, _) = site.assertion("/app", &rs256(&key, "cf1", &claims)).await;
+    let (status, body, _) = site
+        .assertion("/app", &rs256_token(&key, "cf1", &claims))
+        .await;
     assert_eq!(
         (status, &body["error_description"]),
         (401, &json!("token audience not accepted"))
@@ -175,10 +149,10 @@ async fn cloudflare_access_header_then_cookie() {
 #[tokio::test]
 async fn cloudflare_access_public_routes_are_anonymous_only_without_any_source() {
     let (provider, site, key) = cloudflare(false).await;
-    let token = rs256(
+    let token = rs256_token(
         &key,
         "cf1",
-        &cf_token(&provider.issuer(), "ada@example.com"),
+        &cloudflare_access_claims(&provider.issuer(), AUD_TAG, "ada@example.com"),
     );
     let (status, body, _) = site.get("/public", &[]).await;
     assert_eq!((status, &body["uid"]), (200, &Value::Null));
@@ -203,7 +177,15 @@ async fn cloudflare_access_public_routes_are_anonymous_only_without_any_source()
 #[tokio::test]
 async fn cloudflare_service_tokens_refused_by_default_allowed_when_enabled() {
     let (provider, site, key) = cloudflare(false).await;
-    let token = rs256(&key, "cf1", &cf_service_token(&provider.issuer()));
+    let token = rs256_token(
+        &key,
+        "cf1",
+        &cloudflare_service_claims(
+            &provider.issuer(),
+            AUD_TAG,
+            "88bf3b6d86161464f6509f7219099e57.access",
+        ),
+    );
     let (status, body, challenge) = site
         .get("/app", &[("cf-access-jwt-assertion", &token)])
         .await;
@@ -212,16 +194,26 @@ async fn cloudflare_service_tokens_refused_by_default_allowed_when_enabled() {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 
     let (provider, site, key) = cloudflare(true).await;
-    let token = rs256(&key, "cf1", &cf_service_token(&provider.issuer()));
+    let token = rs256_token(
+        &key,
+        "cf1",
+        &cloudflare_service_claims(
+            &provider.issuer(),
+            AUD_TAG,
+            "88bf3b6d86161464f6509f7219099e57.access",
+        ),
+    );
     let (status, body, _) = site
         .get("/app", &[("cf-access-jwt-assertion", &token)])
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["uid"], "88bf3b6d86161464f6509f7219099e57.access");
     // A user token without email is not a service token: no user claim.
-    let mut claims = cf_token(&provider.issuer(), "x");
+    let mut claims = cloudflare_access_claims(&provider.issuer(), AUD_TAG, "x");
     claims.as_object_mut().unwrap().remove("email");
-    let (status, body, _) = site.assertion("/app", &rs256(&key, "cf1", &claims)).await;
+    let (status, body, _) = site
+        .assertion("/app", &rs256_token(&key, "cf1", &claims))
+        .await;
     assert_eq!(
         (status, &body["error_description"]),
         (401, &json!("token has no usable user claim"))
@@ -249,29 +241,15 @@ auth = "jwt_cf"
         .registry()
         .unwrap();
     let site = Site::new(&registry, &[("/app", "jwt_cf")]).await;
-    let token = rs256(
+    let token = rs256_token(
         &key,
         "cf1",
-        &cf_token(&provider.issuer(), "ada@example.com"),
+        &cloudflare_access_claims(&provider.issuer(), AUD_TAG, "ada@example.com"),
     );
     let (status, body, _) = site
         .get("/app", &[("cf-access-jwt-assertion", &token)])
         .await;
     assert_eq!((status, &body["uid"]), (200, &json!("ada@example.com")));
-}
-
-/// A Keycloak access token: `aud` "account", the client in `azp`, roles, body `typ` "Bearer".
-fn keycloak_token(issuer: &str, azp: &str) -> Value {
-    let t = now();
-    json!({
-        "exp": t + 300, "iat": t, "jti": "onrtac:5c0f", "iss": issuer,
-        "aud": "account", "sub": "f1b2c3d4-0000-4000-8000-000000000001", "typ": "Bearer",
-        "azp": azp, "sid": "a1", "acr": "1",
-        "realm_access": { "roles": ["offline_access", "uma_authorization", "admin"] },
-        "resource_access": { "account": { "roles": ["manage-account"] } },
-        "scope": "openid email profile", "email_verified": true,
-        "preferred_username": "ada", "email": "ada@example.com"
-    })
 }
 
 #[tokio::test]
@@ -295,7 +273,16 @@ async fn keycloak_authorized_party_and_typ() {
         .unwrap();
     let site = Site::new(&registry, &[("/kc", "jwt_kc"), ("/at", "jwt_kc_at")]).await;
     let issuer = format!("{}/realms/main", provider.issuer());
-    let token = rs256(&key, "kc1", &keycloak_token(&issuer, "web"));
+    let token = rs256_token(
+        &key,
+        "kc1",
+        &keycloak_claims(
+            &issuer,
+            "web",
+            "f1b2c3d4-0000-4000-8000-000000000001",
+            &["offline_access", "uma_authorization", "admin"],
+        ),
+    );
     let bearer = format!("Bearer {token}");
     let (status, body, _) = site.get("/kc", &[("authorization", &bearer)]).await;
     assert_eq!(status, 200, "{body}");
@@ -304,7 +291,16 @@ async fn keycloak_authorized_party_and_typ() {
 
     let other = format!(
         "Bearer {}",
-        rs256(&key, "kc1", &keycloak_token(&issuer, "mobile"))
+        rs256_token(
+            &key,
+            "kc1",
+            &keycloak_claims(
+                &issuer,
+                "mobile",
+                "f1b2c3d4-0000-4000-8000-000000000001",
+                &["offline_access", "uma_authorization", "admin"]
+            )
+        )
     );
     let (status, body, _) = site.get("/kc", &[("authorization", &other)]).await;
     assert_eq!(
@@ -323,7 +319,12 @@ async fn keycloak_authorized_party_and_typ() {
             &key,
             "RS256",
             json!({"kid": "kc1", "typ": typ}),
-            &keycloak_token(&issuer, "web"),
+            &keycloak_claims(
+                &issuer,
+                "web",
+                "f1b2c3d4-0000-4000-8000-000000000001",
+                &["offline_access", "uma_authorization", "admin"],
+            ),
         );
         let (status, _, _) = site
             .get("/at", &[("authorization", &format!("Bearer {t}"))])
@@ -376,12 +377,22 @@ async fn auth0_entra_google_cognito_and_oidc() {
     let cases = [
         (
             "/auth0",
-            json!({"iss": format!("{base}/"), "sub": "auth0|123", "aud": ["https://api.acme", "https://acme.eu.auth0.com/userinfo"], "iat": t, "exp": t + 60, "azp": "spa", "scope": "openid read:things"}),
+            auth0_claims(
+                &format!("{base}/"),
+                "https://api.acme",
+                "auth0|123",
+                "openid read:things",
+            ),
             json!("auth0|123"),
         ),
         (
             "/entra",
-            json!({"aud": "api://acme", "iss": format!("{base}/{tenant}/v2.0"), "iat": t, "nbf": t, "exp": t + 60, "oid": "00000000-0000-0000-66f3-3332eca7ea81", "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "tid": tenant, "ver": "2.0", "roles": ["Task.Read"]}),
+            entra_id_claims(
+                &format!("{base}/{tenant}/v2.0"),
+                "api://acme",
+                tenant,
+                "00000000-0000-0000-66f3-3332eca7ea81",
+            ),
             json!("00000000-0000-0000-66f3-3332eca7ea81"),
         ),
         (
@@ -406,7 +417,7 @@ async fn auth0_entra_google_cognito_and_oidc() {
         ),
     ];
     for (path, claims, uid) in cases {
-        let bearer = format!("Bearer {}", rs256(&key, "p1", &claims));
+        let bearer = format!("Bearer {}", rs256_token(&key, "p1", &claims));
         let (status, body, _) = site.get(path, &[("authorization", &bearer)]).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body["uid"], uid, "{path}");
@@ -418,7 +429,7 @@ async fn auth0_entra_google_cognito_and_oidc() {
             "/cognito",
             &[(
                 "authorization",
-                &format!("Bearer {}", rs256(&key, "p1", &claims)),
+                &format!("Bearer {}", rs256_token(&key, "p1", &claims)),
             )],
         )
         .await;
@@ -433,7 +444,7 @@ async fn auth0_entra_google_cognito_and_oidc() {
             "/auth0",
             &[(
                 "authorization",
-                &format!("Bearer {}", rs256(&key, "p1", &claims)),
+                &format!("Bearer {}", rs256_token(&key, "p1", &claims)),
             )],
         )
         .await;
@@ -459,10 +470,10 @@ async fn preset_values_can_be_overridden() {
         .build()
         .unwrap();
     let site = Site::new(&registry, &[("/app", "jwt_cf")]).await;
-    let token = rs256(
+    let token = rs256_token(
         &key,
         "cf1",
-        &cf_token(&provider.issuer(), "ada@example.com"),
+        &cloudflare_access_claims(&provider.issuer(), AUD_TAG, "ada@example.com"),
     );
     let (status, body, _) = site
         .get("/app", &[("authorization", &format!("Bearer {token}"))])

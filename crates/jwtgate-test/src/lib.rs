@@ -47,6 +47,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+mod presets;
+
+pub use presets::{
+    auth0_claims, auth0_token, cloudflare_access_claims, cloudflare_access_token,
+    cloudflare_service_claims, entra_id_claims, entra_id_token, keycloak_claims, keycloak_token,
+    rs256_token,
+};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
