@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jwtgate::config::Config;
-use jwtgate_sqlx::SqlDirectory;
+use jwtgate_sqlx::{SqlDirectory, SqlSettings};
 
 #[derive(Parser)]
 #[command(
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
 
 /// The config's database directory, connected (migrations run when the settings ask).
 async fn connect_directory(config: &Config) -> Result<Option<SqlDirectory>, String> {
-    let Some(settings) = config.directory_settings().map_err(|e| e.to_string())? else {
+    let Some(settings) = SqlSettings::from_config(config).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     SqlDirectory::connect(&settings)

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use jwtgate::config::Config;
-use jwtgate::directory::DirectorySettings;
 use jwtgate::identity::UserRecord;
 use jwtgate_sqlx::SqlDirectory;
+use jwtgate_sqlx::SqlSettings;
 use serde_json::{Value, json};
 
 use crate::{connect_directory, fail};
@@ -37,7 +37,7 @@ impl DatabaseArgs {
                     .await?
                     .ok_or_else(|| format!("{}: no [directory] url", path.display()))
             }
-            (None, Some(url)) => SqlDirectory::connect_read_only(&DirectorySettings::new(url))
+            (None, Some(url)) => SqlDirectory::connect_read_only(&SqlSettings::new(url))
                 .await
                 .map_err(|e| e.to_string()),
             (None, None) => Err("give --config or --database-url".to_owned()),

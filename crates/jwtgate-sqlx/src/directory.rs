@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jwtgate::directory::{
-    BoxFuture, DirectorySettings, LookupError, PartnerDirectory, UserDirectory, UserKey, UserQuery,
-    UserRecord, normalize_email, redact_url,
+    BoxFuture, LookupError, PartnerDirectory, UserDirectory, UserKey, UserQuery, UserRecord,
+    normalize_email,
 };
+
+use crate::settings::{SqlSettings, redact_url};
 use jwtgate::{identity::PartnerId, identity::UserId};
 use moka::sync::Cache;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -101,26 +103,20 @@ impl SqlDirectory {
     /// Connects (within the settings' timeout), runs the shipped migrations when asked, and
     /// builds the statements for the table mapping. Errors name the setting (`directory.url`
     /// for a bad URL or a database that cannot be reached) and never show a password.
-    pub async fn connect(settings: &DirectorySettings) -> Result<Self, Error> {
+    pub async fn connect(settings: &SqlSettings) -> Result<Self, Error> {
         Self::open(settings, Access::ReadWriteCreate).await
     }
 
     /// Connects for reading only (operators' listings): a SQLite file is opened read-only
     /// and never created, and no migration runs.
-    pub async fn connect_read_only(settings: &DirectorySettings) -> Result<Self, Error> {
+    pub async fn connect_read_only(settings: &SqlSettings) -> Result<Self, Error> {
         let mut settings = settings.clone();
         settings.migrate = Some(false);
         Self::open(&settings, Access::ReadOnly).await
     }
 
-    async fn open(settings: &DirectorySettings, access: Access) -> Result<Self, Error> {
-        settings.check().map_err(|e| {
-            let field = e.field().unwrap_or("url");
-            Error::new(
-                ErrorKind::Config,
-                format!("directory.{field}: {}", e.message()),
-            )
-        })?;
+    async fn open(settings: &SqlSettings, access: Access) -> Result<Self, Error> {
+        settings.check()?;
         sqlx::any::install_default_drivers();
         let shown = redact_url(&settings.url);
         let url = connect_url(&settings.url, access);

@@ -9,6 +9,8 @@ use jwtgate::directory::LookupError;
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The setting a [`Config`](ErrorKind::Config) error is about (`url`, `users.email`).
+    field: Option<&'static str>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -35,8 +37,27 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            field: None,
             source: None,
         }
+    }
+
+    /// A wrong setting: the key (as `[directory]` names it) and what is wrong with it.
+    pub(crate) fn setting(field: &'static str, message: String) -> Self {
+        Self {
+            field: Some(field),
+            ..Self::new(ErrorKind::Config, message)
+        }
+    }
+
+    /// The `[directory]` key a setting error is about (`url`, `users.email`, ...).
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+
+    /// What is wrong, without the key.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub(crate) fn with_source(
@@ -105,6 +126,9 @@ impl From<Error> for LookupError {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(field) = self.field {
+            write!(f, "directory.{field}: ")?;
+        }
         f.write_str(&self.message)
     }
 }
@@ -114,6 +138,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("message", &self.message)
+            .field("field", &self.field)
             .finish_non_exhaustive()
     }
 }

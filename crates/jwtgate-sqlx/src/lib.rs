@@ -3,12 +3,11 @@
 //! partners (contacts) by email, a bounded lookup cache, and a profile form.
 //!
 //! ```no_run
-//! use jwtgate::directory::DirectorySettings;
 //! use jwtgate::{Algorithm, KeySource, Registry, User, Validator, directory::UserMatch, identity::UserRecord};
-//! use jwtgate_sqlx::SqlDirectory;
+//! use jwtgate_sqlx::{SqlDirectory, SqlSettings};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let directory = SqlDirectory::connect(&DirectorySettings::new("sqlite://app.db")).await?;
+//! let directory = SqlDirectory::connect(&SqlSettings::new("sqlite://app.db")).await?;
 //! let registry = Registry::builder()
 //!     .users(directory.clone())
 //!     .directory(directory.clone())
@@ -43,17 +42,20 @@
 //!   through the cache. `last_seen_at` is written on a cache miss, not on every request.
 //! - **Schema**: migrations create `jwtgate_users` and `jwtgate_contacts` (recorded in
 //!   `jwtgate_migrations`); an application maps its own tables with
-//!   [`UsersTable`](jwtgate::directory::UsersTable) and
-//!   [`ContactsTable`](jwtgate::directory::ContactsTable) (names are checked and quoted,
+//!   [`UsersTable`] and
+//!   [`ContactsTable`] (names are checked and quoted,
 //!   values always bound).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod config;
 mod directory;
 mod error;
 mod migrate;
 #[cfg(feature = "axum")]
 pub mod profile;
+mod settings;
 mod sql;
 
 pub use directory::SqlDirectory;
 pub use error::{Error, ErrorKind};
+pub use settings::{ContactsTable, SqlSettings, UsersTable, redact_url};

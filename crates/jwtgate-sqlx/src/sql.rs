@@ -3,7 +3,7 @@
 //! bound parameter, never part of the text. A column the mapping leaves out is neither read
 //! (`NULL` in its place) nor written, and its parameter is not bound.
 
-use jwtgate::directory::{ContactsTable, UsersTable};
+use crate::settings::{ContactsTable, UsersTable};
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
 

@@ -11,12 +11,12 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::{Json, extract::Request};
 use http::StatusCode;
-use jwtgate::directory::{ContactsTable, DirectorySettings, UsersTable};
 use jwtgate::{
     Algorithm, Identity, KeySource, Partner, Registry, User, Validator, directory::UserMatch,
     identity::PartnerId, identity::UserRecord,
 };
 use jwtgate_sqlx::SqlDirectory;
+use jwtgate_sqlx::{ContactsTable, SqlSettings, UsersTable};
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{Reply, get_with, send};
 use serde_json::{Value, json};
@@ -64,12 +64,12 @@ fn app(registry: &Registry, directory: &SqlDirectory, mode: &str) -> Router {
         .route_layer(layer)
 }
 
-async fn connect(settings: DirectorySettings) -> SqlDirectory {
+async fn connect(settings: SqlSettings) -> SqlDirectory {
     SqlDirectory::connect(&settings).await.unwrap()
 }
 
 async fn setup(db: &Db, validators: Vec<Validator>) -> (SqlDirectory, Registry) {
-    let directory = connect(DirectorySettings::new(&db.url)).await;
+    let directory = connect(SqlSettings::new(&db.url)).await;
     let mut builder = Registry::builder()
         .users(directory.clone())
         .directory(directory.clone());
@@ -488,7 +488,7 @@ async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
             )],
         )
         .await;
-        let mut settings = DirectorySettings::new(&db.url);
+        let mut settings = SqlSettings::new(&db.url);
         settings.cache_ttl = Duration::ZERO;
         let uncached_dir = connect(settings).await;
         let uncached = Registry::builder()
@@ -545,7 +545,7 @@ async fn an_existing_schema_is_used_through_the_mapping_without_migrations() {
         let mut contacts = ContactsTable::mapped("people", "pid", "mail");
         contacts.first_name = Some("given_name".into());
         contacts.user_id = Some("account".into());
-        let mut settings = DirectorySettings::new(&db.url);
+        let mut settings = SqlSettings::new(&db.url);
         settings.users = Some(users);
         settings.contacts = Some(contacts);
         let directory = connect(settings).await;
@@ -603,7 +603,7 @@ async fn an_existing_schema_is_used_through_the_mapping_without_migrations() {
 #[tokio::test]
 async fn migrations_start_from_an_empty_database_and_run_once() {
     for db in backends().await {
-        let settings = DirectorySettings::new(&db.url);
+        let settings = SqlSettings::new(&db.url);
         let first = connect(settings.clone()).await;
         let second = connect(settings).await;
         assert_eq!(
@@ -622,7 +622,7 @@ async fn migrations_start_from_an_empty_database_and_run_once() {
 #[tokio::test]
 async fn a_failing_query_is_a_500_that_shows_no_sql() {
     for db in backends().await {
-        let mut settings = DirectorySettings::new(&db.url);
+        let mut settings = SqlSettings::new(&db.url);
         settings.users = Some(UsersTable::mapped(
             "missing_table",
             "id",
@@ -655,11 +655,11 @@ async fn a_failing_query_is_a_500_that_shows_no_sql() {
 
 #[tokio::test]
 async fn startup_errors_name_the_setting_and_hide_the_password() {
-    let err = SqlDirectory::connect(&DirectorySettings::new("mysql://x"))
+    let err = SqlDirectory::connect(&SqlSettings::new("mysql://x"))
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("directory.url:"), "{err}");
-    let mut unreachable = DirectorySettings::new("postgres://app:s3cret@127.0.0.1:1/app");
+    let mut unreachable = SqlSettings::new("postgres://app:s3cret@127.0.0.1:1/app");
     unreachable.timeout = Duration::from_secs(2);
     let err = SqlDirectory::connect(&unreachable).await.unwrap_err();
     let text = err.to_string();
@@ -669,10 +669,10 @@ async fn startup_errors_name_the_setting_and_hide_the_password() {
     );
     assert!(!text.contains("s3cret"), "{text}");
     assert_eq!(err.kind(), jwtgate_sqlx::ErrorKind::Unavailable);
-    let missing_dir = DirectorySettings::new("sqlite:///nonexistent-dir/sub/x.db");
+    let missing_dir = SqlSettings::new("sqlite:///nonexistent-dir/sub/x.db");
     let err = SqlDirectory::connect(&missing_dir).await.unwrap_err();
     assert!(err.to_string().starts_with("directory.url:"), "{err}");
-    let mut bad = DirectorySettings::new("sqlite://x.db");
+    let mut bad = SqlSettings::new("sqlite://x.db");
     bad.users = Some(UsersTable::mapped("users; drop", "id", "email", "key"));
     let err = SqlDirectory::connect(&bad).await.unwrap_err();
     assert!(

@@ -11,11 +11,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use http::StatusCode;
-use jwtgate::directory::DirectorySettings;
 use jwtgate::{
     Algorithm, KeySource, Registry, User, Validator, directory::UserMatch, identity::UserId,
 };
 use jwtgate_sqlx::SqlDirectory;
+use jwtgate_sqlx::SqlSettings;
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{Reply, get_with, send};
 use serde_json::json;
@@ -123,7 +123,7 @@ async fn an_unreachable_postgres_gives_503_and_the_service_recovers() {
         .map(|(u, _)| u)
         .unwrap_or("postgres");
     let mut settings =
-        DirectorySettings::new(format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port));
+        SqlSettings::new(format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port));
     settings.timeout = Duration::from_secs(2);
     // Every request asks the database: the cache would hide the outage.
     settings.cache_ttl = Duration::ZERO;

@@ -20,13 +20,13 @@ use std::time::Duration;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
-use jwtgate::directory::DirectorySettings;
 use jwtgate::{
     Algorithm, CookieMode, Identity, KeySource, Partner, Registry, User, Validator,
     directory::UserMatch, identity::UserRecord, login::LOGIN_PATH, login::LOGOUT_PATH,
     login::Login,
 };
 use jwtgate_sqlx::SqlDirectory;
+use jwtgate_sqlx::SqlSettings;
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
 use serde_json::{Value, json};
 
@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("http://{}", listener.local_addr()?);
 
     // 2. The users: an embedded SQLite database, created and migrated on start.
-    let users = SqlDirectory::connect(&DirectorySettings::new(&database_url)).await?;
+    let users = SqlDirectory::connect(&SqlSettings::new(&database_url)).await?;
 
     // 3. The registry: one validator that finds its keys through OIDC discovery and its users
     //    in the database, registering them on first sight.

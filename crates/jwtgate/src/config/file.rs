@@ -203,104 +203,17 @@ pub(super) struct RemoteToml {
     pub(super) backoff_max_ms: Option<u64>,
 }
 
+/// `[directory]`: the in-memory `partners`; every other key belongs to a database adapter
+/// (`jwtgate-sqlx` reads `url`, the pool and the tables through [`Config::section`], with its
+/// own checks), and needs `url`.
+///
+/// [`Config::section`]: super::Config::section
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct DirectoryToml {
     #[serde(default)]
     pub(super) partners: Vec<PartnerEntry>,
-    pub(super) url: Option<Spanned<String>>,
-    pub(super) migrate: Option<Spanned<bool>>,
-    pub(super) cache_ttl_secs: Option<Spanned<u64>>,
-    pub(super) cache_capacity: Option<Spanned<u64>>,
-    pub(super) timeout_secs: Option<Spanned<u64>>,
-    pub(super) max_connections: Option<Spanned<u32>>,
-    pub(super) users: Option<Spanned<UsersTableToml>>,
-    pub(super) contacts: Option<Spanned<ContactsTableToml>>,
-}
-
-/// `[directory.users]`: an application's own users table; every column it has is named.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UsersTableToml {
-    pub(super) table: Spanned<String>,
-    pub(super) id: Spanned<String>,
-    pub(super) email: Spanned<String>,
-    pub(super) email_key: Spanned<String>,
-    pub(super) issuer: Option<Spanned<String>>,
-    pub(super) subject: Option<Spanned<String>>,
-    pub(super) service_name: Option<Spanned<String>>,
-    pub(super) first_name: Option<Spanned<String>>,
-    pub(super) last_name: Option<Spanned<String>>,
-    pub(super) full_name: Option<Spanned<String>>,
-    pub(super) phone: Option<Spanned<String>>,
-    pub(super) profile_complete: Option<Spanned<String>>,
-    pub(super) created_at: Option<Spanned<String>>,
-    pub(super) last_seen_at: Option<Spanned<String>>,
-}
-
-/// `[directory.contacts]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ContactsTableToml {
-    pub(super) table: Spanned<String>,
-    pub(super) id: Spanned<String>,
-    pub(super) email: Spanned<String>,
-    pub(super) first_name: Option<Spanned<String>>,
-    pub(super) last_name: Option<Spanned<String>>,
-    pub(super) phone: Option<Spanned<String>>,
-    pub(super) user_id: Option<Spanned<String>>,
-}
-
-impl DirectoryToml {
-    /// The span of `field` (`users.email` names a column of `[directory.users]`), with the
-    /// key's own name.
-    pub(super) fn span_of(&self, field: &str) -> Option<(Range<usize>, &'static str)> {
-        let (top, inner) = field.split_once('.').unwrap_or((field, ""));
-        let s = |v: &Spanned<String>, key: &'static str| Some((v.span(), key));
-        let o = |v: &Option<Spanned<String>>, key: &'static str| span(v).map(|r| (r, key));
-        match (top, &self.users, &self.contacts) {
-            ("users", Some(u), _) => {
-                let u = u.get_ref();
-                match inner {
-                    "table" => s(&u.table, "table"),
-                    "id" => s(&u.id, "id"),
-                    "email" => s(&u.email, "email"),
-                    "email_key" => s(&u.email_key, "email_key"),
-                    "issuer" => o(&u.issuer, "issuer"),
-                    "subject" => o(&u.subject, "subject"),
-                    "service_name" => o(&u.service_name, "service_name"),
-                    "first_name" => o(&u.first_name, "first_name"),
-                    "last_name" => o(&u.last_name, "last_name"),
-                    "full_name" => o(&u.full_name, "full_name"),
-                    "phone" => o(&u.phone, "phone"),
-                    "profile_complete" => o(&u.profile_complete, "profile_complete"),
-                    "created_at" => o(&u.created_at, "created_at"),
-                    "last_seen_at" => o(&u.last_seen_at, "last_seen_at"),
-                    _ => None,
-                }
-            }
-            ("contacts", _, Some(c)) => {
-                let c = c.get_ref();
-                match inner {
-                    "table" => s(&c.table, "table"),
-                    "id" => s(&c.id, "id"),
-                    "email" => s(&c.email, "email"),
-                    "first_name" => o(&c.first_name, "first_name"),
-                    "last_name" => o(&c.last_name, "last_name"),
-                    "phone" => o(&c.phone, "phone"),
-                    "user_id" => o(&c.user_id, "user_id"),
-                    _ => None,
-                }
-            }
-            ("url", ..) => span(&self.url).map(|r| (r, "url")),
-            ("migrate", ..) => span(&self.migrate).map(|r| (r, "migrate")),
-            ("cache_ttl_secs", ..) => span(&self.cache_ttl_secs).map(|r| (r, "cache_ttl_secs")),
-            ("cache_capacity", ..) => span(&self.cache_capacity).map(|r| (r, "cache_capacity")),
-            ("timeout_secs", ..) => span(&self.timeout_secs).map(|r| (r, "timeout_secs")),
-            ("max_connections", ..) => span(&self.max_connections).map(|r| (r, "max_connections")),
-            _ => None,
-        }
-    }
+    #[serde(flatten)]
+    pub(super) adapter: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]

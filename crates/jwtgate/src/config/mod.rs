@@ -33,6 +33,7 @@
 
 mod file;
 mod route;
+mod section;
 mod toml_error;
 
 use std::ops::Range;
@@ -46,9 +47,7 @@ use self::file::{
 };
 use crate::cookie::CookieMode;
 use crate::credentials::TokenSource;
-use crate::directory::{
-    ContactsTable, DirectorySettings, InMemoryDirectory, UserMatch, UsersTable,
-};
+use crate::directory::{InMemoryDirectory, UserMatch};
 use crate::error::{Error, ErrorKind, Location};
 use crate::identity::PartnerId;
 use crate::jws::algorithm::Algorithm;
@@ -104,6 +103,7 @@ impl Config {
             file,
             routes: Vec::new(),
         };
+        config.check_directory()?;
         let mut routes = Vec::new();
         let mut paths = route::Paths::default();
         for r in &config.file.route {
@@ -146,6 +146,68 @@ impl Config {
             .realm
             .as_ref()
             .map_or("jwtgate", |r| r.get_ref().as_str())
+    }
+
+    /// `[directory]` keys beyond `partners` are a database adapter's, and need `url`;
+    /// `partners` are for the directory in memory, not beside `url`.
+    fn check_directory(&self) -> Result<(), Error> {
+        let Some(d) = &self.file.directory else {
+            return Ok(());
+        };
+        let at = |key: &str| self.key_location("directory", key);
+        match (d.adapter.contains_key("url"), d.adapter.keys().next()) {
+            (false, Some(key)) => Err(Error::new(
+                ErrorKind::Config,
+                "this [directory] key needs `url` (a database directory)",
+            )
+            .in_field(format!("directory.{key}"))
+            .at(at(key))),
+            (true, _) if !d.partners.is_empty() => Err(Error::new(
+                ErrorKind::Config,
+                "`partners` is for a directory in memory; with `url`, partners are the \
+                 database's contacts",
+            )
+            .in_field("directory.url")
+            .at(at("url"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where the key `key` of the table `[table]` is written (its own line, or its subtable
+    /// `[table.key]`), else the table's header; for keys whose value has no span here.
+    fn key_location(&self, table: &str, key: &str) -> Location {
+        let header = format!("[{table}]");
+        let sub = format!("[{table}.{key}]");
+        let mut in_table = false;
+        let mut offset = 0;
+        let mut found = None;
+        for line in self.text.split_inclusive('\n') {
+            let trimmed = line.trim();
+            if trimmed == sub {
+                found = Some(offset + (line.len() - line.trim_start().len()));
+                break;
+            }
+            if trimmed.starts_with('[') {
+                if trimmed == header {
+                    found = found.or(Some(offset));
+                }
+                in_table = trimmed == header;
+            } else if in_table
+                && trimmed
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            {
+                found = Some(offset + (line.len() - line.trim_start().len()));
+                break;
+            }
+            offset += line.len();
+        }
+        let at = found.unwrap_or(0);
+        Location::new(
+            &self.origin,
+            line_of(&self.text, at),
+            column_of(&self.text, at),
+        )
     }
 
     /// Where the key `key` whose value spans `span` is written.
@@ -223,100 +285,35 @@ impl Config {
         Ok(registry)
     }
 
-    /// The `[directory]` database settings, when `url` is set; checked (URL scheme, pool,
-    /// every table and column name), errors pointing at the key.
-    pub fn directory_settings(&self) -> Result<Option<DirectorySettings>, Error> {
-        let Some(d) = &self.file.directory else {
-            return Ok(None);
-        };
-        let locate = |e: Error| -> Error {
-            let at = e
-                .field()
-                .and_then(|f| d.span_of(f))
-                .or_else(|| d.url.as_ref().map(|u| (u.span(), "url")));
-            match at {
-                Some((span, key)) => e.at(self.location(&span, key)),
-                None => e.at(Location::new(&self.origin, 1, 1)),
-            }
-        };
-        let Some(url) = &d.url else {
-            let set = [
-                ("migrate", d.migrate.is_some()),
-                ("cache_ttl_secs", d.cache_ttl_secs.is_some()),
-                ("cache_capacity", d.cache_capacity.is_some()),
-                ("timeout_secs", d.timeout_secs.is_some()),
-                ("max_connections", d.max_connections.is_some()),
-                ("users.table", d.users.is_some()),
-                ("contacts.table", d.contacts.is_some()),
-            ];
-            return match set.into_iter().find(|(_, set)| *set) {
-                Some((field, _)) => Err(locate(
-                    Error::new(ErrorKind::Config, "this [directory] key needs `url`")
-                        .in_field(field),
-                )),
-                None => Ok(None),
-            };
-        };
-        if !d.partners.is_empty() {
-            return Err(locate(
-                Error::new(
-                    ErrorKind::Config,
-                    "`partners` is for a directory in memory; with `url`, partners are the \
-                     database's contacts",
-                )
-                .in_field("url"),
-            ));
-        }
-        let mut settings = DirectorySettings::new(url.get_ref().clone());
-        settings.migrate = d.migrate.as_ref().map(|m| *m.get_ref());
-        if let Some(ttl) = &d.cache_ttl_secs {
-            settings.cache_ttl = Duration::from_secs(*ttl.get_ref());
-        }
-        if let Some(capacity) = &d.cache_capacity {
-            settings.cache_capacity = *capacity.get_ref();
-        }
-        if let Some(timeout) = &d.timeout_secs {
-            settings.timeout = Duration::from_secs(*timeout.get_ref());
-        }
-        if let Some(max) = &d.max_connections {
-            settings.max_connections = *max.get_ref();
-        }
-        let text = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
-        if let Some(u) = &d.users {
-            let u = u.get_ref();
-            let mut t = UsersTable::mapped(
-                u.table.get_ref().clone(),
-                u.id.get_ref().clone(),
-                u.email.get_ref().clone(),
-                u.email_key.get_ref().clone(),
-            );
-            t.issuer = text(&u.issuer);
-            t.subject = text(&u.subject);
-            t.service_name = text(&u.service_name);
-            t.first_name = text(&u.first_name);
-            t.last_name = text(&u.last_name);
-            t.full_name = text(&u.full_name);
-            t.phone = text(&u.phone);
-            t.profile_complete = text(&u.profile_complete);
-            t.created_at = text(&u.created_at);
-            t.last_seen_at = text(&u.last_seen_at);
-            settings.users = Some(t);
-        }
-        if let Some(c) = &d.contacts {
-            let c = c.get_ref();
-            let mut t = ContactsTable::mapped(
-                c.table.get_ref().clone(),
-                c.id.get_ref().clone(),
-                c.email.get_ref().clone(),
-            );
-            t.first_name = text(&c.first_name);
-            t.last_name = text(&c.last_name);
-            t.phone = text(&c.phone);
-            t.user_id = text(&c.user_id);
-            settings.contacts = Some(t);
-        }
-        settings.check().map_err(locate)?;
-        Ok(Some(settings))
+    /// The top-level table `name` of the file (`[directory]` for `jwtgate-sqlx`), read by `T`'s
+    /// own `Deserialize`: an adapter keeps its settings' shape, jwtgate keeps the locating. A
+    /// TOML-layer error (an unknown key, a wrong type) names the file, line, column and key as
+    /// every config error does; `Ok(None)` when the file has no such table. `T` may hold
+    /// `toml::Spanned` values, whose spans [`error_at`](Self::error_at) turns into locations.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        let de = toml::de::Deserializer::parse(&self.text)
+            .map_err(|e| toml_error::describe(&e, &self.text, &self.origin))?;
+        serde::de::Deserializer::deserialize_map(de, section::Pick::new(name))
+            .map_err(|e| toml_error::describe(&e, &self.text, &self.origin).with_source(e))
+    }
+
+    /// An error about the key `key` (dotted, as the file names it: `directory.users.email`)
+    /// whose value `toml` spanned `span` (from a `toml::Spanned` of a [`section`](Self::section)),
+    /// located at the key.
+    pub fn error_at(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> Error {
+        let own = key.rsplit('.').next().unwrap_or(key);
+        Error::new(ErrorKind::InvalidSetting, message)
+            .in_field(key.to_owned())
+            .at(self.location(&span, own))
+    }
+
+    /// Whether `[directory]` sets `url`: users and partners then live in a database, read by
+    /// an adapter (`jwtgate_sqlx::SqlSettings::from_config`).
+    pub fn has_directory_url(&self) -> bool {
+        self.file
+            .directory
+            .as_ref()
+            .is_some_and(|d| d.adapter.contains_key("url"))
     }
 
     /// Adds the location of the key an error names, from the structured context the builder
@@ -1205,24 +1202,12 @@ profile_url = "/profile"
 "#;
 
     #[test]
-    fn a_database_directory_loads_with_its_mapping_and_cache() {
+    fn a_database_directory_is_the_adapters_and_needs_one() {
         let text = format!(
-            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"postgres://app:pw@db/app\"\ncache_ttl_secs = 0\ntimeout_secs = 2\n\
-             [directory.users]\ntable = \"accounts\"\nid = \"account_id\"\nemail = \"mail\"\nemail_key = \"mail_key\"\nfirst_name = \"given\"\n"
+            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"sqlite://x.db\"\ntimeout_secs = 2\n"
         );
         let config = Config::from_toml_str(&text, "app.toml", None).unwrap();
-        let settings = config.directory_settings().unwrap().unwrap();
-        assert_eq!(settings.url, "postgres://app:pw@db/app");
-        assert_eq!(settings.cache_ttl, Duration::ZERO);
-        assert_eq!(settings.timeout, Duration::from_secs(2));
-        let users = settings.users.clone().unwrap();
-        assert_eq!(
-            (users.table.as_str(), users.first_name.as_deref()),
-            ("accounts", Some("given"))
-        );
-        assert_eq!(users.last_name, None);
-        assert!(!settings.runs_migrations());
-        assert!(!format!("{settings:?}").contains(":pw@"));
+        assert!(config.has_directory_url());
         // Without a user directory, the validator cannot be built: the error points at `user`.
         let err = config.registry().unwrap_err();
         assert_eq!(err.field(), Some("user"));
@@ -1231,40 +1216,23 @@ profile_url = "/profile"
 
     #[test]
     fn directory_errors_point_at_their_keys() {
-        let bad_column = format!(
-            "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"sqlite://x.db\"\n[directory.users]\ntable = \"accounts\"\n\
-             id = \"id\"\nemail = \"mail\"\nemail_key = \"mail key\"\n"
-        );
-        let err = Config::from_toml_str(&bad_column, "app.toml", None)
-            .unwrap()
-            .directory_settings()
-            .unwrap_err();
-        assert_eq!(err.field(), Some("users.email_key"));
-        assert!(err.to_string().starts_with("app.toml:19:1:"), "{err}");
-        let bad_url = format!("{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"mysql://x\"\n");
-        let err = Config::from_toml_str(&bad_url, "app.toml", None)
-            .unwrap()
-            .directory_settings()
-            .unwrap_err();
-        assert!(err.to_string().starts_with("app.toml:14:1:"), "{err}");
         let no_url = format!("{DIRECTORY_VALIDATOR}\n[directory]\ncache_ttl_secs = 5\n");
-        let err = Config::from_toml_str(&no_url, "app.toml", None)
-            .unwrap()
-            .directory_settings()
-            .unwrap_err();
-        assert!(err.to_string().contains("needs `url`"), "{err}");
+        let err = Config::from_toml_str(&no_url, "app.toml", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:14:1: key `directory.cache_ttl_secs`: this [directory] key needs `url` (a database directory)"
+        );
         let both = format!(
             "{DIRECTORY_VALIDATOR}\n[directory]\nurl = \"sqlite://x.db\"\npartners = [{{ id = 1, email = \"a@b\" }}]\n"
         );
-        let err = Config::from_toml_str(&both, "app.toml", None)
-            .unwrap()
-            .directory_settings()
-            .unwrap_err();
+        let err = Config::from_toml_str(&both, "app.toml", None).unwrap_err();
+        assert_eq!(err.field(), Some("directory.url"));
         assert!(
             err.message()
                 .contains("`partners` is for a directory in memory"),
             "{err}"
         );
+        assert_eq!(err.location().map(Location::line), Some(14), "{err}");
         let unknown = DIRECTORY_VALIDATOR.replace("\"subject\"", "\"phone\"");
         let err = Config::from_toml_str(&unknown, "app.toml", None)
             .unwrap()

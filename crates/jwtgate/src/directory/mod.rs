@@ -4,7 +4,6 @@
 //! surface.
 
 mod memory;
-mod settings;
 
 use std::fmt;
 use std::future::Future;
@@ -15,7 +14,6 @@ pub use crate::identity::UserRecord;
 use crate::identity::{PartnerId, Payload, UserId};
 
 pub use memory::InMemoryDirectory;
-pub use settings::{ContactsTable, DirectorySettings, UsersTable, redact_url};
 
 /// A boxed, `Send` future, the return type of the directory traits' methods. The same type as
 /// `futures_util::future::BoxFuture`, defined here so that implementors need no extra crate

@@ -1,18 +1,17 @@
-//! The settings of a database directory (`[directory]` in the config file), shared by the
-//! config loader and adapters such as `jwtgate-sqlx`, so both check them the same way.
+//! The settings of the database directory: the URL, the pool, the cache and the table mapping
+//! (`[directory]` in a config file, read by [`SqlSettings::from_config`](crate::SqlSettings::from_config)).
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind};
-use crate::identity::is_valid_name;
+use crate::error::Error;
 
 /// Where a database directory keeps users and contacts, and how it caches them.
 ///
 /// `Debug` hides the URL's password.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DirectorySettings {
+pub struct SqlSettings {
     /// `sqlite://path.db` (created when missing) or `postgres://user@host/db`.
     pub url: String,
     /// Whether the shipped migrations run on start; `None`: yes, unless a table is mapped.
@@ -32,7 +31,7 @@ pub struct DirectorySettings {
     pub contacts: Option<ContactsTable>,
 }
 
-impl DirectorySettings {
+impl SqlSettings {
     /// Settings for the database at `url`, with every default.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -67,9 +66,7 @@ impl DirectorySettings {
     /// identifier, `[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes, since names are written into
     /// SQL; values never are). The error's field is the key, such as `users.email`.
     pub fn check(&self) -> Result<(), Error> {
-        let invalid = |field: &'static str, message: String| {
-            Error::new(ErrorKind::InvalidSetting, message).in_field(field)
-        };
+        let invalid = Error::setting;
         let scheme = self.url.split_once(':').map(|(s, _)| s);
         if !matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) {
             return Err(invalid(
@@ -99,21 +96,25 @@ impl DirectorySettings {
 }
 
 fn check_identifier(field: &'static str, name: &str) -> Result<(), Error> {
-    if name.len() <= 63 && is_valid_name(name) {
+    let mut bytes = name.bytes();
+    let identifier = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if name.len() <= 63 && identifier {
         return Ok(());
     }
-    Err(Error::new(
-        ErrorKind::InvalidSetting,
+    Err(Error::setting(
+        field,
         format!(
             "{name:?} is not a valid SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 bytes)"
         ),
-    )
-    .in_field(field))
+    ))
 }
 
-impl fmt::Debug for DirectorySettings {
+impl fmt::Debug for SqlSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirectorySettings")
+        f.debug_struct("SqlSettings")
             .field("url", &redact_url(&self.url))
             .field("migrate", &self.migrate)
             .field("cache_ttl", &self.cache_ttl)
@@ -164,7 +165,7 @@ fn redact_query_password(tail: &str) -> String {
 }
 
 /// The users table and its columns. `id` (an integer), `email` and `email_key` (the email as
-/// [`normalize_email`](crate::directory::normalize_email) gives it, under a unique index:
+/// [`normalize_email`](jwtgate::directory::normalize_email) gives it, under a unique index:
 /// registration relies on it) are required; a column left `None` is neither read nor written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -281,7 +282,7 @@ impl Default for UsersTable {
 pub struct ContactsTable {
     /// The table.
     pub table: String,
-    /// Integer primary key: the [`PartnerId`](crate::identity::PartnerId).
+    /// Integer primary key: the [`PartnerId`](jwtgate::identity::PartnerId).
     pub id: String,
     /// The contact's email.
     pub email: String,
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let s = DirectorySettings::new(
+        let s = SqlSettings::new(
             "postgres://app:s3cret@db.internal:5432/app?password=x2&sslmode=require",
         );
         let shown = format!("{s:?}");
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn identifiers_are_checked_and_named_by_their_key() {
-        let mut s = DirectorySettings::new("sqlite://x.db");
+        let mut s = SqlSettings::new("sqlite://x.db");
         assert!(s.check().is_ok());
         let mut users = UsersTable::mapped("accounts", "account_id", "mail", "mail_key");
         users.first_name = Some("given name; DROP TABLE x".into());
@@ -387,13 +388,10 @@ mod tests {
     #[test]
     fn only_sqlite_and_postgres_urls_and_migrations_follow_the_mapping() {
         assert_eq!(
-            DirectorySettings::new("mysql://x")
-                .check()
-                .unwrap_err()
-                .field(),
+            SqlSettings::new("mysql://x").check().unwrap_err().field(),
             Some("url")
         );
-        let mut s = DirectorySettings::new("postgres://localhost/test");
+        let mut s = SqlSettings::new("postgres://localhost/test");
         assert!(s.runs_migrations());
         s.contacts = Some(ContactsTable::mapped("c", "id", "email"));
         assert!(!s.runs_migrations());
