@@ -70,6 +70,8 @@ pub(super) async fn walk<'e>(
         };
         match result {
             Ok((payload, by_session_cookie)) => {
+                // The validators before it still say why they refused.
+                log_refusals(&failures);
                 return Ok(Some(Accepted {
                     validator: v,
                     payload,
@@ -79,15 +81,19 @@ pub(super) async fn walk<'e>(
             Err(failure) => failures.push((v, failure)),
         }
     }
-    for (v, failure) in &failures {
-        if *failure != Failure::Missing {
-            tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
-        }
-    }
+    log_refusals(&failures);
     if seen {
         Err(combine(engine, &failures))
     } else {
         Ok(None)
+    }
+}
+
+fn log_refusals(failures: &[(&CompiledValidator, Failure)]) {
+    for (v, failure) in failures {
+        if *failure != Failure::Missing {
+            tracing::debug!(validator = %v.name, reason = failure.description(), "token refused");
+        }
     }
 }
 
