@@ -17,12 +17,12 @@ const DIRECTORY_RETRY_AFTER_SECS: u64 = 5;
 pub(super) async fn identify<'e>(
     engine: &'e Engine,
     accepted: Accepted<'e>,
-    now: u64,
 ) -> Result<Decision<'e>, Rejection> {
     let Accepted {
         validator: v,
         payload,
         by_session_cookie,
+        now,
     } = accepted;
     // One refusal for every way the token's user cannot be had: logged, then a 401.
     let refuse = |why: &'static str| {

@@ -9,7 +9,6 @@ use http::HeaderValue;
 use super::credentials::Found;
 use super::{Chain, Engine, identify, walk};
 use crate::credentials::Credential;
-use crate::jws::claims;
 
 /// One validator's verdict on a token, from [`Registry::inspect`](crate::Registry::inspect).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +45,7 @@ impl Engine {
                 .collect();
             let mut cleared: Vec<HeaderValue> = Vec::new();
             let refusal = match walk::walk(self, &found, &mut cleared).await {
-                Ok(Some(accepted)) => match identify::identify(self, accepted, claims::now()).await
-                {
+                Ok(Some(accepted)) => match identify::identify(self, accepted).await {
                     Ok(_) => None,
                     Err(r) => Some(Cow::Owned(r.description().to_owned())),
                 },

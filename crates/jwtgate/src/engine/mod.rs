@@ -33,7 +33,6 @@ use crate::authz::Requirement;
 use crate::credentials::RequestView;
 use crate::directory::{PartnerDirectory, UserDirectory};
 use crate::identity::{Anonymous, Identity, Payload};
-use crate::jws::claims;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
 use crate::token_cache::TokenCache;
@@ -67,6 +66,8 @@ pub(crate) struct Accepted<'e> {
     pub(crate) payload: Payload,
     /// The validator's own cookie-mode session, rather than a token from one of its sources.
     pub(crate) by_session_cookie: bool,
+    /// The clock the credential was checked against (read once per request).
+    pub(crate) now: u64,
 }
 
 /// What the engine decided for a request that passes.
@@ -146,7 +147,7 @@ impl Engine {
         requirements: &[Requirement],
         parts: &Parts,
     ) -> Result<Decision<'e>, Rejection> {
-        let decision = identify::identify(self, accepted, claims::now()).await?;
+        let decision = identify::identify(self, accepted).await?;
         require::check(self, requirements, &decision).await?;
         match browser::profile_redirect(self, parts, &decision) {
             Some(redirect) => Err(redirect),

@@ -76,6 +76,7 @@ pub(super) async fn walk<'e>(
                     validator: v,
                     payload,
                     by_session_cookie,
+                    now,
                 }));
             }
             Err(failure) => failures.push((v, failure)),
