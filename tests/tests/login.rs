@@ -439,8 +439,15 @@ async fn an_expired_session_is_cleared_and_the_browser_signs_in_again() {
         .into_iter()
         .find(|c| c.starts_with("idp_session="))
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let res = site.navigate("/page", &session).await;
+    // The session lives a second: poll until it has run out (a deadline, not a fixed sleep).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let res = loop {
+        let res = site.navigate("/page", &session).await;
+        if res.status() != 200 || std::time::Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(res.status(), 302, "an expired session counts as absent");
     assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
     // An API call with the same expired session: 401 without a redirect.
@@ -602,4 +609,77 @@ async fn public_clients_send_their_id_confidential_ones_basic_credentials() {
         assert_eq!(res.status(), 302, "{secret:?}");
         assert_eq!(site.provider.client_auth(), [expected]);
     }
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_is_a_503_sign_in_page_not_a_401() {
+    // An issuer nothing listens on: discovery cannot be had, so no sign-in can start.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let registry = Registry::builder()
+        .validator(
+            Validator::new("idp")
+                .issuer(&issuer)
+                .audience("api")
+                .algorithm(Algorithm::RS256)
+                .key(KeySource::oidc_issuer(&issuer))
+                .user(User::claim("sub"))
+                .cookie(
+                    CookieMode::new("idp_session")
+                        .secure(false)
+                        .secret("cookie-secret-cookie-secret-0032"),
+                )
+                .login(Login::oidc("web", format!("{base}/auth/callback"))),
+        )
+        .build()
+        .unwrap();
+    let auth = registry.login_service("idp").unwrap();
+    let app = Router::new()
+        .route("/page", get(whoami))
+        .route_layer(registry.layer("jwt_idp").unwrap())
+        .route_service("/auth/login", auth);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    // A navigation that should be sent to sign in (it answered 401 "no bearer token or cookie
+    // was sent").
+    let res = http
+        .get(format!("{base}/page"))
+        .header(ACCEPT, HTML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "10");
+    assert!(res.headers().get(LOCATION).is_none());
+    assert!(res.headers().get("www-authenticate").is_none());
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("<title>Sign-in unavailable</title>"),
+        "{page}"
+    );
+    assert!(page.contains("sign-in is unavailable right now"), "{page}");
+    // The sign-in route itself says the same.
+    let res = http
+        .get(format!("{base}/auth/login?return_to=/page"))
+        .header(ACCEPT, HTML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "10");
+    // An API call is not a navigation: its 401 is unchanged.
+    let res = http.get(format!("{base}/page")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
 }

@@ -316,12 +316,19 @@ mod tests {
     fn validates_settings() {
         let ok = CookieMode::new("demo_auth").secret(vec![1; 32]);
         assert!(ok.compile("v").is_ok());
-        assert!(ok.clone().path("no-slash").compile("v").is_err());
-        assert!(
-            CookieMode::new("bad name")
-                .secret(vec![1; 32])
-                .compile("v")
-                .is_err()
+        let err = ok.clone().path("no-slash").compile("v").err().unwrap();
+        assert_eq!(err.field(), Some("cookie.path"));
+        let err = CookieMode::new("bad name")
+            .secret(vec![1; 32])
+            .compile("v")
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.field(), err.message()),
+            (
+                Some("cookie.name"),
+                "cookie name must be a non-empty HTTP token"
+            )
         );
         let err = CookieMode::new("x")
             .secret(vec![1; 8])

@@ -522,7 +522,10 @@ mod tests {
         let h = headers(&[("x-token", b"token a.b.c")]);
         assert_eq!(find(&h, "/", &scheme, None), Ok(Some("token:a.b.c".into())));
         let h = headers(&[("x-token", b"a.b.c")]);
-        assert!(find(&h, "/", &scheme, None).is_err());
+        assert_eq!(
+            find(&h, "/", &scheme, None),
+            Err("malformed token header, expected: <scheme> <token>")
+        );
     }
 
     #[test]
@@ -533,9 +536,17 @@ mod tests {
             find(&h, "/ws?x=1&access_token=a.b%2Ec", &q, None),
             Ok(Some("token:a.b.c".into()))
         );
-        assert!(find(&h, "/ws?access_token=a&access_token=b", &q, None).is_err());
-        assert!(find(&h, "/ws?access_token=%zz", &q, None).is_err());
-        assert!(find(&h, "/ws?access_token=", &q, None).is_err());
+        assert_eq!(
+            find(&h, "/ws?access_token=a&access_token=b", &q, None),
+            Err("more than one token query parameter")
+        );
+        for bad in ["/ws?access_token=%zz", "/ws?access_token="] {
+            assert_eq!(
+                find(&h, bad, &q, None),
+                Err("malformed token query parameter"),
+                "{bad}"
+            );
+        }
         assert_eq!(find(&h, "/ws?other=1", &q, None), Ok(None));
     }
 
@@ -580,14 +591,23 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert!(TokenSource::header("bad header").compile().is_err());
-        assert!(TokenSource::cookie("a;b").compile().is_err());
-        assert!(TokenSource::query("").compile().is_err());
-        assert!(
-            TokenSource::header_with_scheme("x", "a b")
-                .compile()
-                .is_err()
-        );
+        let refused = [
+            (
+                TokenSource::header("bad header"),
+                "\"bad header\" is not a header name",
+            ),
+            (TokenSource::cookie("a;b"), "\"a;b\" is not a cookie name"),
+            (TokenSource::query(""), "\"\" is not a query parameter name"),
+            (
+                TokenSource::header_with_scheme("x", "a b"),
+                "scheme \"a b\" is not an HTTP token",
+            ),
+        ];
+        for (source, message) in refused {
+            let err = source.compile().err().unwrap();
+            assert_eq!(err.field(), Some("sources"), "{source:?}");
+            assert_eq!(err.message(), message, "{source:?}");
+        }
         assert!(
             TokenSource::header("Cf-Access-Jwt-Assertion")
                 .compile()

@@ -540,7 +540,9 @@ mod tests {
 
     #[test]
     fn realm_must_be_quotable() {
-        assert!(Registry::builder().realm("a\"b").build().is_err());
+        let err = Registry::builder().realm("a\"b").build().unwrap_err();
+        assert_eq!(err.field(), Some("realm"));
+        assert_eq!(err.kind(), &ErrorKind::InvalidSetting);
         assert!(Registry::builder().realm("my app").build().is_ok());
     }
 }

@@ -365,7 +365,8 @@ mod tests {
             send(&registry, "a", &t).await.unwrap();
             assert!(tokens(&registry).len() <= 3);
         }
-        assert!(tokens(&registry).len() > 0);
+        // Bounded, and in use (which tokens stay is moka's admission policy's choice).
+        assert!((1..=3).contains(&tokens(&registry).len()));
 
         let registry = Registry::builder()
             .validator(validator("a", "x"))

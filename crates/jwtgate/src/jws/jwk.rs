@@ -312,17 +312,20 @@ mod tests {
 
     #[test]
     fn documents_that_are_not_key_sets_fail() {
-        for doc in [
-            &b"{}"[..],
-            b"{\"keys\":\"x\"}",
-            b"<html>",
-            b"{\"keys\":[",
-            b"{\"keys\":[]}",
-        ] {
-            assert!(
-                parse_jwks(doc, &[Algorithm::RS256], false).is_err(),
-                "{doc:?}"
-            );
+        let shape = "not a JWK set: expected an object with a \"keys\" array";
+        let cases: [(&[u8], &str); 5] = [
+            (b"{}", shape),
+            (b"{\"keys\":\"x\"}", shape),
+            (b"<html>", "not a JWK set: not valid JSON"),
+            (b"{\"keys\":[", "not a JWK set: not valid JSON"),
+            (
+                b"{\"keys\":[]}",
+                "the JWK set has no key usable with RS256: it is empty",
+            ),
+        ];
+        for (doc, message) in cases {
+            let err = parse_jwks(doc, &[Algorithm::RS256], false).unwrap_err();
+            assert_eq!(err.message, message, "{doc:?}");
         }
         // JSON faults are told as such, not as a token's ("token has a duplicated member").
         let cases: [(&[u8], &str); 3] = [
