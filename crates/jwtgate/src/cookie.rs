@@ -25,6 +25,7 @@ use crate::jws::claims::{ClaimError, ClaimRules};
 use crate::jws::key::VerifyingKey;
 use crate::jws::token;
 use crate::secret::Secret;
+use crate::set_cookie::SetCookie;
 
 /// Settings of a validator's cookie mode.
 #[derive(Clone)]
@@ -233,12 +234,14 @@ impl CompiledCookieMode {
     /// `Set-Cookie` values that delete the cookie `name`: same path and attributes, `Max-Age=0`.
     #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) fn clear(&self, name: &str) -> Option<HeaderValue> {
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::try_from(format!(
-            "{name}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
-            self.path
-        ))
-        .ok()
+        SetCookie {
+            name,
+            value: "",
+            path: &self.path,
+            max_age: 0,
+            secure: self.secure,
+        }
+        .header()
     }
 
     /// A cookie `name` holding `payload`, signed with this validator's key (and a context of
@@ -247,13 +250,14 @@ impl CompiledCookieMode {
     pub(crate) fn seal(&self, name: &str, payload: &[u8], max_age: u64) -> Option<HeaderValue> {
         let body = URL_SAFE_NO_PAD.encode(payload);
         let signature = sign_hs256(&self.sign, format!("sealed:{name}:{body}").as_bytes())?;
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::try_from(format!(
-            "{name}={body}.{}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-            URL_SAFE_NO_PAD.encode(signature),
-            self.path
-        ))
-        .ok()
+        SetCookie {
+            name,
+            value: &format!("{body}.{}", URL_SAFE_NO_PAD.encode(signature)),
+            path: &self.path,
+            max_age,
+            secure: self.secure,
+        }
+        .header()
     }
 
     /// The payload of a cookie made by [`seal`](Self::seal), if its signature holds.
@@ -287,14 +291,14 @@ impl CompiledCookieMode {
         let payload = URL_SAFE_NO_PAD.encode(json);
         let input = format!("{header}.{payload}");
         let signature = URL_SAFE_NO_PAD.encode(sign_hs256(&self.sign, input.as_bytes())?);
-        let secure = if self.secure { "; Secure" } else { "" };
-        let cookie = format!(
-            "{}={input}.{signature}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            self.name,
-            self.path,
-            exp - now
-        );
-        HeaderValue::try_from(cookie).ok()
+        SetCookie {
+            name: &self.name,
+            value: &format!("{input}.{signature}"),
+            path: &self.path,
+            max_age: exp - now,
+            secure: self.secure,
+        }
+        .header()
     }
 }
 

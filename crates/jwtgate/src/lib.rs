@@ -124,6 +124,7 @@ pub mod remote;
 #[path = "remote/disabled.rs"]
 mod remote;
 mod secret;
+mod set_cookie;
 mod suggest;
 mod token_cache;
 pub mod validator;

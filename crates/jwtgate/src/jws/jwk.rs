@@ -256,6 +256,7 @@ fn parse_jwk(
 /// A key of a JWK set that was left out, with the reason (for logs and cache state).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "remote-keys"), allow(unreachable_pub))]
 pub struct SkippedKey {
     /// The key's `kid`, if it had one.
     pub kid: Option<String>,

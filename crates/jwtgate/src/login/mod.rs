@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::credentials::cookie_value;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
+use crate::set_cookie::SetCookie;
 
 pub(crate) use self::service::Site;
 pub use self::service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
@@ -542,11 +543,16 @@ impl CompiledLogin {
             tracing::info!(validator = %validator.name(), "login redirect loop stopped");
             return (BrowserAnswer::Page, Vec::new());
         }
-        let bounce = HeaderValue::try_from(format!(
-            "{BOUNCE_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
-            bounces + 1
-        ))
-        .ok();
+        // A counter, not a credential: sent over plain HTTP too, so that a loop is stopped in
+        // development as well.
+        let bounce = SetCookie {
+            name: BOUNCE_COOKIE,
+            value: &(bounces + 1).to_string(),
+            path: "/",
+            max_age: 60,
+            secure: false,
+        }
+        .header();
         let (location, extra) = match &self.kind {
             Kind::Fronting {
                 url,
@@ -752,9 +758,15 @@ impl CompiledLogin {
                     res.headers_mut().append(SET_COOKIE, c);
                 }
             }
-        } else if let Ok(c) = HeaderValue::try_from(format!(
-            "{BOUNCE_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
-        )) {
+        } else if let Some(c) = (SetCookie {
+            name: BOUNCE_COOKIE,
+            value: "",
+            path: "/",
+            max_age: 0,
+            secure: false,
+        })
+        .header()
+        {
             res.headers_mut().append(SET_COOKIE, c);
         }
         res
