@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use jwtgate::config::Config;
-
-use crate::{connect_directory, fail};
+use crate::{Loaded, fail};
 
 /// Says, validator by validator, whether a token passes and why not.
 #[derive(clap::Args)]
@@ -24,19 +22,8 @@ pub(crate) async fn run(args: InspectArgs) -> ExitCode {
         token,
     } = args;
     // The registry `serve` builds, directory included: every stage a request goes through.
-    let config = match Config::from_file(&path) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let directory = match connect_directory(&config).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let registry = match config.registry_with(|builder| match &directory {
-        Some(d) => builder.users(d.clone()).directory(d.clone()),
-        None => builder,
-    }) {
-        Ok(r) => r,
+    let registry = match Loaded::from_file(&path).await {
+        Ok(loaded) => loaded.registry,
         Err(e) => return fail(e),
     };
     let token = token.trim();

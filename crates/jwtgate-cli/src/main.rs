@@ -82,3 +82,29 @@ async fn connect_directory(config: &Config) -> Result<Option<SqlDirectory>, Stri
         .map(Some)
         .map_err(|e| format!("{}: {e}", config.origin()))
 }
+
+/// A config file with what `serve` and `inspect` build from it: its database directory
+/// (connected, migrated when the settings ask) and the registry using it.
+struct Loaded {
+    config: Config,
+    directory: Option<SqlDirectory>,
+    registry: jwtgate::Registry,
+}
+
+impl Loaded {
+    async fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let config = Config::from_file(path).map_err(|e| e.to_string())?;
+        let directory = connect_directory(&config).await?;
+        let registry = config
+            .registry_with(|builder| match &directory {
+                Some(d) => builder.users(d.clone()).directory(d.clone()),
+                None => builder,
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            config,
+            directory,
+            registry,
+        })
+    }
+}

@@ -9,12 +9,11 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use jwtgate::Identity;
-use jwtgate::config::Config;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
 
 use crate::users::user_json;
-use crate::{connect_directory, fail};
+use crate::{Loaded, fail};
 
 /// Serves every `[[route]]` of a config file; each answers with what the layer found.
 #[derive(clap::Args)]
@@ -103,19 +102,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     if !health_path.starts_with('/') {
         return fail(format!("--health-path {health_path:?} must start with /"));
     }
-    let config = match Config::from_file(&path) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let directory = match connect_directory(&config).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let registry = match config.registry_with(|builder| match &directory {
-        Some(d) => builder.users(d.clone()).directory(d.clone()),
-        None => builder,
-    }) {
-        Ok(r) => r,
+    let Loaded {
+        config,
+        directory,
+        registry,
+    } = match Loaded::from_file(&path).await {
+        Ok(loaded) => loaded,
         Err(e) => return fail(e),
     };
     if prefetch && let Err(e) = registry.prefetch().await {
