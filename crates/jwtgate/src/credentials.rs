@@ -320,40 +320,12 @@ fn query_token<'r>(uri: &'r Uri, name: &str) -> Result<Option<Cow<'r, str>>, &'s
     let Some(raw) = found else {
         return Ok(None);
     };
-    let token = percent_decode(raw).ok_or("malformed token query parameter")?;
+    let token = crate::percent::decode_form(raw).ok_or("malformed token query parameter")?;
     if plausible(&token) {
         Ok(Some(token))
     } else {
         Err("malformed token query parameter")
     }
-}
-
-fn percent_decode(raw: &str) -> Option<Cow<'_, str>> {
-    if !raw.contains(['%', '+']) {
-        return Some(Cow::Borrowed(raw));
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// The value of the first cookie `name` that is valid UTF-8, read as credentials read cookies.

@@ -116,6 +116,7 @@ pub mod layer;
 pub mod login;
 mod mode;
 mod navigation;
+mod percent;
 pub mod registry;
 pub mod rejection;
 #[cfg(feature = "remote-keys")]

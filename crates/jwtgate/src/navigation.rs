@@ -34,32 +34,9 @@ pub(crate) fn return_target(uri: &http::Uri) -> &str {
         .unwrap_or("/")
 }
 
-/// `value` percent-encoded for a query string (everything but RFC 3986's unreserved
-/// characters), as the login redirect's URL builder encodes it.
-pub(crate) fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_encoded_once() {
-        assert_eq!(
-            encode_query_value("/a b?x=1&y=é"),
-            "%2Fa%20b%3Fx%3D1%26y%3D%C3%A9"
-        );
-        assert_eq!(encode_query_value("plain-_.~"), "plain-_.~");
-    }
 
     fn parts(method: Method, headers: &[(&str, &str)]) -> Parts {
         let mut req = http::Request::builder().method(method).uri("/x");

@@ -6,7 +6,8 @@ use http::HeaderValue;
 use http::request::Parts;
 
 use super::{Chain, Decision, Engine};
-use crate::navigation::{encode_query_value, is_navigation, return_target};
+use crate::navigation::{is_navigation, return_target};
+use crate::percent::encode_query_value;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// A refused request, pointed at the chain's first login when it is a navigation: a redirect

@@ -187,15 +187,7 @@ fn is_grpc(content_type: &HeaderValue) -> bool {
 
 /// The gRPC spec's percent-encoding of `grpc-message`: bytes outside `0x20..=0x7E`, and `%`.
 fn grpc_message(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::percent::encode(text, |b| (0x20..=0x7e).contains(&b) && b != b'%')
 }
 
 #[cfg(test)]

@@ -828,11 +828,9 @@ impl OidcFlow {
     }
 }
 
+/// The sign-in routes' query pairs (at most 32), decoded strictly.
 pub(crate) fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .take(32)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    crate::percent::query_pairs(query, 32)
 }
 
 fn redirect(location: &str) -> Response<String> {
