@@ -201,7 +201,7 @@ impl RegistryBuilder {
         }
         let tokens = TokenCache::new(self.token_cache);
         #[cfg(feature = "remote-keys")]
-        forget_tokens_of_dropped_keys(&caches, &validators, &tokens);
+        tokens.watch(&caches, &validators);
         Ok(Registry {
             engine: Arc::new(Engine {
                 realm: Arc::from(self.realm),
@@ -213,27 +213,6 @@ impl RegistryBuilder {
                 tokens,
             }),
         })
-    }
-}
-
-/// When a remote key set drops a key, the tokens it verified leave the verified-token cache
-/// (for the validators reading that set).
-#[cfg(feature = "remote-keys")]
-fn forget_tokens_of_dropped_keys(
-    caches: &KeyCaches,
-    validators: &[CompiledValidator],
-    tokens: &TokenCache,
-) {
-    for cache in caches.iter() {
-        let readers: Arc<[usize]> = validators
-            .iter()
-            .filter(|v| v.reads_keys_of(cache))
-            .map(|v| v.index)
-            .collect();
-        let tokens = tokens.clone();
-        cache.on_keys_dropped(move |keys| {
-            tokens.forget_keys_outside(Arc::clone(&readers), Arc::clone(keys));
-        });
     }
 }
 

@@ -160,11 +160,32 @@ impl TokenCache {
         }
     }
 
+    /// Has every remote key cache tell this cache when a refresh drops keys: the tokens those
+    /// keys verified, for the validators reading that set, are forgotten at once.
+    #[cfg(feature = "remote-keys")]
+    pub(crate) fn watch(
+        &self,
+        caches: &crate::remote::KeyCaches,
+        validators: &[CompiledValidator],
+    ) {
+        for cache in caches.iter() {
+            let readers: Arc<[usize]> = validators
+                .iter()
+                .filter(|v| v.reads_keys_of(cache))
+                .map(|v| v.index)
+                .collect();
+            let tokens = self.clone();
+            cache.on_keys_dropped(move |keys| {
+                tokens.forget_keys_outside(Arc::clone(&readers), Arc::clone(keys));
+            });
+        }
+    }
+
     /// Forgets every token that one of `validators` verified with a key not in `keys` (a key
     /// set refresh dropped it). moka applies the predicate in the background, and never
     /// returns a matching entry meanwhile.
     #[cfg(feature = "remote-keys")]
-    pub(crate) fn forget_keys_outside(
+    fn forget_keys_outside(
         &self,
         validators: Arc<[usize]>,
         keys: Arc<crate::jws::key_set::KeySet>,
