@@ -148,7 +148,9 @@ impl Engine {
         parts: &Parts,
     ) -> Result<Decision<'e>, Rejection> {
         let decision = identify::identify(self, accepted).await?;
-        require::check(self, requirements, &decision).await?;
+        if !requirements.is_empty() {
+            require::check(self, requirements, &decision).await?;
+        }
         match browser::profile_redirect(self, parts, &decision) {
             Some(redirect) => Err(redirect),
             None => Ok(decision),
