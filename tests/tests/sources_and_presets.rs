@@ -174,18 +174,17 @@ async fn cloudflare_access_public_routes_are_anonymous_only_without_any_source()
     assert_eq!(status, 401);
 }
 
+/// A Cloudflare Access service token from the preset's test provider.
+fn service_token(key: &TestKey, issuer: &str) -> String {
+    let claims =
+        cloudflare_service_claims(issuer, AUD_TAG, "88bf3b6d86161464f6509f7219099e57.access");
+    rs256_token(key, "cf1", &claims)
+}
+
 #[tokio::test]
 async fn cloudflare_service_tokens_refused_by_default_allowed_when_enabled() {
     let (provider, site, key) = cloudflare(false).await;
-    let token = rs256_token(
-        &key,
-        "cf1",
-        &cloudflare_service_claims(
-            &provider.issuer(),
-            AUD_TAG,
-            "88bf3b6d86161464f6509f7219099e57.access",
-        ),
-    );
+    let token = service_token(&key, &provider.issuer());
     let (status, body, challenge) = site
         .get("/app", &[("cf-access-jwt-assertion", &token)])
         .await;
@@ -194,15 +193,7 @@ async fn cloudflare_service_tokens_refused_by_default_allowed_when_enabled() {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 
     let (provider, site, key) = cloudflare(true).await;
-    let token = rs256_token(
-        &key,
-        "cf1",
-        &cloudflare_service_claims(
-            &provider.issuer(),
-            AUD_TAG,
-            "88bf3b6d86161464f6509f7219099e57.access",
-        ),
-    );
+    let token = service_token(&key, &provider.issuer());
     let (status, body, _) = site
         .get("/app", &[("cf-access-jwt-assertion", &token)])
         .await;

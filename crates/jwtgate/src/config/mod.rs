@@ -202,22 +202,12 @@ impl Config {
             }
             offset += line.len();
         }
-        let at = found.unwrap_or(0);
-        Location::new(
-            &self.origin,
-            line_of(&self.text, at),
-            column_of(&self.text, at),
-        )
+        self.location_at(found.unwrap_or(0))
     }
 
     /// Where the key `key` whose value spans `span` is written.
     fn location(&self, span: &Range<usize>, key: &str) -> Location {
-        let at = key_offset(&self.text, span.start, key);
-        Location::new(
-            &self.origin,
-            line_of(&self.text, at),
-            column_of(&self.text, at),
-        )
+        self.location_at(key_offset(&self.text, span.start, key))
     }
 
     /// Where the table whose body spans `span` starts: its `[[header]]` line when it has one.
@@ -227,11 +217,15 @@ impl Config {
             .trim_end()
             .rfind('\n')
             .map_or(0, |i| i + 1);
-        let at = if self.text[at..].starts_with("[[") {
+        self.location_at(if self.text[at..].starts_with("[[") {
             at
         } else {
             start
-        };
+        })
+    }
+
+    /// The line and column of byte `at` of the file.
+    fn location_at(&self, at: usize) -> Location {
         Location::new(
             &self.origin,
             line_of(&self.text, at),

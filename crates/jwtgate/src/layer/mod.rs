@@ -407,19 +407,23 @@ mod tests {
 
     const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
+    /// Validator `v`: HS256, user 7, cookie mode `v_auth` over plain HTTP.
+    fn validator(cookie: CookieMode) -> Validator {
+        Validator::new("v")
+            .issuer("i")
+            .audience("a")
+            .algorithm(Algorithm::HS256)
+            .key(KeySource::secret(SECRET))
+            .user(User::fixed(7))
+            .cookie(cookie.secret(SECRET).secure(false))
+    }
+
+    fn registry_of(v: Validator) -> Registry {
+        Registry::builder().validator(v).build().unwrap()
+    }
+
     fn registry() -> Registry {
-        Registry::builder()
-            .validator(
-                Validator::new("v")
-                    .issuer("i")
-                    .audience("a")
-                    .algorithm(Algorithm::HS256)
-                    .key(KeySource::secret(SECRET))
-                    .user(User::fixed(7))
-                    .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false)),
-            )
-            .build()
-            .unwrap()
+        registry_of(validator(CookieMode::new("v_auth")))
     }
 
     fn token() -> String {
@@ -514,19 +518,10 @@ mod tests {
     /// A validator with a fronting login, for the browser answers.
     #[cfg(feature = "login")]
     fn with_login() -> Registry {
-        Registry::builder()
-            .validator(
-                Validator::new("v")
-                    .issuer("i")
-                    .audience("a")
-                    .algorithm(Algorithm::HS256)
-                    .key(KeySource::secret(SECRET))
-                    .user(User::fixed(7))
-                    .cookie(CookieMode::new("v_auth").secret(SECRET).secure(false))
-                    .login(crate::login::Login::url("https://login.example/start")),
-            )
-            .build()
-            .unwrap()
+        registry_of(
+            validator(CookieMode::new("v_auth"))
+                .login(crate::login::Login::url("https://login.example/start")),
+        )
     }
 
     #[cfg(feature = "login")]
@@ -622,23 +617,9 @@ mod tests {
     #[tokio::test]
     async fn cookie_mode_can_leave_bearer_calls_without_a_cookie() {
         let registry = |from_bearer| {
-            Registry::builder()
-                .validator(
-                    Validator::new("v")
-                        .issuer("i")
-                        .audience("a")
-                        .algorithm(Algorithm::HS256)
-                        .key(KeySource::secret(SECRET))
-                        .user(User::fixed(7))
-                        .cookie(
-                            CookieMode::new("v_auth")
-                                .secret(SECRET)
-                                .secure(false)
-                                .from_bearer(from_bearer),
-                        ),
-                )
-                .build()
-                .unwrap()
+            registry_of(validator(
+                CookieMode::new("v_auth").from_bearer(from_bearer),
+            ))
         };
         let bearer = || {
             Request::get("/")
