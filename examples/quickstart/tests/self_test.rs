@@ -46,3 +46,29 @@ fn quickstart_self_test_passes() {
     );
     assert!(stdout.contains("self-test passed"), "{stdout}");
 }
+
+#[test]
+fn quickstart_runs_on_its_default_database_path() {
+    // `cargo run -p quickstart` with no options: the database goes to `<repo>/target/`, which the
+    // quickstart creates when cargo builds elsewhere (CARGO_TARGET_DIR); a second run finds the
+    // demo user already registered and passes all the same.
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+            .args(["--listen", "127.0.0.1:0", "--self-test"])
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("quickstart runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/quickstart.db");
+        assert!(
+            stdout.contains(&format!("users list --database-url sqlite://{default}")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("self-test passed"), "{stdout}");
+    }
+}
