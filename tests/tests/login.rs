@@ -7,6 +7,7 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwtgate::revocation::{MemoryStore, Target};
 use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, User, Validator, login::Login};
 use jwtgate_test::{Provider, TestKey, jwks};
 use jwtgate_tests::whoami;
@@ -32,33 +33,55 @@ async fn oidc_site_with(max_age: Duration, secret: Option<&str>) -> Site {
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key, "k1");
+    let (base, _) = serve_instance(&provider, max_age, secret, None).await;
+    Site {
+        base,
+        provider,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+/// One instance of the app on 127.0.0.1, revoking in `store` (its own memory store when
+/// `None`): its base URL and registry.
+async fn serve_instance(
+    provider: &Provider,
+    max_age: Duration,
+    secret: Option<&str>,
+    store: Option<MemoryStore>,
+) -> (String, Registry) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let registry = Registry::builder()
-        .validator(
-            Validator::new("idp")
-                .issuer(provider.issuer())
-                .audience("api")
-                .algorithm(Algorithm::RS256)
-                .key(KeySource::oidc_issuer(provider.issuer()))
-                .user(User::claim("sub"))
-                .cookie(
-                    CookieMode::new("idp_session")
-                        .secure(false)
-                        .max_age(max_age)
-                        .secret("cookie-secret-cookie-secret-0032"),
-                )
-                .login({
-                    let login = Login::oidc("web", format!("{base}/auth/callback"))
-                        .post_logout_redirect_uri(format!("{base}/"));
-                    match secret {
-                        Some(s) => login.client_secret(s),
-                        None => login,
-                    }
-                }),
-        )
-        .build()
-        .unwrap();
+    let builder = Registry::builder().validator(
+        Validator::new("idp")
+            .issuer(provider.issuer())
+            .audience("api")
+            .algorithm(Algorithm::RS256)
+            .key(KeySource::oidc_issuer(provider.issuer()))
+            .user(User::claim("sub"))
+            .cookie(
+                CookieMode::new("idp_session")
+                    .secure(false)
+                    .max_age(max_age)
+                    .secret("cookie-secret-cookie-secret-0032"),
+            )
+            .login({
+                let login = Login::oidc("web", format!("{base}/auth/callback"))
+                    .post_logout_redirect_uri(format!("{base}/"));
+                match secret {
+                    Some(s) => login.client_secret(s),
+                    None => login,
+                }
+            }),
+    );
+    let registry = match store {
+        Some(store) => builder.store(store),
+        None => builder,
+    }
+    .build()
+    .unwrap();
     let auth = registry.login_service("idp").unwrap();
     let app = Router::new()
         .route("/", get(whoami))
@@ -73,14 +96,7 @@ async fn oidc_site_with(max_age: Duration, secret: Option<&str>) -> Site {
         .route_service("/auth/callback", auth.clone())
         .route_service("/auth/logout", auth);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Site {
-        base,
-        provider,
-        http: reqwest::Client::builder()
-            .redirect(Policy::none())
-            .build()
-            .unwrap(),
-    }
+    (base, registry)
 }
 
 /// `name=value` of every cookie a response sets.
@@ -261,6 +277,106 @@ async fn the_authorization_code_flow_end_to_end() {
         (res.status().as_u16(), location(&res)),
         (302, end.to_owned())
     );
+}
+
+impl Site {
+    /// Signs in through the provider starting at `path`: the session cookie (`name=value`).
+    async fn session(&self, path: &str) -> String {
+        let (authorize, pending) = self.start(path).await;
+        let callback = self.sign_in(&authorize, "allow").await;
+        let res = self.get(&callback, &[(COOKIE.as_str(), &pending)]).await;
+        assert_eq!(res.status(), 302);
+        set_cookies(&res)
+            .into_iter()
+            .find(|c| c.starts_with("idp_session=") && c.len() > 12)
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_sign_out_holds_on_every_instance_sharing_the_store() {
+    let store = MemoryStore::new();
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    provider.enable_login(key, "k1");
+    let hour = Duration::from_secs(3600);
+    let (a, registry) = serve_instance(&provider, hour, None, Some(store.clone())).await;
+    let (b, _) = serve_instance(&provider, hour, None, Some(store)).await;
+    let site = Site {
+        base: a,
+        provider,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let session = site.session("/page").await;
+    let other = site.session("/page").await;
+    assert_ne!(session, other, "each sign-in is its own session");
+    let xhr = |cookie: &str| {
+        [
+            ("x-requested-with".to_owned(), "XMLHttpRequest".to_owned()),
+            (COOKIE.as_str().to_owned(), cookie.to_owned()),
+        ]
+    };
+    let on_b = |cookie: String| {
+        let (site, b) = (&site, &b);
+        async move {
+            let headers = xhr(&cookie);
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            site.get(&format!("{b}/page"), &headers).await
+        }
+    };
+    assert_eq!(on_b(session.clone()).await.status(), 200);
+    // Sign out on A with the first session.
+    let res = site
+        .get("/auth/logout", &[(COOKIE.as_str(), &session)])
+        .await;
+    assert_eq!(res.status(), 302);
+    // The copy of the old cookie is refused on B: 401 for XHR, the cookie cleared ...
+    let res = on_b(session.clone()).await;
+    assert_eq!(res.status(), 401);
+    assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        "Bearer realm=\"jwtgate\", error=\"invalid_token\", error_description=\"the session was signed out\""
+    );
+    // ... a navigation is sent to sign in again, and a public route sees it as anonymous.
+    let res = site.navigate(&format!("{b}/page"), &session).await;
+    assert_eq!(res.status(), 302);
+    assert!(
+        location(&res).starts_with(&site.provider.issuer()),
+        "{}",
+        location(&res)
+    );
+    let res = site.navigate(&format!("{b}/public"), &session).await;
+    assert_eq!(res.status(), 200);
+    assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["uid"], Value::Null);
+    // The other session of the same user stands.
+    assert_eq!(on_b(other.clone()).await.status(), 200);
+    // Revoking the subject from code ends it too; a sign-in after that works.
+    registry
+        .revoker()
+        .revoke("idp", Target::subject_now("ada"))
+        .await
+        .unwrap();
+    assert_eq!(on_b(other).await.status(), 401);
+    // Credentials issued at or before the revocation's second are refused: a sign-in within
+    // that second is too, the next one passes (polled, at most 3 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let again = site.session("/page").await;
+        match on_b(again).await.status().as_u16() {
+            200 => break,
+            401 if std::time::Instant::now() < deadline => {}
+            other => panic!("a sign-in after the revocation: {other}"),
+        }
+    }
 }
 
 #[tokio::test]

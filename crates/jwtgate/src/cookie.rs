@@ -7,6 +7,10 @@
 //! that issued it: each validator signs with its own key, derived from the cookie secret and its
 //! name, so a cookie renamed to another validator's cookie never verifies there, even when both
 //! share the secret.
+//!
+//! Each session has a random id of its own, in the cookie's signed JWS header (`"session"`):
+//! the claims stay the token's, and a sign-out revokes that id (see `revocation`). A session
+//! keeps its id when it refreshes itself; a sign-in starts a new one.
 
 use std::fmt;
 use std::time::Duration;
@@ -178,8 +182,12 @@ pub(crate) struct CompiledCookieMode {
 
 /// A cookie-mode session read back from a request.
 pub(crate) enum Session {
-    /// Its claims: the session stands.
-    Valid(std::sync::Arc<ClaimSet>),
+    /// Its claims and session id: the session stands (signature and claims hold; revocation
+    /// is the engine's next check). A cookie issued before sessions had ids has none.
+    Valid {
+        claims: std::sync::Arc<ClaimSet>,
+        id: Option<SessionId>,
+    },
     /// It ran out: no credential, and this clears it.
     Expired(Option<HeaderValue>),
     /// Forged, altered, another validator's, or its claims fail the rules.
@@ -190,23 +198,24 @@ impl CompiledCookieMode {
     /// Reads the session cookie `value` of a request.
     pub(crate) fn read(&self, value: &str, rules: &ClaimRules, now: u64) -> Session {
         match self.verify(value, rules, now) {
-            Ok(claims) => Session::Valid(claims),
+            Ok((claims, id)) => Session::Valid { claims, id },
             Err(Failure::Claim(ClaimError::Expired)) => Session::Expired(self.clear(&self.name)),
             Err(failure) => Session::Refused(failure),
         }
     }
 
-    /// The cookie to set after a request accepted with `claims`: a session refreshes itself,
-    /// a token from a source starts one unless [`CookieMode::from_bearer`] is off.
-    pub(crate) fn refresh(
-        &self,
-        claims: &ClaimSet,
-        by_session_cookie: bool,
-        now: u64,
-    ) -> Option<HeaderValue> {
-        (by_session_cookie || self.from_bearer)
-            .then(|| self.issue(claims, now))
-            .flatten()
+    /// The cookie to set after a request accepted with `claims`: a session refreshes itself
+    /// (keeping its id), a token from a source starts one unless [`CookieMode::from_bearer`]
+    /// is off.
+    pub(crate) fn refresh(&self, claims: &ClaimSet, via: &Via, now: u64) -> Option<HeaderValue> {
+        let id = match via {
+            Via::Session(Some(id)) => id.clone(),
+            // A cookie from before session ids, or a token that starts a session.
+            Via::Session(None) => SessionId::new()?,
+            Via::Token if self.from_bearer => SessionId::new()?,
+            Via::Token => return None,
+        };
+        self.issue(claims, &id, now)
     }
 
     /// Verifies a cookie read back from a request: HS256 with this validator's derived key, then
@@ -216,7 +225,7 @@ impl CompiledCookieMode {
         value: &str,
         rules: &ClaimRules,
         now: u64,
-    ) -> Result<std::sync::Arc<ClaimSet>, Failure> {
+    ) -> Result<(std::sync::Arc<ClaimSet>, Option<SessionId>), Failure> {
         let token = token::parse(value)?;
         if token.alg.as_str() != Algorithm::HS256.as_str() {
             return Err(Failure::AlgorithmMismatch);
@@ -228,7 +237,15 @@ impl CompiledCookieMode {
             return Err(Failure::BadSignature);
         }
         rules.check(&token.claims, now)?;
-        Ok(token.claims)
+        // Signed by this validator's key: the header is ours, read for its session id only.
+        let id = token
+            .signing_input
+            .split_once('.')
+            .and_then(|(header, _)| URL_SAFE_NO_PAD.decode(header).ok())
+            .and_then(|json| serde_json::from_slice::<CookieHeader>(&json).ok())
+            .and_then(|h| h.session)
+            .and_then(SessionId::parse);
+        Ok((token.claims, id))
     }
 
     /// `Set-Cookie` values that delete the cookie `name`: same path and attributes, `Max-Age=0`.
@@ -275,9 +292,14 @@ impl CompiledCookieMode {
         URL_SAFE_NO_PAD.decode(body).ok()
     }
 
-    /// The `Set-Cookie` value for accepted `claims` at time `now`, or `None` when the token
-    /// is about to expire.
-    pub(crate) fn issue(&self, claims: &ClaimSet, now: u64) -> Option<HeaderValue> {
+    /// The `Set-Cookie` value of session `session` for accepted `claims` at time `now`, or
+    /// `None` when the token is about to expire.
+    pub(crate) fn issue(
+        &self,
+        claims: &ClaimSet,
+        session: &SessionId,
+        now: u64,
+    ) -> Option<HeaderValue> {
         let token_exp = claims.get("exp")?.as_f64()?.floor();
         let exp = (token_exp.min(u64::MAX as f64) as u64).min(now.saturating_add(self.max_age));
         if exp <= now {
@@ -287,7 +309,8 @@ impl CompiledCookieMode {
         let text = claims.text();
         let at = claims.span("exp")?;
         let json = format!("{}{exp}{}", text.get(..at.start)?, text.get(at.end..)?);
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let header = format!(r#"{{"alg":"HS256","typ":"JWT","session":"{}"}}"#, session.0);
+        let header = URL_SAFE_NO_PAD.encode(header);
         let payload = URL_SAFE_NO_PAD.encode(json);
         let input = format!("{header}.{payload}");
         let signature = URL_SAFE_NO_PAD.encode(sign_hs256(&self.sign, input.as_bytes())?);
@@ -299,6 +322,54 @@ impl CompiledCookieMode {
             secure: self.secure,
         }
         .header()
+    }
+}
+
+/// How an accepted credential came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A token from one of the validator's sources (a header, a query parameter, a cookie).
+    Token,
+    /// The validator's cookie-mode session, with its id (none in a cookie from before ids).
+    Session(Option<SessionId>),
+}
+
+/// The header members a session cookie's reader looks at.
+#[derive(serde::Deserialize)]
+struct CookieHeader {
+    session: Option<String>,
+}
+
+/// A browser session's own id: 128 random bits, base64url. It names the session in a
+/// revocation; it grants nothing by itself (the cookie's signature does).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SessionId(Box<str>);
+
+impl SessionId {
+    /// A new random id (`None` only if the system's random source fails).
+    pub(crate) fn new() -> Option<Self> {
+        let mut bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut bytes).ok()?;
+        Some(Self(URL_SAFE_NO_PAD.encode(bytes).into()))
+    }
+
+    /// An id read back from a cookie this validator signed: 22 base64url characters.
+    fn parse(text: String) -> Option<Self> {
+        (text.len() == 22
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(text.into()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({}…)", self.0.get(..6).unwrap_or(""))
     }
 }
 
@@ -355,14 +426,15 @@ mod tests {
             .compile("v")
             .unwrap();
         let claims = ClaimSet::parse(r#"{"exp": 1000100.5}"#.into()).unwrap();
-        let v = rule.issue(&claims, 1_000_000).unwrap();
+        let id = SessionId::new().unwrap();
+        let v = rule.issue(&claims, &id, 1_000_000).unwrap();
         let v = v.to_str().unwrap();
         assert!(v.starts_with("c=ey"), "{v}");
         assert!(
             v.ends_with("; Path=/app; Max-Age=100; HttpOnly; SameSite=Lax"),
             "{v}"
         );
-        assert!(rule.issue(&claims, 1_000_100).is_none());
+        assert!(rule.issue(&claims, &id, 1_000_100).is_none());
     }
 
     #[test]
@@ -403,11 +475,14 @@ mod tests {
         };
         let claims = r#"{"iss":"i","aud":"x","exp":99000000,"name":"J\u00f6rg"}"#;
         let claims = ClaimSet::parse(claims.into()).unwrap();
-        let set = a.issue(&claims, 1_000_000).unwrap();
+        let id = SessionId::new().unwrap();
+        let set = a.issue(&claims, &id, 1_000_000).unwrap();
         let value = set.to_str().unwrap().split(';').next().unwrap();
         let value = value.strip_prefix("c=").unwrap();
-        // The token's claims as signed, `exp` shortened to the cookie's life.
-        let back = a.verify(value, &rules, 1_000_000).unwrap();
+        // The token's claims as signed, `exp` shortened to the cookie's life; the session id
+        // comes back with them.
+        let (back, back_id) = a.verify(value, &rules, 1_000_000).unwrap();
+        assert_eq!(back_id, Some(id.clone()));
         let exp = 1_000_000 + CookieMode::new("c").max_age.as_secs();
         assert_eq!(
             back.text(),
@@ -417,5 +492,16 @@ mod tests {
             b.verify(value, &rules, 1_000_000).err(),
             Some(Failure::BadSignature)
         );
+        // A session refreshes itself under its own id; a cookie without one, or a token
+        // that starts a session, gets a new one.
+        let again = |via: &Via| {
+            let set = a.refresh(&claims, via, 1_000_000).unwrap();
+            let value = set.to_str().unwrap().split(';').next().unwrap()[2..].to_owned();
+            a.verify(&value, &rules, 1_000_000).unwrap().1.unwrap()
+        };
+        assert_eq!(again(&Via::Session(Some(id.clone()))), id);
+        let fresh = again(&Via::Session(None));
+        assert!(fresh != id && again(&Via::Token) != fresh);
+        assert_eq!(fresh.as_str().len(), 22);
     }
 }

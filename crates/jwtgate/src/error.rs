@@ -57,6 +57,8 @@ pub enum ErrorKind {
     Config,
     /// Keys could not be fetched (only from an explicit prefetch).
     KeyFetch,
+    /// The revocation store could not write (unreachable, or full).
+    Store,
 }
 
 /// Where in a config file an error is: the offending key's own line and column.

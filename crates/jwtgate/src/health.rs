@@ -63,11 +63,31 @@ impl HealthService {
             None => None,
         };
         let (partners_ok, partners) = answer(self.engine.directory.health().await);
-        let ok = keys_ok && partners_ok && users.as_ref().is_none_or(|(ok, _)| *ok);
+        let check = &self.engine.revocation;
+        let mirror = check.mirror.state(check.staleness_secs);
+        #[cfg(feature = "metrics")]
+        {
+            metrics::gauge!("jwtgate_revocation_entries").set(mirror.entries as f64);
+            if let Some(secs) = mirror.staleness_secs {
+                metrics::gauge!("jwtgate_revocation_staleness_seconds").set(secs as f64);
+            }
+        }
+        // A stale mirror with fail_open still serves requests, but it is not healthy.
+        let ok = keys_ok && partners_ok && users.as_ref().is_none_or(|(ok, _)| *ok) && mirror.fresh;
         let mut body = serde_json::json!({
             "status": if ok { "ok" } else { "unavailable" },
             "key_caches": caches,
             "partners": partners,
+            "revocation": {
+                "store": check.store,
+                "status": if mirror.fresh { "ok" } else { "stale" },
+                "entries": mirror.entries,
+                "staleness_secs": mirror.staleness_secs,
+                "max_staleness_secs": check.staleness_secs,
+                "fail_open": check.fail_open,
+                "resyncs": mirror.resyncs,
+                "error": mirror.error,
+            },
         });
         if let Some((_, users)) = users {
             body["users"] = users;

@@ -124,6 +124,7 @@ pub mod remote;
 #[cfg(not(feature = "remote-keys"))]
 #[path = "remote/disabled.rs"]
 mod remote;
+pub mod revocation;
 mod secret;
 mod set_cookie;
 mod suggest;

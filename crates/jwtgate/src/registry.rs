@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::directory::{InMemoryDirectory, PartnerDirectory, UserDirectory};
 pub use crate::engine::Verdict;
-use crate::engine::{Chain, Engine};
+use crate::engine::{Chain, Engine, RevocationCheck};
 use crate::error::{Error, ErrorKind};
 use crate::identity::is_valid_name;
 use crate::layer::JwtAuthLayer;
@@ -15,6 +15,7 @@ use crate::mode::AuthMode;
 #[cfg(feature = "remote-keys")]
 use crate::remote::KeyCacheState;
 use crate::remote::KeyCaches;
+use crate::revocation::{MemoryStore, Mirror, RevocationStore, Revoker, StoreOptions};
 use crate::token_cache::TokenCache;
 use crate::validator::{CompiledValidator, Validator};
 
@@ -61,6 +62,8 @@ pub struct RegistryBuilder {
     directory: Arc<dyn PartnerDirectory>,
     users: Option<Arc<dyn UserDirectory>>,
     token_cache: u64,
+    store: Option<Arc<dyn RevocationStore>>,
+    store_options: StoreOptions,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -70,6 +73,8 @@ impl fmt::Debug for RegistryBuilder {
             .field("validators", &self.validators)
             .field("session_cookie", &self.session_cookie)
             .field("token_cache", &self.token_cache)
+            .field("store", &self.store.as_ref().map(|s| s.name()))
+            .field("store_options", &self.store_options)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +122,26 @@ impl RegistryBuilder {
     pub fn token_cache(mut self, capacity: u64) -> Self {
         self.token_cache = capacity;
         self
+    }
+
+    /// Where revocations live, shared by every instance that uses the same store (default: a
+    /// [`MemoryStore`] of this registry alone). Every accepted credential is checked against
+    /// it; see [`revocation`](crate::revocation).
+    pub fn store(mut self, store: impl RevocationStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How a stale store is answered and how much it keeps (default [`StoreOptions::new`]).
+    pub fn store_options(mut self, options: StoreOptions) -> Self {
+        self.store_options = options;
+        self
+    }
+
+    /// Whether a store was set (a config file with `[store] url` needs one).
+    #[cfg(feature = "config")]
+    pub(crate) fn has_store(&self) -> bool {
+        self.store.is_some()
     }
 
     /// Checks every validator, parses static keys, links `next` chains and sets up key caches.
@@ -202,6 +227,18 @@ impl RegistryBuilder {
         let tokens = TokenCache::new(self.token_cache);
         #[cfg(feature = "remote-keys")]
         tokens.watch(&caches, &validators);
+        let store: Arc<dyn RevocationStore> = match self.store {
+            Some(store) => store,
+            None => Arc::new(MemoryStore::new()),
+        };
+        let options = self.store_options;
+        let mirror = Mirror::new(options.max_entries);
+        store.follow(mirror.clone());
+        let issuers = validators
+            .iter()
+            .map(|v| (v.name.to_string(), v.rules.issuers.clone()))
+            .collect();
+        let revoker = Revoker::new(store.clone(), issuers, options.retention.as_secs());
         Ok(Registry {
             engine: Arc::new(Engine {
                 realm: Arc::from(self.realm),
@@ -211,6 +248,13 @@ impl RegistryBuilder {
                 users: self.users,
                 caches,
                 tokens,
+                revocation: RevocationCheck {
+                    mirror,
+                    staleness_secs: options.staleness_secs(),
+                    fail_open: options.fail_open,
+                    store: store.name(),
+                },
+                revoker,
             }),
         })
     }
@@ -291,6 +335,9 @@ impl crate::login::Site for ValidatorSite {
     fn realm(&self) -> &str {
         &self.engine.realm
     }
+    fn revoker(&self) -> &Revoker {
+        &self.engine.revoker
+    }
 }
 
 impl Registry {
@@ -303,7 +350,21 @@ impl Registry {
             directory: Arc::new(InMemoryDirectory::new()),
             users: None,
             token_cache: crate::token_cache::DEFAULT_CAPACITY,
+            store: None,
+            store_options: StoreOptions::new(),
         }
+    }
+
+    /// Revokes sessions, tokens and subjects in the registry's store (see
+    /// [`revocation`](crate::revocation)).
+    pub fn revoker(&self) -> Revoker {
+        self.engine.revoker.clone()
+    }
+
+    /// The revocation mirror's state now (entries, staleness), as `/healthz` shows it.
+    pub fn revocation_state(&self) -> crate::revocation::MirrorState {
+        let check = &self.engine.revocation;
+        check.mirror.state(check.staleness_secs)
     }
 
     /// The names of every validator, in declaration order.

@@ -75,6 +75,12 @@ pub enum RejectionKind {
     ProfileIncomplete,
     /// An application callback failed, or the route is miswired: 500.
     Internal,
+    /// The credential was revoked (a sign-out, a revoked `jti` or subject): 401
+    /// `invalid_token`; a browser navigation is sent to sign in again.
+    Revoked,
+    /// Sign-outs cannot be confirmed: the revocation store's mirror is not known current.
+    /// 503 `temporarily_unavailable` with `Retry-After`.
+    RevocationUnavailable,
 }
 
 impl RejectionKind {
@@ -91,6 +97,8 @@ impl RejectionKind {
             Self::LoginUnavailable => "login_unavailable",
             Self::ProfileIncomplete => "profile_incomplete",
             Self::Internal => "internal",
+            Self::Revoked => "revoked",
+            Self::RevocationUnavailable => "revocation_unavailable",
         }
     }
 }
@@ -226,7 +234,8 @@ impl Rejection {
         match self.kind {
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
-            | RejectionKind::LoginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | RejectionKind::LoginUnavailable
+            | RejectionKind::RevocationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => {
                 StatusCode::FORBIDDEN
@@ -242,11 +251,12 @@ impl Rejection {
             RejectionKind::MalformedCredentials | RejectionKind::SessionMismatch => {
                 "invalid_request"
             }
-            RejectionKind::InvalidToken => "invalid_token",
+            RejectionKind::InvalidToken | RejectionKind::Revoked => "invalid_token",
             RejectionKind::InsufficientScope => "insufficient_scope",
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
-            | RejectionKind::LoginUnavailable => "temporarily_unavailable",
+            | RejectionKind::LoginUnavailable
+            | RejectionKind::RevocationUnavailable => "temporarily_unavailable",
             RejectionKind::ProfileIncomplete => "profile_incomplete",
             RejectionKind::Internal => "server_error",
         }
@@ -268,7 +278,8 @@ impl Rejection {
             }
             RejectionKind::MalformedCredentials
             | RejectionKind::SessionMismatch
-            | RejectionKind::InvalidToken => format!(
+            | RejectionKind::InvalidToken
+            | RejectionKind::Revoked => format!(
                 "Bearer realm=\"{realm}\", error=\"{}\", error_description=\"{}\"",
                 self.error_code(),
                 quotable(&self.description)
@@ -276,6 +287,7 @@ impl Rejection {
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
+            | RejectionKind::RevocationUnavailable
             | RejectionKind::ProfileIncomplete
             | RejectionKind::Internal => return None,
         };

@@ -18,8 +18,24 @@ pub(super) struct FileToml {
     #[serde(default)]
     pub(super) validator: Vec<Spanned<ValidatorToml>>,
     pub(super) directory: Option<DirectoryToml>,
+    pub(super) store: Option<StoreToml>,
     #[serde(default)]
     pub(super) route: Vec<RouteToml>,
+}
+
+/// `[store]`: what instances share (revocations, the back-channel replay set). The options
+/// are jwtgate's; `url` and every other key belong to a store adapter (`jwtgate-redis` reads
+/// them through [`Config::section`]). No `url`: a store in this process's memory.
+///
+/// [`Config::section`]: super::Config::section
+#[derive(Debug, Deserialize)]
+pub(super) struct StoreToml {
+    pub(super) max_staleness_secs: Option<Spanned<u64>>,
+    pub(super) fail_open: Option<bool>,
+    pub(super) retention_secs: Option<Spanned<u64>>,
+    pub(super) max_entries: Option<Spanned<u64>>,
+    #[serde(flatten)]
+    pub(super) adapter: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]

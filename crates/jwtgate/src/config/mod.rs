@@ -56,6 +56,7 @@ use crate::mode::AuthMode;
 use crate::registry::{Registry, RegistryBuilder};
 #[cfg(feature = "remote-keys")]
 use crate::remote::RemoteKeyOptions;
+use crate::revocation::StoreOptions;
 use crate::validator::{Partner, Preset, User, Validator};
 
 pub use self::route::Route;
@@ -104,6 +105,7 @@ impl Config {
             routes: Vec::new(),
         };
         config.check_directory()?;
+        config.check_store()?;
         let mut routes = Vec::new();
         let mut paths = route::Paths::default();
         for r in &config.file.route {
@@ -171,6 +173,65 @@ impl Config {
             .at(at("url"))),
             _ => Ok(()),
         }
+    }
+
+    /// `[store]` options in range; adapter keys (beyond `url`) need `url`.
+    fn check_store(&self) -> Result<(), Error> {
+        let Some(s) = &self.file.store else {
+            return Ok(());
+        };
+        let positive = [
+            ("max_staleness_secs", &s.max_staleness_secs),
+            ("retention_secs", &s.retention_secs),
+            ("max_entries", &s.max_entries),
+        ];
+        for (key, value) in positive {
+            if let Some(v) = value
+                && *v.get_ref() == 0
+            {
+                return Err(self.error_at(v.span(), &format!("store.{key}"), "must be at least 1"));
+            }
+        }
+        match (s.adapter.contains_key("url"), s.adapter.keys().next()) {
+            (false, Some(key)) => Err(Error::new(
+                ErrorKind::Config,
+                "this [store] key needs `url` (a shared store such as Redis)",
+            )
+            .in_field(format!("store.{key}"))
+            .at(self.key_location("store", key))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `[store]` sets `url`: revocations then live in a shared store, connected by an
+    /// adapter (`jwtgate_redis::RedisStore::from_config`) and given to
+    /// [`registry_with`](Self::registry_with).
+    pub fn has_store_url(&self) -> bool {
+        self.file
+            .store
+            .as_ref()
+            .is_some_and(|s| s.adapter.contains_key("url"))
+    }
+
+    /// The `[store]` options (defaults where the file is silent).
+    pub fn store_options(&self) -> StoreOptions {
+        let mut options = StoreOptions::new();
+        let Some(s) = &self.file.store else {
+            return options;
+        };
+        if let Some(v) = &s.max_staleness_secs {
+            options = options.max_staleness(Duration::from_secs(*v.get_ref()));
+        }
+        if let Some(v) = s.fail_open {
+            options = options.fail_open(v);
+        }
+        if let Some(v) = &s.retention_secs {
+            options = options.retention(Duration::from_secs(*v.get_ref()));
+        }
+        if let Some(v) = &s.max_entries {
+            options = options.max_entries(usize::try_from(*v.get_ref()).unwrap_or(usize::MAX));
+        }
+        options
     }
 
     /// Where the key `key` of the table `[table]` is written (its own line, or its subtable
@@ -258,7 +319,20 @@ impl Config {
         for p in self.file.directory.iter().flat_map(|d| &d.partners) {
             directory.insert(PartnerId(p.id), p.email.clone());
         }
-        builder = customize(builder.directory(directory));
+        builder = customize(
+            builder
+                .directory(directory)
+                .store_options(self.store_options()),
+        );
+        if self.has_store_url() && !builder.has_store() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "[store] url needs a store adapter: connect one (jwtgate_redis::RedisStore) and \
+                 pass it with Config::registry_with(|b| b.store(store))",
+            )
+            .in_field("store.url")
+            .at(self.key_location("store", "url")));
+        }
         for v in &self.file.validator {
             let validator = self
                 .validator(v.get_ref())
@@ -1206,6 +1280,51 @@ profile_url = "/profile"
         let err = config.registry().unwrap_err();
         assert_eq!(err.field(), Some("user"));
         assert_eq!(err.location().map(Location::line), Some(8), "{err}");
+    }
+
+    #[test]
+    fn the_store_table_sets_options_and_its_adapter_keys_need_a_url() {
+        const V: &str = "[[validator]]\nname = \"v\"\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"HS256\"\nsecret = \"thesecret-of-at-least-32-bytes!!\"\nuser = { static = 1 }\n";
+        let config = Config::from_toml_str(
+            &format!("{V}[store]\nmax_staleness_secs = 9\nfail_open = true\nretention_secs = 60\nmax_entries = 10\n"),
+            "app.toml",
+            None,
+        )
+        .unwrap();
+        assert!(!config.has_store_url());
+        assert_eq!(
+            config.store_options(),
+            StoreOptions::new()
+                .max_staleness(Duration::from_secs(9))
+                .fail_open(true)
+                .retention(Duration::from_secs(60))
+                .max_entries(10)
+        );
+        let registry = config.registry().unwrap();
+        assert_eq!(registry.revocation_state().entries, 0);
+        let err = |text: String| {
+            Config::from_toml_str(&text, "app.toml", None)
+                .and_then(|c| c.registry())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(format!("{V}[store]\nprefix = \"app:\"\n")),
+            "app.toml:9:1: key `store.prefix`: this [store] key needs `url` (a shared store such as Redis)"
+        );
+        assert_eq!(
+            err(format!("{V}[store]\nmax_staleness_secs = 0\n")),
+            "app.toml:9:1: key `store.max_staleness_secs`: must be at least 1"
+        );
+        let wrong_type = err(format!("{V}[store]\nfail_open = \"yes\"\n"));
+        assert!(wrong_type.starts_with("app.toml:9:"), "{wrong_type}");
+        assert!(wrong_type.contains("fail_open"), "{wrong_type}");
+        // A URL is an adapter's: without one given to the builder, the registry says which.
+        assert_eq!(
+            err(format!("{V}[store]\nurl = \"redis://127.0.0.1/\"\n")),
+            "app.toml:9:1: key `store.url`: [store] url needs a store adapter: connect one \
+             (jwtgate_redis::RedisStore) and pass it with Config::registry_with(|b| b.store(store))"
+        );
     }
 
     #[test]

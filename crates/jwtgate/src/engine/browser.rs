@@ -24,7 +24,8 @@ pub(super) async fn refused(
     {
         use crate::login::BrowserAnswer;
         let sent = match rejection.kind() {
-            RejectionKind::MissingCredentials if !chain.public => false,
+            // Signed out: sign in again, as if nothing had been sent.
+            RejectionKind::MissingCredentials | RejectionKind::Revoked if !chain.public => false,
             RejectionKind::InvalidToken
             | RejectionKind::MalformedCredentials
             | RejectionKind::SessionMismatch => true,

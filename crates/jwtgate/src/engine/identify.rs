@@ -21,7 +21,7 @@ pub(super) async fn identify<'e>(
     let Accepted {
         validator: v,
         payload,
-        by_session_cookie,
+        via,
         now,
     } = accepted;
     // One refusal for every way the token's user cannot be had: logged, then a 401.
@@ -86,7 +86,7 @@ pub(super) async fn identify<'e>(
     let set_cookie = v
         .cookie
         .as_ref()
-        .and_then(|c| c.refresh(payload.claims(), by_session_cookie, now));
+        .and_then(|c| c.refresh(payload.claims(), &via, now));
     Ok(Decision::Identified {
         validator: v,
         identity: Identity {

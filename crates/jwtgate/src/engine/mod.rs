@@ -5,12 +5,12 @@
 //!    before any is verified;
 //! 2. [`walk`]: the chain walk; each credential is served from the verified-token cache or
 //!    verified (a cookie-mode session is read by `cookie`), refusals combined into one answer.
-//!    Every path ends in one [`Accepted`] credential, cache hits included: a check that must see
-//!    every accepted credential (revocation) goes where `authorize` receives it;
-//! 3. [`identify`]: the user, the partner and the cookie-mode cookie of the accepted token;
-//! 4. [`require`]: the layer's scope and role requirements;
-//! 5. [`browser`]: a refused navigation sent to sign in, an incomplete profile to its page;
-//! 6. [`observe`]: span fields and metrics, then the identity into the request extensions.
+//!    Every path ends in one [`Accepted`] credential, cache hits included;
+//! 3. [`revoked`]: the accepted credential against the revocation mirror (no network);
+//! 4. [`identify`]: the user, the partner and the cookie-mode cookie of the accepted token;
+//! 5. [`require`]: the layer's scope and role requirements;
+//! 6. [`browser`]: a refused navigation sent to sign in, an incomplete profile to its page;
+//! 7. [`observe`]: span fields and metrics, then the identity into the request extensions.
 //!
 //! The registry owns the engine; a layer holds the engine and the chain it starts and asks it
 //! once per request. The engine knows nothing of layers, and the verification kernel (`jws`)
@@ -22,6 +22,7 @@ mod identify;
 mod inspect;
 mod observe;
 mod require;
+mod revoked;
 mod walk;
 
 use std::sync::Arc;
@@ -30,11 +31,13 @@ use http::HeaderValue;
 use http::request::Parts;
 
 use crate::authz::Requirement;
+pub(crate) use crate::cookie::Via;
 use crate::credentials::RequestView;
 use crate::directory::{PartnerDirectory, UserDirectory};
 use crate::identity::{Anonymous, Identity, Payload};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
+use crate::revocation::{Mirror, Revoker};
 use crate::token_cache::TokenCache;
 use crate::validator::CompiledValidator;
 
@@ -58,21 +61,43 @@ pub(crate) struct Engine {
     pub(crate) caches: KeyCaches,
     /// Tokens already verified, and by which validator.
     pub(crate) tokens: TokenCache,
+    /// What every accepted credential is checked against.
+    pub(crate) revocation: RevocationCheck,
+    /// Writes revocations (sign-outs, the back-channel logout).
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) revoker: Revoker,
+}
+
+/// The revocation mirror and how a stale one is answered.
+pub(crate) struct RevocationCheck {
+    pub(crate) mirror: Mirror,
+    pub(crate) staleness_secs: u64,
+    pub(crate) fail_open: bool,
+    /// The store's name, for `/healthz`.
+    pub(crate) store: &'static str,
+}
+
+impl Drop for Engine {
+    // The store's follower stops with the registry.
+    fn drop(&mut self) {
+        self.revocation.mirror.close();
+    }
 }
 
 /// A credential the chain accepted: by whom, with what claims, and how it came.
 pub(crate) struct Accepted<'e> {
     pub(crate) validator: &'e CompiledValidator,
     pub(crate) payload: Payload,
-    /// The validator's own cookie-mode session, rather than a token from one of its sources.
-    pub(crate) by_session_cookie: bool,
+    /// A token from one of the validator's sources, or its own cookie-mode session.
+    pub(crate) via: Via,
     /// The clock the credential was checked against (read once per request).
     pub(crate) now: u64,
 }
 
 /// What the engine decided for a request that passes.
 pub(crate) enum Decision<'e> {
-    Anonymous,
+    /// No credential (on a `public_or_jwt_` route); a session that ended is cleared.
+    Anonymous { clear: Option<HeaderValue> },
     Identified {
         validator: &'e CompiledValidator,
         identity: Identity,
@@ -96,11 +121,11 @@ impl Engine {
         let decision = self.decide(chain, requirements, parts).await;
         observe::record(self, chain, &decision, started.map(|s| s.elapsed()));
         match decision? {
-            Decision::Anonymous => {
+            Decision::Anonymous { clear } => {
                 parts.extensions.insert(Anonymous {
                     realm: self.realm.clone(),
                 });
-                Ok(None)
+                Ok(clear)
             }
             Decision::Identified {
                 identity,
@@ -127,8 +152,24 @@ impl Engine {
             Err((kind, why)) => Err(self.reject(kind, why)),
         };
         let refused = match walked {
-            Ok(Some(accepted)) => return self.pass(accepted, requirements, parts).await,
-            Ok(None) if chain.public => return Ok(Decision::Anonymous),
+            Ok(Some(accepted)) => match revoked::check(self, &accepted).map_err(|r| *r) {
+                Ok(()) => return self.pass(accepted, requirements, parts).await,
+                Err(revoked::Refusal::Unavailable(rejection)) => return Err(rejection),
+                // A signed-out session ends like an expired one: cleared, then anonymous on a
+                // public route, sent to sign in elsewhere. A revoked token is refused.
+                Err(revoked::Refusal::Revoked(_, Some(clear))) if chain.public => {
+                    return Ok(Decision::Anonymous { clear: Some(clear) });
+                }
+                Err(revoked::Refusal::Revoked(rejection, clear)) => {
+                    cleared.extend(clear);
+                    rejection
+                }
+            },
+            Ok(None) if chain.public => {
+                return Ok(Decision::Anonymous {
+                    clear: cleared.pop(),
+                });
+            }
             Ok(None) => {
                 tracing::debug!("token refused: no credentials");
                 credentials::nothing_sent(self, chain)

@@ -18,7 +18,7 @@ pub(super) fn record(
     let first = &engine.validators[chain.start];
     let (validator, outcome, kind) = match decision {
         Ok(Decision::Identified { validator, .. }) => (*validator, "accepted", None),
-        Ok(Decision::Anonymous) => (first, "anonymous", None),
+        Ok(Decision::Anonymous { .. }) => (first, "anonymous", None),
         Err(r) => (first, "refused", Some(r.kind().as_str())),
     };
     span.record("validator", tracing::field::display(&validator.name));

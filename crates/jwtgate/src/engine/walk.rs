@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use super::credentials::Found;
-use super::{Accepted, Engine};
+use super::{Accepted, Engine, Via};
 use crate::cookie::Session;
 use crate::credentials::Credential;
 use crate::failure::Failure;
@@ -46,14 +46,14 @@ pub(super) async fn walk<'e>(
                         }
                     }
                 }
-                .map(|payload| (payload, false))
+                .map(|payload| (payload, Via::Token))
             }
             Some(Credential::ModeCookie(raw)) => {
                 match v.cookie.as_ref().map(|c| c.read(raw, &v.cookie_rules, now)) {
                     None => Err(Failure::Missing),
-                    Some(Session::Valid(claims)) => {
+                    Some(Session::Valid { claims, id }) => {
                         seen = true;
-                        Ok((Payload::new(claims), true))
+                        Ok((Payload::new(claims), Via::Session(id)))
                     }
                     // An expired session is no credential: cleared, and a browser is sent to sign
                     // in again rather than shown an error.
@@ -69,13 +69,13 @@ pub(super) async fn walk<'e>(
             }
         };
         match result {
-            Ok((payload, by_session_cookie)) => {
+            Ok((payload, via)) => {
                 // The validators before it still say why they refused.
                 log_refusals(&failures);
                 return Ok(Some(Accepted {
                     validator: v,
                     payload,
-                    by_session_cookie,
+                    via,
                     now,
                 }));
             }

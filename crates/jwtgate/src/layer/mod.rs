@@ -581,6 +581,7 @@ mod tests {
                         .unwrap()
                         .clone(),
                 ),
+                &crate::cookie::SessionId::new().unwrap(),
                 now - 20,
             );
         let cookie = expired

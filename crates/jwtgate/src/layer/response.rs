@@ -110,7 +110,8 @@ impl GrpcRejection {
             RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => 7,
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
-            | RejectionKind::LoginUnavailable => 14,
+            | RejectionKind::LoginUnavailable
+            | RejectionKind::RevocationUnavailable => 14,
             RejectionKind::Internal => 13,
             _ => 16,
         }

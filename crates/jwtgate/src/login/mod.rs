@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::cookie_value;
 use crate::error::{Error, ErrorKind};
+use crate::jws::claim_set::RawJson;
+use crate::revocation::{Revocation, Revoker, Target};
 use crate::secret::Secret;
 use crate::set_cookie::SetCookie;
 
@@ -341,6 +343,14 @@ pub(crate) trait SignIn: Send + Sync {
         'a,
         Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
     >;
+    /// A session cookie's claims and id, when its signature and claims hold now.
+    fn read_session(
+        &self,
+        value: &str,
+    ) -> Option<(
+        std::sync::Arc<crate::jws::claim_set::ClaimSet>,
+        Option<crate::cookie::SessionId>,
+    )>;
 }
 
 /// A validator's compiled login.
@@ -697,7 +707,10 @@ impl CompiledLogin {
             return refused("The ID token does not belong to this sign-in (nonce).");
         }
         let now = crate::jws::claims::now();
-        let Some(session) = mode.issue(&claims, now) else {
+        // A sign-in starts a new session: a new id, never one the browser brought.
+        let Some(session) =
+            crate::cookie::SessionId::new().and_then(|id| mode.issue(&claims, &id, now))
+        else {
             return refused("The ID token is about to expire.");
         };
         let target = safe_path(&pending.return_to).unwrap_or("/");
@@ -706,9 +719,38 @@ impl CompiledLogin {
         with_clear(res)
     }
 
-    /// Logout: clears jwtgate's cookies and sends the browser to the provider's logout (a
-    /// JSON `{"redirect_url"}` for XHR and JSON callers).
-    pub(crate) async fn logout(&self, validator: &dyn SignIn, parts: &Parts) -> Response<String> {
+    /// Logout: revokes the session (on every instance), clears jwtgate's cookies and sends
+    /// the browser to the provider's logout (a JSON `{"redirect_url"}` for XHR and JSON
+    /// callers). When the store cannot take the revocation, nothing is cleared: a 503 asks
+    /// to try again, rather than a sign-out that only looks done.
+    pub(crate) async fn logout(
+        &self,
+        validator: &dyn SignIn,
+        revoker: &Revoker,
+        parts: &Parts,
+        realm: &str,
+    ) -> Response<String> {
+        if let Err(e) = revoke_session(validator, revoker, &parts.headers).await {
+            tracing::warn!(validator = %validator.name(), error = %e, "sign-out not written");
+            let mut res = if wants_json(&parts.headers) {
+                let mut res = json(&serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the sign-out cannot be recorded right now; try again",
+                }));
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                res
+            } else {
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-out unavailable",
+                    "The sign-out cannot be recorded right now; try again in a moment.",
+                    realm,
+                )
+            };
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        }
         let host = app_host(self.app_domain.as_deref(), &parts.headers);
         let home = host.map(|h| format!("{}://{h}/", scheme_for(h)));
         let target = match (&self.logout, &self.kind) {
@@ -771,6 +813,40 @@ impl CompiledLogin {
         }
         res
     }
+}
+
+/// Revokes the session whose cookie the request carries (none, or one that no longer holds:
+/// nothing to revoke). It stays revoked until the cookie would have ended.
+async fn revoke_session(
+    validator: &dyn SignIn,
+    revoker: &Revoker,
+    headers: &HeaderMap,
+) -> Result<(), crate::Error> {
+    let Some(mode) = validator.cookie_mode() else {
+        return Ok(());
+    };
+    let Some((claims, id)) =
+        cookie_value(headers, &mode.name).and_then(|v| validator.read_session(v))
+    else {
+        return Ok(());
+    };
+    let claim = |name| claims.get(name).and_then(RawJson::as_str);
+    let Some(issuer) = claim("iss") else {
+        return Ok(());
+    };
+    let until = claims
+        .get("exp")
+        .and_then(RawJson::as_f64)
+        .map_or(u64::MAX, |t| t.max(0.0).ceil() as u64);
+    // A cookie from before session ids: its ID token, by `jti`, if it has one.
+    let target = match (id, claim("jti")) {
+        (Some(id), _) => Target::Session(id.as_str().to_owned()),
+        (None, Some(jti)) => Target::Token(jti.into_owned()),
+        (None, None) => return Ok(()),
+    };
+    revoker
+        .write(Revocation::new(issuer.into_owned(), target, until))
+        .await
 }
 
 impl OidcFlow {

@@ -40,6 +40,8 @@ pub(crate) trait Site: Send + Sync + 'static {
     fn validator(&self) -> &dyn SignIn;
     fn login(&self) -> Option<&CompiledLogin>;
     fn realm(&self) -> &str;
+    /// Where sign-outs are revoked.
+    fn revoker(&self) -> &crate::revocation::Revoker;
 }
 
 impl fmt::Debug for LoginService {
@@ -83,7 +85,7 @@ impl LoginService {
         };
         let path = parts.uri.path();
         if path == LOGOUT_PATH && (parts.method == Method::GET || parts.method == Method::POST) {
-            return login.logout(v, parts).await;
+            return login.logout(v, self.site.revoker(), parts, realm).await;
         }
         if Some(path) == login.callback_path() && parts.method == Method::GET {
             return login.callback(v, parts, realm).await;

@@ -202,6 +202,18 @@ impl crate::login::SignIn for CompiledValidator {
     {
         Box::pin(Self::verify_id_token(self, raw, client_id))
     }
+
+    fn read_session(
+        &self,
+        value: &str,
+    ) -> Option<(
+        Arc<crate::jws::claim_set::ClaimSet>,
+        Option<crate::cookie::SessionId>,
+    )> {
+        let mode = self.cookie.as_ref()?;
+        mode.verify(value, &self.cookie_rules, crate::jws::claims::now())
+            .ok()
+    }
 }
 
 /// Reads a file for a validator's key, naming the file in the error.

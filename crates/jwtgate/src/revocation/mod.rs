@@ -1,0 +1,237 @@
+//! Revocation: sign-outs that hold on every instance.
+//!
+//! A [`Revocation`] names what is no longer accepted, always within one issuer (a `sub` or a
+//! `sid` is unique only there):
+//!
+//! - [`Target::Session`]: one jwtgate browser session (the cookie-mode cookie carries a random
+//!   session id of its own);
+//! - [`Target::ProviderSession`]: every session and bearer token carrying the provider's `sid`
+//!   (what an OpenID back-channel logout names);
+//! - [`Target::Token`]: one token by its `jti`. A token without `jti` cannot be revoked alone;
+//!   revoke its subject (or its provider session) instead;
+//! - [`Target::Subject`]: every token and session of `sub` issued at or before an instant (by
+//!   `iat`; a credential without `iat` counts as issued before).
+//!
+//! Every entry carries `until`, the instant after which nothing it matches can still be valid;
+//! it disappears then, so the set never grows without bound (and it has a cap,
+//! [`StoreOptions::max_entries`]).
+//!
+//! The check runs on every accepted credential, verified-token cache hits included, against a
+//! local [`Mirror`] of the store: no network round trip per request. A [`RevocationStore`]
+//! writes revocations and keeps every instance's mirror current: [`MemoryStore`] for one
+//! process (the default), `jwtgate-redis` for several. When a store cannot confirm its mirror
+//! is current within [`StoreOptions::max_staleness`], requests are answered 503 (unless
+//! [`StoreOptions::fail_open`]) and `/healthz` says so; a store fault never ends a session.
+//!
+//! ```
+//! # async fn run(registry: jwtgate::Registry) -> Result<(), jwtgate::Error> {
+//! use jwtgate::revocation::Target;
+//! // Everything `user-7` holds from the validator's issuer, as of now.
+//! registry
+//!     .revoker()
+//!     .revoke("idp", Target::subject_now("user-7"))
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod memory;
+mod mirror;
+mod options;
+mod revoker;
+mod wire;
+
+use std::fmt;
+
+pub use self::memory::MemoryStore;
+pub use self::mirror::{Mirror, MirrorState};
+pub use self::options::StoreOptions;
+pub use self::revoker::Revoker;
+pub use self::wire::DecodeError;
+
+pub(crate) use self::mirror::{Credential, Revoked};
+
+use crate::directory::BoxFuture;
+
+/// What a [`Revocation`] refuses, within its issuer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Target {
+    /// One jwtgate browser session, by its session id.
+    Session(String),
+    /// Every session and token carrying the provider's session id (`sid`).
+    ProviderSession(String),
+    /// One token, by its `jti`.
+    Token(String),
+    /// Every token and session of `subject` whose `iat` is at or before `before` (Unix
+    /// seconds).
+    Subject {
+        /// The `sub` claim.
+        subject: String,
+        /// Credentials issued at or before this instant are refused.
+        before: u64,
+    },
+}
+
+impl Target {
+    /// Every token and session of `subject` issued up to now.
+    pub fn subject_now(subject: impl Into<String>) -> Self {
+        Self::Subject {
+            subject: subject.into(),
+            before: crate::jws::claims::now(),
+        }
+    }
+
+    /// A short, stable name of the kind (`session`, `provider_session`, `token`, `subject`),
+    /// for logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Session(_) => "session",
+            Self::ProviderSession(_) => "provider_session",
+            Self::Token(_) => "token",
+            Self::Subject { .. } => "subject",
+        }
+    }
+
+    /// The identifier it names (session id, `sid`, `jti` or `sub`).
+    pub fn value(&self) -> &str {
+        match self {
+            Self::Session(v) | Self::ProviderSession(v) | Self::Token(v) => v,
+            Self::Subject { subject, .. } => subject,
+        }
+    }
+}
+
+// Identifiers are not secrets, but session ids are bearer-like: shown shortened.
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Session(id) => write!(f, "Session({}…)", id.get(..6).unwrap_or("")),
+            Self::ProviderSession(sid) => f.debug_tuple("ProviderSession").field(sid).finish(),
+            Self::Token(jti) => f.debug_tuple("Token").field(jti).finish(),
+            Self::Subject { subject, before } => f
+                .debug_struct("Subject")
+                .field("subject", subject)
+                .field("before", before)
+                .finish(),
+        }
+    }
+}
+
+/// One revocation: what, within which issuer, and until when it must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Revocation {
+    issuer: String,
+    target: Target,
+    until: u64,
+}
+
+impl Revocation {
+    /// Refuses `target` of `issuer` until `until` (Unix seconds), after which nothing it
+    /// matches can still be valid.
+    pub fn new(issuer: impl Into<String>, target: Target, until: u64) -> Self {
+        Self {
+            issuer: issuer.into(),
+            target,
+            until,
+        }
+    }
+
+    /// The issuer (`iss`) whose credentials it refuses.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// What it refuses.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// When it ends (Unix seconds).
+    pub fn until(&self) -> u64 {
+        self.until
+    }
+
+    /// The identity of the entry in a store: two revocations with the same key are one entry
+    /// (the later `before` and `until` win). Unambiguous whatever the issuer holds.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}:{}{}",
+            self.target.kind(),
+            self.issuer.len(),
+            self.issuer,
+            self.target.value()
+        )
+    }
+
+    /// The entry as a store keeps it (a line of JSON; [`decode`](Self::decode) reads it back).
+    pub fn encode(&self) -> String {
+        wire::encode(self)
+    }
+
+    /// Reads an entry a store kept. Store contents are untrusted: sizes are bounded and
+    /// anything unexpected is an error.
+    pub fn decode(text: &[u8]) -> Result<Self, DecodeError> {
+        wire::decode(text)
+    }
+
+    /// Merges a later write of the same entry: the wider of the two.
+    pub(crate) fn merge(&mut self, other: &Self) {
+        self.until = self.until.max(other.until);
+        if let (Target::Subject { before, .. }, Target::Subject { before: b, .. }) =
+            (&mut self.target, &other.target)
+        {
+            *before = (*before).max(*b);
+        }
+    }
+}
+
+/// Why a store could not do what it was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// An error saying `message` (no secret in it: it is logged and shown on `/healthz`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Where revocations live: written by one instance, seen by all. The core keeps the check on
+/// a local [`Mirror`]; a store writes entries and keeps mirrors current.
+pub trait RevocationStore: Send + Sync + 'static {
+    /// A short name for `/healthz` and logs (`memory`, `redis`).
+    fn name(&self) -> &'static str;
+
+    /// Writes `revocation` where every instance will see it, and applies it to this
+    /// instance's mirrors. `Ok` only once it is stored.
+    fn revoke<'a>(&'a self, revocation: &'a Revocation) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Starts keeping `mirror` current (called once per registry, when it is built): load what
+    /// the store holds, follow its changes in order, load again after a disconnect, and
+    /// [`confirm`](Mirror::confirm) each time the mirror is known current. Runs until the
+    /// mirror's registry is dropped.
+    fn follow(&self, mirror: Mirror);
+
+    /// Records `key` as used until `until` (Unix seconds): `true` the first time, `false` when
+    /// it was already (the back-channel logout's `jti` replay set).
+    fn first_use<'a>(&'a self, key: &'a str, until: u64)
+    -> BoxFuture<'a, Result<bool, StoreError>>;
+}
