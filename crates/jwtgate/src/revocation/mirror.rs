@@ -276,6 +276,11 @@ impl Mirror {
         self.inner.len.store(len, Ordering::Release);
         self.inner.overflow.store(full, Ordering::Release);
         self.status().resyncs += 1;
+        #[cfg(feature = "metrics")]
+        {
+            metrics::counter!("jwtgate_revocation_resyncs_total").increment(1);
+            metrics::gauge!("jwtgate_revocation_entries").set(len as f64);
+        }
         if full {
             self.overflowed();
         }
@@ -323,6 +328,11 @@ impl Mirror {
 
     pub(crate) fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// The most entries it holds (a store refuses writes beyond it).
+    pub fn capacity(&self) -> usize {
+        self.inner.cap
     }
 
     /// The number of entries held.
