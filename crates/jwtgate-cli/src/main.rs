@@ -5,6 +5,7 @@
 
 mod inspect;
 mod mint;
+mod revoke;
 mod serve;
 mod users;
 
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jwtgate::config::Config;
+use jwtgate_redis::{RedisSettings, RedisStore};
 use jwtgate_sqlx::{SqlDirectory, SqlSettings};
 
 #[derive(Parser)]
@@ -39,6 +41,8 @@ enum Command {
     },
     /// Says, validator by validator, whether a token passes and why not.
     Inspect(inspect::InspectArgs),
+    /// Revokes a session, a token or a subject in the config file's `[store]`.
+    Revoke(revoke::RevokeArgs),
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Mint(args) => mint::run(args),
         Command::Users { command } => runtime.block_on(users::run(command)),
         Command::Inspect(args) => runtime.block_on(inspect::run(args)),
+        Command::Revoke(args) => runtime.block_on(revoke::run(args)),
     }
 }
 
@@ -79,6 +84,17 @@ async fn connect_directory(config: &Config) -> Result<Option<SqlDirectory>, Stri
     };
     SqlDirectory::connect(&settings)
         .await
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", config.origin()))
+}
+
+/// The config's `[store]` on Redis, when it has a URL (no I/O: an unreachable server is
+/// reported by `/healthz`, not here).
+fn store(config: &Config) -> Result<Option<RedisStore>, String> {
+    let Some(settings) = RedisSettings::from_config(config).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    RedisStore::new(settings)
         .map(Some)
         .map_err(|e| format!("{}: {e}", config.origin()))
 }
@@ -95,10 +111,17 @@ impl Loaded {
     async fn from_file(path: &std::path::Path) -> Result<Self, String> {
         let config = Config::from_file(path).map_err(|e| e.to_string())?;
         let directory = connect_directory(&config).await?;
+        let store = store(&config)?;
         let registry = config
-            .registry_with(|builder| match &directory {
-                Some(d) => builder.users(d.clone()).directory(d.clone()),
-                None => builder,
+            .registry_with(|builder| {
+                let builder = match &directory {
+                    Some(d) => builder.users(d.clone()).directory(d.clone()),
+                    None => builder,
+                };
+                match store {
+                    Some(s) => builder.store(s),
+                    None => builder,
+                }
             })
             .map_err(|e| e.to_string())?;
         Ok(Self {

@@ -947,3 +947,121 @@ fn serve_with_an_unreachable_database_exits_2_naming_the_setting() {
     );
     assert!(!stderr.contains("secretpw"), "{stderr}");
 }
+
+#[tokio::test]
+async fn revoke_writes_to_the_store_every_serve_instance_follows() {
+    let Ok(url) = std::env::var("JWTGATE_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set JWTGATE_TEST_REDIS_URL"
+        );
+        eprintln!("revoke: skipped, JWTGATE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let prefix = format!("cli-test:{}:{}:", std::process::id(), jwtgate_test::now());
+    let text = format!(
+        "{CONFIG}\n[store]\nurl = \"{url}\"\nprefix = \"{prefix}\"\nmax_staleness_secs = 3\n"
+    );
+    let config = write_config("revoke", &text);
+    let (_a, _, a) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let (_b, _, b) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let http = reqwest::Client::new();
+    let mut c = claims("theissuer", "auth_jwt_test_api", 300);
+    c["jti"] = json!("leaked-1");
+    let token = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
+    let status = |base: String| {
+        let (http, token) = (&http, &token);
+        async move {
+            http.get(format!("{base}/whoami"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Both instances up, their mirrors loaded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(a.clone()).await != 200 || status(b.clone()).await != 200 {
+        assert!(std::time::Instant::now() < deadline, "instances not ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let health: Value = http
+        .get(format!("{b}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &health["revocation"]["store"],
+            &health["revocation"]["status"]
+        ),
+        (&json!("redis"), &json!("ok"))
+    );
+    let out = command()
+        .args(["revoke", "--config"])
+        .arg(&config)
+        .args(["--validator", "demo", "--jti", "leaked-1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "revoked: token of validator demo\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while status(a.clone()).await != 401 || status(b.clone()).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not refused within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Bad arguments: exit 2 with a message.
+    let plain = write_config("revoke-memory", CONFIG);
+    for (args, message) in [
+        (
+            vec!["--validator", "demo"],
+            "the following required arguments were not provided",
+        ),
+        (
+            vec!["--validator", "demo", "--jti", "x", "--before", "1"],
+            "--subject",
+        ),
+        (
+            vec!["--validator", "demo", "--subject", "s", "--before", "soon"],
+            "neither Unix seconds nor an RFC 3339",
+        ),
+        (
+            vec!["--validator", "nope", "--jti", "x"],
+            "no validator named \"nope\"",
+        ),
+    ] {
+        let out = command()
+            .args(["revoke", "--config"])
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let out = command()
+        .args(["revoke", "--config"])
+        .arg(&plain)
+        .args(["--validator", "demo", "--jti", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [store] url"));
+}
