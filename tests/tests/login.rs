@@ -13,7 +13,7 @@ use jwtgate_test::{Provider, TestKey, jwks};
 use jwtgate_tests::whoami;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const HTML: &str = "text/html,application/xhtml+xml";
 
@@ -94,7 +94,8 @@ async fn serve_instance(
         )
         .route_service("/auth/login", auth.clone())
         .route_service("/auth/callback", auth.clone())
-        .route_service("/auth/logout", auth);
+        .route_service("/auth/logout", auth.clone())
+        .route_service("/auth/backchannel-logout", auth);
     tokio::spawn(async move { axum::serve(listener, app).await });
     (base, registry)
 }
@@ -798,4 +799,205 @@ async fn a_provider_that_cannot_be_reached_is_a_503_sign_in_page_not_a_401() {
     // An API call is not a navigation: its 401 is unchanged.
     let res = http.get(format!("{base}/page")).send().await.unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// The `sid` of a session cookie's claims (the provider session it came from).
+fn cookie_claim(cookie: &str, claim: &str) -> Value {
+    let value = cookie.split_once('=').unwrap().1;
+    let payload = URL_SAFE_NO_PAD
+        .decode(value.split('.').nth(1).unwrap())
+        .unwrap();
+    serde_json::from_slice::<Value>(&payload).unwrap()[claim].clone()
+}
+
+#[tokio::test]
+async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_else() {
+    const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+    let store = MemoryStore::new();
+    let key = TestKey::rsa();
+    let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
+    provider.enable_login(key.clone(), "k1");
+    let hour = Duration::from_secs(3600);
+    let (a, registry) = serve_instance(&provider, hour, None, Some(store.clone())).await;
+    let (b, _) = serve_instance(&provider, hour, None, Some(store)).await;
+    let site = Site {
+        base: a.clone(),
+        provider,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let on_b = |cookie: &str| {
+        let (site, b, cookie) = (&site, b.clone(), cookie.to_owned());
+        async move {
+            site.get(
+                &format!("{b}/page"),
+                &[
+                    ("x-requested-with", "XMLHttpRequest"),
+                    (COOKIE.as_str(), &cookie),
+                ],
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let logout_token =
+        |header: Value, claims: Value| jwtgate_test::mint(&key, "RS256", header, &claims);
+    let iss = site.provider.issuer();
+    let now = jwtgate_test::now();
+    let claims = |sid: &Value, jti: &str| {
+        json!({
+            "iss": iss, "aud": "web", "iat": now, "exp": now + 120, "jti": jti,
+            "sub": "ada", "sid": sid, "events": {EVENT: {}},
+        })
+    };
+    let post = |body: String| {
+        let (site, a) = (&site, a.clone());
+        async move {
+            site.http
+                .post(format!("{a}/auth/backchannel-logout"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let form = |token: &str| format!("logout_token={token}");
+    let entries = || registry.revocation_state().entries;
+
+    // Each accepted `typ` revokes its own provider session, seen at once on B.
+    for typ in [
+        json!({"typ": "logout+jwt"}),
+        json!({"typ": "JWT"}),
+        json!({}),
+    ] {
+        let session = site.session("/page").await;
+        let kept = site.session("/page").await;
+        let sid = cookie_claim(&session, "sid");
+        assert!(sid.as_str().unwrap().starts_with("sid-"), "{sid}");
+        assert_eq!(on_b(&session).await, 200);
+        let mut header = typ.clone();
+        header["kid"] = json!("k1");
+        let token = logout_token(header, claims(&sid, &format!("jti-{typ}")));
+        let res = post(form(&token)).await;
+        assert_eq!(res.status(), 200, "{typ}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert_eq!(on_b(&session).await, 401, "{typ}");
+        assert_eq!(
+            on_b(&kept).await,
+            200,
+            "another provider session stands: {typ}"
+        );
+    }
+    assert_eq!(entries(), 3);
+
+    // Refused: 400 invalid_request, and nothing revoked.
+    let session = site.session("/page").await;
+    let sid = cookie_claim(&session, "sid");
+    let header = json!({"kid": "k1", "typ": "logout+jwt"});
+    let good = claims(&sid, "jti-good");
+    let without = |name: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().unwrap().remove(name);
+        c
+    };
+    let with = |name: &str, value: Value| {
+        let mut c = good.clone();
+        c[name] = value;
+        c
+    };
+    let replayed = logout_token(header.clone(), claims(&sid, "jti-{\"typ\":\"JWT\"}"));
+    let mut bad_signature = logout_token(header.clone(), good.clone());
+    bad_signature.push('A');
+    let cases: Vec<(&str, String)> = vec![
+        ("replayed jti", replayed),
+        (
+            "nonce",
+            logout_token(header.clone(), with("nonce", json!("n"))),
+        ),
+        (
+            "wrong aud",
+            logout_token(header.clone(), with("aud", json!("api"))),
+        ),
+        ("no events", logout_token(header.clone(), without("events"))),
+        (
+            "events without the member",
+            logout_token(header.clone(), with("events", json!({"x": {}}))),
+        ),
+        (
+            "event not an object",
+            logout_token(header.clone(), with("events", json!({EVENT: true}))),
+        ),
+        ("no exp", logout_token(header.clone(), without("exp"))),
+        ("no iat", logout_token(header.clone(), without("iat"))),
+        ("no jti", logout_token(header.clone(), without("jti"))),
+        (
+            "typ at+jwt",
+            logout_token(json!({"kid": "k1", "typ": "at+jwt"}), good.clone()),
+        ),
+        (
+            "typ dpop+jwt",
+            logout_token(json!({"kid": "k1", "typ": "dpop+jwt"}), good.clone()),
+        ),
+        ("bad signature", bad_signature),
+        ("neither sid nor sub", {
+            let mut c = without("sid");
+            c.as_object_mut().unwrap().remove("sub");
+            logout_token(header.clone(), c)
+        }),
+        (
+            "another key",
+            jwtgate_test::mint(&TestKey::rsa_alt(), "RS256", header.clone(), &good),
+        ),
+    ];
+    for (case, token) in cases {
+        let res = post(form(&token)).await;
+        assert_eq!(res.status(), 400, "{case}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap(),
+            json!({"error": "invalid_request"}),
+            "{case}"
+        );
+        assert_eq!(entries(), 3, "{case}: nothing revoked");
+        assert_eq!(on_b(&session).await, 200, "{case}");
+    }
+    // Not a form, or two tokens: 400 too; a GET is no back-channel logout.
+    let good_token = logout_token(header.clone(), good.clone());
+    let res = site
+        .http
+        .post(format!("{a}/auth/backchannel-logout"))
+        .header("content-type", "application/json")
+        .body(form(&good_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        post(format!("{}&{}", form(&good_token), form(&good_token)))
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        site.get("/auth/backchannel-logout", &[]).await.status(),
+        404
+    );
+    assert_eq!(entries(), 3);
+    // The good one still works after all that, once.
+    assert_eq!(post(form(&good_token)).await.status(), 200);
+    assert_eq!(on_b(&session).await, 401);
+    assert_eq!(post(form(&good_token)).await.status(), 400, "its replay");
+
+    // `sub` alone: every session of the subject up to the token's `iat`.
+    let one = site.session("/page").await;
+    let two = site.session("/page").await;
+    let mut c = without("sid");
+    c["jti"] = json!("jti-sub");
+    c["iat"] = json!(jwtgate_test::now());
+    let token_sub = logout_token(header.clone(), c);
+    assert_eq!(post(form(&token_sub)).await.status(), 200);
+    assert_eq!((on_b(&one).await, on_b(&two).await), (401, 401));
 }

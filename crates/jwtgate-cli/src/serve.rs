@@ -141,6 +141,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             jwtgate::login::LOGOUT_PATH.to_owned(),
         ];
         paths.extend(auth.callback_path().map(str::to_owned));
+        // An OIDC login also receives the provider's back-channel logouts.
+        if auth.callback_path().is_some() {
+            paths.push(jwtgate::login::BACKCHANNEL_LOGOUT_PATH.to_owned());
+        }
         for p in &paths {
             app = app.route_service(p, auth.clone());
         }
@@ -159,6 +163,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                     .is_some()
                     .then_some((jwtgate::login::LOGOUT_PATH, "the sign-out's")),
             )
+            .chain(login_line.is_some().then_some((
+                jwtgate::login::BACKCHANNEL_LOGOUT_PATH,
+                "the back-channel logout's",
+            )))
             .collect();
     for route in config.routes() {
         if let Some((_, whose)) = taken.iter().find(|(p, _)| *p == route.path) {

@@ -765,7 +765,7 @@ auth = "jwt_idp"
     assert!(
         printed
             .iter()
-            .any(|l| l.contains("/auth/login, /auth/logout, /auth/callback -> sign-in for idp")),
+            .any(|l| l.contains("/auth/login, /auth/logout, /auth/callback, /auth/backchannel-logout -> sign-in for idp")),
         "{printed:?}"
     );
     let http = reqwest::Client::builder()

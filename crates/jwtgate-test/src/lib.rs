@@ -320,6 +320,8 @@ struct Grant {
     nonce: String,
     challenge: String,
     user: String,
+    /// The provider session this sign-in opened (`sid` in the ID token).
+    sid: String,
 }
 
 struct ProviderState {
@@ -660,6 +662,7 @@ async fn authorize_submit(
                 nonce: field("nonce"),
                 challenge: field("code_challenge"),
                 user: field("username"),
+                sid: format!("sid-{}", code.trim_start_matches("code-")),
             },
         );
         with_query(
@@ -735,7 +738,7 @@ async fn token(
         "iss": state.base, "aud": grant.client_id, "sub": grant.user,
         "email": format!("{}@example.com", grant.user), "name": grant.user,
         "nonce": state.forced_nonce.lock().expect("lock").clone().unwrap_or(grant.nonce),
-        "iat": t, "exp": t + 300,
+        "sid": grant.sid, "iat": t, "exp": t + 300,
     });
     let id_token = mint(&key, "RS256", json!({"kid": kid}), &claims);
     (

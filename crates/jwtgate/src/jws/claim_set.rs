@@ -303,6 +303,12 @@ fn needs_full_read(value: &str) -> bool {
 pub(crate) struct RawJson<'a>(&'a str);
 
 impl<'a> RawJson<'a> {
+    /// The value's JSON text, as it was signed.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn json_text(self) -> &'a str {
+        self.0
+    }
+
     /// Whether the value is `null`.
     pub(crate) fn is_null(self) -> bool {
         self.0 == "null"

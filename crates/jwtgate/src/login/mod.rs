@@ -17,6 +17,7 @@
 //! never a URL from outside.
 
 pub(crate) use crate::navigation::safe_path;
+mod backchannel;
 mod service;
 
 use std::fmt;
@@ -39,6 +40,7 @@ use crate::revocation::{Revocation, Revoker, Target};
 use crate::secret::Secret;
 use crate::set_cookie::SetCookie;
 
+pub use self::backchannel::BACKCHANNEL_LOGOUT_PATH;
 pub(crate) use self::service::Site;
 pub use self::service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
 
@@ -343,6 +345,15 @@ pub(crate) trait SignIn: Send + Sync {
         'a,
         Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
     >;
+    /// Verifies a back-channel logout token for `client_id`; its claims.
+    fn verify_logout_token<'a>(
+        &'a self,
+        raw: &'a str,
+        client_id: &'a str,
+    ) -> crate::directory::BoxFuture<
+        'a,
+        Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
+    >;
     /// A session cookie's claims and id, when its signature and claims hold now.
     fn read_session(
         &self,
@@ -606,6 +617,20 @@ impl CompiledLogin {
             Kind::Oidc(flow) => Some(flow.redirect_uri.path()),
             Kind::Fronting { .. } => None,
         }
+    }
+
+    /// Handles a back-channel logout (OIDC logins only: a fronting provider sends none).
+    pub(crate) async fn backchannel_logout(
+        &self,
+        validator: &dyn SignIn,
+        revoker: &Revoker,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Option<Response<String>> {
+        let Kind::Oidc(flow) = &self.kind else {
+            return None;
+        };
+        Some(backchannel::receive(validator, &flow.client_id, revoker, &parts.headers, body).await)
     }
 
     /// Handles the callback: `state` against the pending login, the code exchanged, the ID

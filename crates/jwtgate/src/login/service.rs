@@ -7,15 +7,20 @@ use http::header::{LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 
-use super::{BrowserAnswer, CompiledLogin, SignIn, page, safe_path, url_decoded_pairs};
+use super::{
+    BACKCHANNEL_LOGOUT_PATH, BrowserAnswer, CompiledLogin, SignIn, page, safe_path,
+    url_decoded_pairs,
+};
 
 /// The login, callback and logout routes of one validator, as one tower service: made by
 /// [`Registry::login_service`](crate::Registry::login_service). It answers
 ///
 /// - `GET /auth/login?return_to=/path`: a redirect to the provider's login;
 /// - the path of the OIDC `redirect_uri` (`/auth/callback` by convention): the callback;
-/// - `GET` or `POST /auth/logout`: clears jwtgate's cookies and redirects to the provider's
-///   logout (`{"redirect_url": ...}` for XHR and JSON callers);
+/// - `GET` or `POST /auth/logout`: revokes the session, clears jwtgate's cookies and
+///   redirects to the provider's logout (`{"redirect_url": ...}` for XHR and JSON callers);
+/// - `POST /auth/backchannel-logout` (OIDC logins): the provider's back-channel logout,
+///   which revokes the sessions it names on every instance;
 ///
 /// and 404 on any other path. With axum, mount it on each path:
 ///
@@ -25,7 +30,8 @@ use super::{BrowserAnswer, CompiledLogin, SignIn, page, safe_path, url_decoded_p
 /// let app: axum::Router = axum::Router::new()
 ///     .route_service("/auth/login", auth.clone())
 ///     .route_service("/auth/callback", auth.clone())
-///     .route_service("/auth/logout", auth);
+///     .route_service("/auth/logout", auth.clone())
+///     .route_service("/auth/backchannel-logout", auth);
 /// # Ok(app)
 /// # }
 /// ```
@@ -71,7 +77,23 @@ impl LoginService {
         self.site.login()
     }
 
-    /// Answers one request.
+    /// Answers one request whose body is `body` (read only by the back-channel logout, at
+    /// most 16 KiB; the [`Service`](tower_service::Service) impl reads it so).
+    pub async fn handle_with_body(&self, parts: &Parts, body: &[u8]) -> Response<String> {
+        if parts.uri.path() == BACKCHANNEL_LOGOUT_PATH
+            && parts.method == Method::POST
+            && let Some(login) = self.login()
+            && let Some(res) = login
+                .backchannel_logout(self.site.validator(), self.site.revoker(), parts, body)
+                .await
+        {
+            return res;
+        }
+        self.handle(parts).await
+    }
+
+    /// Answers one request (a back-channel logout needs its body: see
+    /// [`handle_with_body`](Self::handle_with_body)).
     pub async fn handle(&self, parts: &Parts) -> Response<String> {
         let v = self.site.validator();
         let realm = self.site.realm();
@@ -139,7 +161,12 @@ impl LoginService {
     }
 }
 
-impl<B> tower_service::Service<http::Request<B>> for LoginService {
+impl<B> tower_service::Service<http::Request<B>> for LoginService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = Response<String>;
     type Error = std::convert::Infallible;
     type Future = crate::directory::BoxFuture<'static, Result<Response<String>, Self::Error>>;
@@ -152,8 +179,26 @@ impl<B> tower_service::Service<http::Request<B>> for LoginService {
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let (parts, _) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(&parts).await) })
+        Box::pin(async move {
+            if parts.uri.path() != BACKCHANNEL_LOGOUT_PATH || parts.method != Method::POST {
+                return Ok(this.handle(&parts).await);
+            }
+            // Bounded: a body over the limit, or one that fails, is a 400.
+            let limited = http_body_util::Limited::new(body, super::backchannel::MAX_BODY);
+            match http_body_util::BodyExt::collect(limited).await {
+                Ok(collected) => Ok(this.handle_with_body(&parts, &collected.to_bytes()).await),
+                Err(_) => {
+                    let mut res = Response::new(r#"{"error":"invalid_request"}"#.to_owned());
+                    *res.status_mut() = StatusCode::BAD_REQUEST;
+                    res.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    Ok(res)
+                }
+            }
+        })
     }
 }

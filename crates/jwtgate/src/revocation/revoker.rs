@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Revocation, RevocationStore, Target};
+use super::{Revocation, RevocationStore, StoreError, Target};
 use crate::error::{Error, ErrorKind};
 
 /// Writes revocations to the registry's store, naming validators rather than issuers: made
@@ -101,5 +101,22 @@ impl Revoker {
                 ))
             }
         }
+    }
+
+    /// Records a one-time key (the back-channel logout's replay set).
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) async fn first_use(&self, key: &str, until: u64) -> Result<bool, StoreError> {
+        let result = self.store.first_use(key, until).await;
+        if result.is_err() {
+            #[cfg(feature = "metrics")]
+            metrics::counter!("jwtgate_store_errors_total").increment(1);
+        }
+        result
+    }
+
+    /// How long revocations of unknown end are kept, in seconds.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn retention(&self) -> u64 {
+        self.retention
     }
 }

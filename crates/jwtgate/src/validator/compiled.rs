@@ -144,6 +144,7 @@ impl CompiledValidator {
         rules: &ClaimRules,
         checked: &mut CheckedSignatures,
     ) -> Result<KeyId, Failure> {
+        // The algorithm first, then `typ` (the order refusals have always been given in).
         if token.alg.as_str() != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
@@ -152,6 +153,49 @@ impl CompiledValidator {
             if !typ.is_some_and(|t| accepted.iter().any(|a| a.eq_ignore_ascii_case(t))) {
                 return Err(Failure::TypeNotAccepted);
             }
+        }
+        self.verify_signed(token, now, rules, checked).await
+    }
+
+    /// Verifies a logout token (OpenID Back-Channel Logout 2.6): this validator's issuer,
+    /// algorithm and keys, the client id as audience; `typ` absent, `logout+jwt` or `JWT`
+    /// (Keycloak's), never the validator's own accepted types (an access token is no logout
+    /// token). The logout-specific claims are the caller's.
+    #[cfg(feature = "login")]
+    pub(crate) async fn verify_logout_token(
+        &self,
+        raw: &str,
+        client_id: &str,
+    ) -> Result<Arc<crate::jws::claim_set::ClaimSet>, Failure> {
+        self.admits(raw)?;
+        let token = crate::jws::token::parse(raw)?;
+        let typ = token.typ.as_ref().map(|t| without_media_prefix(t.as_str()));
+        if typ.is_some_and(|t| {
+            !t.eq_ignore_ascii_case("logout+jwt") && !t.eq_ignore_ascii_case("jwt")
+        }) {
+            return Err(Failure::TypeNotAccepted);
+        }
+        let rules = ClaimRules {
+            audiences: vec![client_id.to_owned()],
+            authorized_party: None,
+            ..self.rules.clone()
+        };
+        let mut checked = CheckedSignatures::default();
+        self.verify_signed(&token, crate::jws::claims::now(), &rules, &mut checked)
+            .await?;
+        Ok(token.claims)
+    }
+
+    /// Pinned algorithm, static claims, key, signature, then the clock.
+    async fn verify_signed(
+        &self,
+        token: &UnverifiedToken<'_>,
+        now: u64,
+        rules: &ClaimRules,
+        checked: &mut CheckedSignatures,
+    ) -> Result<KeyId, Failure> {
+        if token.alg.as_str() != self.algorithm.as_str() {
+            return Err(Failure::AlgorithmMismatch);
         }
         // Issuer, audience, party and claim types do not depend on the signature: a validator
         // that cannot accept the token finds out before it fetches keys or verifies anything
@@ -201,6 +245,15 @@ impl crate::login::SignIn for CompiledValidator {
     ) -> crate::directory::BoxFuture<'a, Result<Arc<crate::jws::claim_set::ClaimSet>, Failure>>
     {
         Box::pin(Self::verify_id_token(self, raw, client_id))
+    }
+
+    fn verify_logout_token<'a>(
+        &'a self,
+        raw: &'a str,
+        client_id: &'a str,
+    ) -> crate::directory::BoxFuture<'a, Result<Arc<crate::jws::claim_set::ClaimSet>, Failure>>
+    {
+        Box::pin(Self::verify_logout_token(self, raw, client_id))
     }
 
     fn read_session(
