@@ -763,9 +763,9 @@ auth = "jwt_idp"
         printed.push(lines.next_line().await.unwrap().unwrap());
     }
     assert!(
-        printed
-            .iter()
-            .any(|l| l.contains("/auth/login, /auth/logout, /auth/callback, /auth/backchannel-logout -> sign-in for idp")),
+        printed.iter().any(|l| l.contains(
+            "/auth/login, /auth/logout, /auth/callback, /auth/backchannel-logout -> sign-in for idp"
+        )),
         "{printed:?}"
     );
     let http = reqwest::Client::builder()

@@ -17,7 +17,7 @@
 //! token expires.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -27,6 +27,7 @@ use crate::failure::Failure;
 use crate::identity::Payload;
 use crate::jws::claims;
 use crate::jws::key::KeyId;
+use crate::revocation::Probe;
 use crate::validator::CompiledValidator;
 
 /// How many verified tokens a registry remembers unless told otherwise.
@@ -48,6 +49,8 @@ pub(crate) struct Verified {
     pub(crate) times: claims::Times,
     /// When the entry goes: the token's `exp` plus the validator's leeway (Unix seconds).
     expires_at: u64,
+    /// What revocation looks the token up by, read on the first check that needs it.
+    probe: OnceLock<Option<Probe>>,
 }
 
 impl Verified {
@@ -61,7 +64,15 @@ impl Verified {
             key,
             times,
             expires_at: exp.saturating_add(leeway),
+            probe: OnceLock::new(),
         }
+    }
+
+    /// The token's revocation probe (made once, kept with the entry).
+    pub(crate) fn probe(&self) -> Option<&Probe> {
+        self.probe
+            .get_or_init(|| Probe::of(self.payload.claims()))
+            .as_ref()
     }
 }
 

@@ -23,6 +23,7 @@ pub(super) async fn identify<'e>(
         payload,
         via,
         now,
+        ..
     } = accepted;
     // One refusal for every way the token's user cannot be had: logged, then a 401.
     let refuse = |why: &'static str| {

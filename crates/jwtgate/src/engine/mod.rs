@@ -38,7 +38,7 @@ use crate::identity::{Anonymous, Identity, Payload};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::remote::KeyCaches;
 use crate::revocation::{Mirror, Revoker};
-use crate::token_cache::TokenCache;
+use crate::token_cache::{TokenCache, Verified};
 use crate::validator::CompiledValidator;
 
 pub use self::inspect::Verdict;
@@ -90,6 +90,8 @@ pub(crate) struct Accepted<'e> {
     pub(crate) payload: Payload,
     /// A token from one of the validator's sources, or its own cookie-mode session.
     pub(crate) via: Via,
+    /// The verified-token cache's entry, on a hit (it keeps what revocation looks up).
+    pub(crate) remembered: Option<Arc<Verified>>,
     /// The clock the credential was checked against (read once per request).
     pub(crate) now: u64,
 }

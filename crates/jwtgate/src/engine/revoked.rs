@@ -7,9 +7,8 @@
 use http::HeaderValue;
 
 use super::{Accepted, Engine, Via};
-use crate::jws::claim_set::RawJson;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::revocation::{Credential, Revoked};
+use crate::revocation::{Probe, Revoked};
 
 /// Why a credential the chain accepted does not pass.
 pub(super) enum Refusal {
@@ -46,31 +45,25 @@ pub(super) fn check(engine: &Engine, accepted: &Accepted<'_>) -> Result<(), Box<
     if revocation.mirror.is_empty() {
         return Ok(());
     }
-    let payload = &accepted.payload;
-    // Escapes decoded (`"a\/b"` is `a/b`, as the store has it); borrowed when there are none.
-    let claim = |name| payload.raw(name).and_then(RawJson::as_str);
-    // The chain checked `iss` against the validator: a string.
-    let Some(issuer) = claim("iss") else {
+    // A cache hit brings the probe made when it was first checked; anything else reads the
+    // claims now.
+    let fresh;
+    let probe = match &accepted.remembered {
+        Some(verified) => verified.probe(),
+        None => {
+            fresh = Probe::of(accepted.payload.claims());
+            fresh.as_ref()
+        }
+    };
+    // The chain checked `iss` against the validator: always there.
+    let Some(probe) = probe else {
         return Ok(());
     };
-    let (subject, jti, sid) = (claim("sub"), claim("jti"), claim("sid"));
-    let credential = Credential {
-        issuer: &issuer,
-        subject: subject.as_deref(),
-        jti: jti.as_deref(),
-        sid: sid.as_deref(),
-        session: match &accepted.via {
-            Via::Session(Some(id)) => Some(id.as_str()),
-            _ => None,
-        },
-        // Fractional seconds floored; a non-number counts as absent (issued before).
-        iat: payload
-            .raw("iat")
-            .and_then(RawJson::as_f64)
-            .filter(|t| *t >= 0.0)
-            .map(|t| t.floor() as u64),
+    let session = match &accepted.via {
+        Via::Session(Some(id)) => Some(id.as_str()),
+        _ => None,
     };
-    let Some(kind) = revocation.mirror.check(&credential, now) else {
+    let Some(kind) = revocation.mirror.check(probe, session, now) else {
         return Ok(());
     };
     let v = accepted.validator;

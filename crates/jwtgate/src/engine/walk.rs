@@ -41,19 +41,20 @@ pub(super) async fn walk<'e>(
                     Ok(()) => {
                         let entry = memo.entry(raw, engine);
                         match engine.tokens.hit(v, &mut entry.remembered, raw, now) {
-                            Some(result) => result,
-                            None => verify(engine, v, entry, now).await,
+                            // The entry comes along: it keeps the token's revocation probe.
+                            Some(result) => result.map(|p| (p, entry.remembered.clone())),
+                            None => verify(engine, v, entry, now).await.map(|p| (p, None)),
                         }
                     }
                 }
-                .map(|payload| (payload, Via::Token))
+                .map(|(payload, remembered)| (payload, Via::Token, remembered))
             }
             Some(Credential::ModeCookie(raw)) => {
                 match v.cookie.as_ref().map(|c| c.read(raw, &v.cookie_rules, now)) {
                     None => Err(Failure::Missing),
                     Some(Session::Valid { claims, id }) => {
                         seen = true;
-                        Ok((Payload::new(claims), Via::Session(id)))
+                        Ok((Payload::new(claims), Via::Session(id), None))
                     }
                     // An expired session is no credential: cleared, and a browser is sent to sign
                     // in again rather than shown an error.
@@ -69,13 +70,14 @@ pub(super) async fn walk<'e>(
             }
         };
         match result {
-            Ok((payload, via)) => {
+            Ok((payload, via, remembered)) => {
                 // The validators before it still say why they refused.
                 log_refusals(&failures);
                 return Ok(Some(Accepted {
                     validator: v,
                     payload,
                     via,
+                    remembered,
                     now,
                 }));
             }

@@ -2,12 +2,13 @@
 //! probe per kind of entry present, under a read lock, no allocation.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use smallvec::SmallVec;
 
+use super::probe::{Key, PROVIDER_SESSION, Probe, SESSION, SUBJECT, TOKEN, hash};
 use super::{Revocation, Target};
 
 /// `confirmed` of a mirror that is the store itself (one process): never stale.
@@ -86,32 +87,20 @@ impl Revoked {
     }
 }
 
-/// What an accepted credential is checked by.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Credential<'a> {
-    pub(crate) issuer: &'a str,
-    pub(crate) subject: Option<&'a str>,
-    pub(crate) jti: Option<&'a str>,
-    pub(crate) sid: Option<&'a str>,
-    pub(crate) session: Option<&'a str>,
-    pub(crate) iat: Option<u64>,
-}
-
 const KINDS: usize = 4;
 
 fn kind_index(target: &Target) -> usize {
     match target {
-        Target::Session(_) => 0,
-        Target::ProviderSession(_) => 1,
-        Target::Token(_) => 2,
-        Target::Subject { .. } => 3,
+        Target::Session(_) => SESSION,
+        Target::ProviderSession(_) => PROVIDER_SESSION,
+        Target::Token(_) => TOKEN,
+        Target::Subject { .. } => SUBJECT,
     }
 }
 
 /// The entries, keyed by a hash of (kind, issuer, value) with the full values compared on a
 /// match: a probe builds no key.
 struct Entries {
-    hasher: foldhash::fast::RandomState,
     map: HashMap<u64, SmallVec<[Revocation; 1]>, BuildHasherDefault<PassThrough>>,
     by_kind: [usize; KINDS],
     len: usize,
@@ -139,21 +128,16 @@ impl Hasher for PassThrough {
 impl Entries {
     fn new() -> Self {
         Self {
-            hasher: foldhash::fast::RandomState::default(),
             map: HashMap::default(),
             by_kind: [0; KINDS],
             len: 0,
         }
     }
 
-    fn hash(&self, kind: usize, issuer: &str, value: &str) -> u64 {
-        self.hasher.hash_one((kind, issuer, value))
-    }
-
     /// Adds or widens an entry; `false` when the cap refused a new one.
     fn insert(&mut self, revocation: Revocation, cap: usize) -> bool {
         let kind = kind_index(&revocation.target);
-        let hash = self.hash(kind, &revocation.issuer, revocation.target.value());
+        let hash = hash(kind, &revocation.issuer, revocation.target.value());
         let slot = self.map.entry(hash).or_default();
         if let Some(same) = slot.iter_mut().find(|r| same_entry(r, &revocation)) {
             same.merge(&revocation);
@@ -171,16 +155,14 @@ impl Entries {
         true
     }
 
-    fn find(&self, kind: usize, issuer: &str, value: &str) -> Option<&Revocation> {
+    /// The entry of `kind` for `issuer` and `value`, whose `hash` the caller has.
+    fn find(&self, kind: usize, issuer: &str, value: &str, hash: u64) -> Option<&Revocation> {
         if self.by_kind[kind] == 0 {
             return None;
         }
-        self.map
-            .get(&self.hash(kind, issuer, value))?
-            .iter()
-            .find(|r| {
-                kind_index(&r.target) == kind && r.issuer == issuer && r.target.value() == value
-            })
+        self.map.get(&hash)?.iter().find(|r| {
+            kind_index(&r.target) == kind && r.issuer == issuer && r.target.value() == value
+        })
     }
 
     fn prune(&mut self, now: u64) {
@@ -372,33 +354,38 @@ impl Mirror {
         }
     }
 
-    /// The entry that refuses `credential` at `now`, if any.
-    pub(crate) fn check(&self, credential: &Credential<'_>, now: u64) -> Option<Revoked> {
+    /// The entry that refuses the credential of `probe` (and of cookie-mode session
+    /// `session`) at `now`, if any: one probe per kind present, nothing hashed but the session.
+    pub(crate) fn check(&self, probe: &Probe, session: Option<&str>, now: u64) -> Option<Revoked> {
         if self.is_empty() {
             return None;
         }
         let entries = self.read();
-        let issuer = credential.issuer;
+        let issuer = &*probe.issuer;
         let live = |r: &&Revocation| r.until > now;
-        if let Some(session) = credential.session
-            && entries.find(0, issuer, session).filter(live).is_some()
+        if let Some(session) = session
+            && entries.by_kind[SESSION] > 0
+            && entries
+                .find(SESSION, issuer, session, hash(SESSION, issuer, session))
+                .filter(live)
+                .is_some()
         {
             return Some(Revoked::Session);
         }
-        if let Some(sid) = credential.sid
-            && entries.find(1, issuer, sid).filter(live).is_some()
-        {
+        let found = |kind, key: &Option<Key>| {
+            key.as_ref()
+                .and_then(|k| entries.find(kind, issuer, &k.value, k.hash))
+                .filter(live)
+        };
+        if found(PROVIDER_SESSION, &probe.sid).is_some() {
             return Some(Revoked::ProviderSession);
         }
-        if let Some(jti) = credential.jti
-            && entries.find(2, issuer, jti).filter(live).is_some()
-        {
+        if found(TOKEN, &probe.jti).is_some() {
             return Some(Revoked::Token);
         }
-        if let Some(subject) = credential.subject
-            && let Some(r) = entries.find(3, issuer, subject).filter(live)
+        if let Some(r) = found(SUBJECT, &probe.subject)
             && let Target::Subject { before, .. } = r.target
-            && credential.iat.is_none_or(|iat| iat <= before)
+            && probe.iat.is_none_or(|iat| iat <= before)
         {
             return Some(Revoked::Subject);
         }
@@ -465,15 +452,14 @@ mod tests {
 
     const FAR: u64 = 4_000_000_000;
 
-    fn credential<'a>() -> Credential<'a> {
-        Credential {
-            issuer: "https://idp",
-            subject: Some("ada"),
-            jti: Some("j1"),
-            sid: Some("s1"),
-            session: Some("local-1"),
-            iat: Some(1_000),
-        }
+    /// A credential's probe, from its claims (`iss` https://idp unless given).
+    fn probe(claims: &str) -> Probe {
+        let claims = crate::jws::claim_set::ClaimSet::parse(claims.into()).unwrap();
+        Probe::of(&claims).unwrap()
+    }
+
+    fn credential() -> Probe {
+        probe(r#"{"iss":"https://idp","sub":"ada","jti":"j1","sid":"s1","iat":1000}"#)
     }
 
     #[test]
@@ -496,24 +482,39 @@ mod tests {
         for (target, kind) in cases {
             let mirror = Mirror::new(10);
             mirror.apply([Revocation::new("https://idp", target.clone(), FAR)]);
-            assert_eq!(mirror.check(&credential(), 2_000), Some(kind), "{target:?}");
-            // Another issuer's credential with the same value passes.
-            let other = Credential {
-                issuer: "https://other",
-                ..credential()
-            };
-            assert_eq!(mirror.check(&other, 2_000), None, "{target:?}");
+            let session = Some("local-1");
+            assert_eq!(
+                mirror.check(&credential(), session, 2_000),
+                Some(kind),
+                "{target:?}"
+            );
+            // Another issuer's credential with the same values passes.
+            let other =
+                probe(r#"{"iss":"https://other","sub":"ada","jti":"j1","sid":"s1","iat":1000}"#);
+            assert_eq!(mirror.check(&other, session, 2_000), None, "{target:?}");
             // The same value in another kind's claim does not count.
-            let crossed = Credential {
-                subject: Some("local-1"),
-                jti: Some("s1"),
-                sid: Some("j1"),
-                session: Some("ada"),
-                ..credential()
-            };
-            assert_eq!(mirror.check(&crossed, 2_000), None, "{target:?}");
+            let crossed =
+                probe(r#"{"iss":"https://idp","sub":"local-1","jti":"s1","sid":"j1","iat":1000}"#);
+            assert_eq!(
+                mirror.check(&crossed, Some("ada"), 2_000),
+                None,
+                "{target:?}"
+            );
+            // Escapes are decoded: the same credential spelled with them is refused too.
+            let escaped = probe(
+                r#"{"iss":"https:\/\/idp","sub":"\u0061da","jti":"j\u0031","sid":"s\u0031","iat":1000}"#,
+            );
+            assert_eq!(
+                mirror.check(&escaped, session, 2_000),
+                Some(kind),
+                "{target:?}"
+            );
             // Past `until`, the entry is gone.
-            assert_eq!(mirror.check(&credential(), FAR), None, "{target:?}");
+            assert_eq!(
+                mirror.check(&credential(), session, FAR),
+                None,
+                "{target:?}"
+            );
         }
     }
 
@@ -525,29 +526,21 @@ mod tests {
             before,
         };
         mirror.apply([Revocation::new("https://idp", subject(1_000), FAR)]);
-        let at = |iat| Credential {
-            iat,
-            ..credential()
-        };
-        assert_eq!(mirror.check(&at(Some(999)), 2_000), Some(Revoked::Subject));
-        assert_eq!(
-            mirror.check(&at(Some(1_000)), 2_000),
-            Some(Revoked::Subject)
-        );
-        assert_eq!(mirror.check(&at(None), 2_000), Some(Revoked::Subject));
+        let at = |iat: &str| probe(&format!(r#"{{"iss":"https://idp","sub":"ada"{iat}}}"#));
+        let check = |p: &Probe| mirror.check(p, None, 2_000);
+        assert_eq!(check(&at(r#","iat":999"#)), Some(Revoked::Subject));
+        assert_eq!(check(&at(r#","iat":1000.9"#)), Some(Revoked::Subject));
+        assert_eq!(check(&at("")), Some(Revoked::Subject));
+        assert_eq!(check(&at(r#","iat":"soon""#)), Some(Revoked::Subject));
         // Signed in again after the revocation: accepted.
-        let mut later = at(Some(1_001));
-        later.jti = None;
-        assert_eq!(mirror.check(&later, 2_000), None);
+        let later = at(r#","iat":1001"#);
+        assert_eq!(check(&later), None);
         // A second revocation of the subject widens the first, it does not add an entry.
         mirror.apply([Revocation::new("https://idp", subject(1_500), FAR)]);
         assert_eq!(mirror.len(), 1);
-        assert_eq!(mirror.check(&later, 2_000), Some(Revoked::Subject));
+        assert_eq!(check(&later), Some(Revoked::Subject));
         mirror.apply([Revocation::new("https://idp", subject(1_200), FAR)]);
-        assert_eq!(
-            mirror.check(&at(Some(1_400)), 2_000),
-            Some(Revoked::Subject)
-        );
+        assert_eq!(check(&at(r#","iat":1400"#)), Some(Revoked::Subject));
     }
 
     #[test]

@@ -38,6 +38,7 @@
 mod memory;
 mod mirror;
 mod options;
+mod probe;
 mod revoker;
 mod wire;
 
@@ -49,7 +50,8 @@ pub use self::options::StoreOptions;
 pub use self::revoker::Revoker;
 pub use self::wire::DecodeError;
 
-pub(crate) use self::mirror::{Credential, Revoked};
+pub(crate) use self::mirror::Revoked;
+pub(crate) use self::probe::Probe;
 
 use crate::directory::BoxFuture;
 
