@@ -10,6 +10,10 @@
 //! demo user is registered on first sight, and a browser is asked once to complete its
 //! profile (first and last name) before it reaches the page it asked for.
 //!
+//! A sign-out revokes the session: a copy of the old cookie is refused afterwards (in this
+//! process's memory, or on Redis with `--redis redis://127.0.0.1:6379/0`, shared by every
+//! quickstart that uses it).
+//!
 //! `--listen ADDR` changes the app's address; `--database PATH` the SQLite file;
 //! `--self-test` runs the printed requests itself and exits (non-zero if any answer is not the
 //! expected one).
@@ -22,9 +26,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jwtgate::{
     Algorithm, CookieMode, Identity, KeySource, Partner, Registry, User, Validator,
-    directory::UserMatch, identity::UserRecord, login::LOGIN_PATH, login::LOGOUT_PATH,
-    login::Login,
+    directory::UserMatch, identity::UserRecord, login::BACKCHANNEL_LOGOUT_PATH, login::LOGIN_PATH,
+    login::LOGOUT_PATH, login::Login,
 };
+use jwtgate_redis::{RedisSettings, RedisStore};
 use jwtgate_sqlx::SqlDirectory;
 use jwtgate_sqlx::SqlSettings;
 use jwtgate_test::{Provider, TestKey, claims, jwks, mint};
@@ -92,6 +97,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("cannot create {} for the database: {e}", dir.display()))?;
     }
     let database_url = format!("sqlite://{database}");
+    // Sign-outs: in this process's memory, or shared on Redis with `--redis URL` (run two
+    // quickstarts on one Redis and a sign-out on one holds on the other).
+    let redis = match args.iter().position(|a| a == "--redis") {
+        Some(i) => Some(args.get(i + 1).ok_or("--redis needs a URL")?.clone()),
+        None => None,
+    };
 
     // 1. The demo identity provider: JWKS at /certs, discovery at /.well-known/openid-configuration,
     //    a sign-in page at /authorize, tokens at /token, sign-out at /logout.
@@ -107,7 +118,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. The registry: one validator that finds its keys through OIDC discovery and its users
     //    in the database, registering them on first sight.
-    let registry = Registry::builder()
+    let store = match &redis {
+        Some(url) => Some(RedisStore::new(
+            RedisSettings::new(url.as_str()).prefix("quickstart:"),
+        )?),
+        None => None,
+    };
+    let builder = match store {
+        Some(store) => Registry::builder().store(store),
+        None => Registry::builder(),
+    };
+    let registry = builder
         .realm("quickstart")
         .users(users.clone())
         .directory(users.clone())
@@ -138,6 +159,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()?;
     registry.prefetch().await?;
+    // With Redis, requests wait for nothing: they are refused (503) until the mirror of the
+    // store is loaded. The quickstart waits for that once, so its first curl works.
+    let loading = std::time::Instant::now();
+    while !registry.revocation_state().fresh {
+        if loading.elapsed() > Duration::from_secs(10) {
+            return Err("the revocation store (--redis) does not answer".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // 4. The app: one route per mode, the profile form, plus the key cache state.
     let health = {
@@ -159,7 +189,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_layer(registry.layer("jwt_demo")?)
         .route_service(LOGIN_PATH, auth.clone())
         .route_service("/auth/callback", auth.clone())
-        .route_service(LOGOUT_PATH, auth)
+        .route_service(LOGOUT_PATH, auth.clone())
+        .route_service(BACKCHANNEL_LOGOUT_PATH, auth)
         .merge(
             Router::new()
                 .route("/hello", get(whoami))
@@ -188,6 +219,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "# in a browser: {base}/ sends you to the demo sign-in, once to the profile form, and \
          back, with a sign-out link\n"
     );
+    println!(
+        "# a sign-out really signs out: copy the quickstart_session cookie from the browser \
+         before you sign out, then replay it (401, \"the session was signed out\"; sign-outs \
+         live {})",
+        match &redis {
+            Some(url) => format!("on Redis at {url}, shared by every quickstart using it"),
+            None => "in this process (--redis URL shares them)".to_owned(),
+        }
+    );
+    println!("curl -i -b 'quickstart_session=PASTE' {base}/whoami\n");
     println!("# the users table ({database})");
     println!("cargo run -q -p jwtgate-cli -- users list --database-url {database_url}\n");
 

@@ -1,6 +1,6 @@
 //! The quickstart in a real browser (headless Chromium): sign in through the demo identity
 //! provider, come back to the page asked for, stay signed in across a reload, sign out through
-//! the provider, and be asked to sign in again.
+//! the provider, be asked to sign in again, and find a copy of the old cookie refused.
 
 use jwtgate_tests::browser::Browser;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -73,6 +73,26 @@ async fn sign_in_and_out_through_the_demo_provider() {
     assert_eq!(b.text("name").await, "Ada Lovelace");
     assert_eq!(b.url().await, format!("{base}/?from=test"));
 
+    // Keep a copy of the session cookie, as someone who took it from this browser would.
+    let copied = b
+        .client
+        .get_named_cookie("quickstart_session")
+        .await
+        .expect("the session cookie");
+    let copied = format!("quickstart_session={}", copied.value());
+    let replay = || {
+        let (copied, base) = (copied.clone(), base.clone());
+        async move {
+            reqwest::Client::new()
+                .get(format!("{base}/whoami"))
+                .header("cookie", copied)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(replay().await.status(), 200);
+
     // Signing out lands on the provider's end-session page...
     b.click("sign-out").await;
     assert_eq!(b.text("signed-out").await, "You are signed out");
@@ -86,6 +106,11 @@ async fn sign_in_and_out_through_the_demo_provider() {
     b.element("sign-in").await;
     let url = b.url().await;
     assert!(url.contains("/authorize?response_type=code"), "{url}");
+    // The copied cookie no longer works: the sign-out revoked the session server side.
+    let res = replay().await;
+    assert_eq!(res.status(), 401);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error_description"], "the session was signed out");
     b.client.goto(&format!("{base}/health")).await.unwrap();
     let cookies = b.cookie_names().await;
     assert!(

@@ -72,3 +72,40 @@ fn quickstart_runs_on_its_default_database_path() {
         assert!(stdout.contains("self-test passed"), "{stdout}");
     }
 }
+
+#[test]
+fn quickstart_keeps_sign_outs_on_redis_when_given_one() {
+    let Ok(url) = std::env::var("JWTGATE_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set JWTGATE_TEST_REDIS_URL"
+        );
+        eprintln!("quickstart --redis: skipped, JWTGATE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-redis");
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--self-test",
+            "--redis",
+            &url,
+            "--database",
+        ])
+        .arg(dir.join("quickstart.db"))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("quickstart runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("sign-outs live on Redis at {url}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("self-test passed"), "{stdout}");
+}
