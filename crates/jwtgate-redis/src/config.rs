@@ -14,6 +14,7 @@ use crate::settings::RedisSettings;
 struct StoreToml {
     url: Option<Spanned<String>>,
     prefix: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
     // jwtgate's own keys.
     #[serde(default, rename = "max_staleness_secs")]
     _max_staleness_secs: Option<IgnoredAny>,
@@ -39,9 +40,13 @@ impl RedisSettings {
         if let Some(prefix) = &table.prefix {
             settings = settings.prefix(prefix.get_ref().clone());
         }
+        if let Some(ca) = &table.ca_file {
+            settings = settings.ca_file(config.resolve_path(ca.get_ref()));
+        }
         settings.check().map_err(|e| {
-            let span = match (e.field(), &table.prefix) {
-                ("prefix", Some(p)) => p.span(),
+            let span = match (e.field(), &table.prefix, &table.ca_file) {
+                ("prefix", Some(p), _) => p.span(),
+                ("ca_file", _, Some(c)) => c.span(),
                 _ => url.span(),
             };
             config.error_at(span, &format!("store.{}", e.field()), e.message())
@@ -81,6 +86,18 @@ mod tests {
         assert_eq!(
             read("[store]\nurl = \"redis://h\"\nprefix = \"a b\"\n"),
             Err("app.toml:10:1: key `store.prefix`: the prefix must be at most 64 visible ASCII characters".into())
+        );
+        assert_eq!(
+            read("[store]\nurl = \"rediss://h\"\nca_file = \"certs/ca.pem\"\n"),
+            Ok(Some(
+                RedisSettings::new("rediss://h").ca_file("certs/ca.pem")
+            ))
+        );
+        assert_eq!(
+            read("[store]\nurl = \"redis://h\"\nca_file = \"ca.pem\"\n"),
+            Err(
+                "app.toml:10:1: key `store.ca_file`: a CA file is for a rediss:// (TLS) URL".into()
+            )
         );
         let unknown = read("[store]\nurl = \"redis://h\"\npool = 3\n").unwrap_err();
         assert!(

@@ -10,6 +10,7 @@ use crate::error::Error;
 pub struct RedisSettings {
     pub(crate) url: String,
     pub(crate) prefix: String,
+    pub(crate) ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for RedisSettings {
@@ -17,6 +18,7 @@ impl fmt::Debug for RedisSettings {
         f.debug_struct("RedisSettings")
             .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -28,7 +30,15 @@ impl RedisSettings {
         Self {
             url: url.into(),
             prefix: "jwtgate:".into(),
+            ca_file: None,
         }
+    }
+
+    /// For `rediss://`: trust the CA certificates of this PEM file instead of the public
+    /// roots (a Redis behind a private or corporate CA).
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
     }
 
     /// The prefix of every key jwtgate writes (default `jwtgate:`): apps that share a Redis
@@ -49,6 +59,12 @@ impl RedisSettings {
             return Err(Error::new(
                 "url",
                 "the URL must start with redis:// or rediss:// (TLS)",
+            ));
+        }
+        if self.ca_file.is_some() && scheme != Some("rediss") {
+            return Err(Error::new(
+                "ca_file",
+                "a CA file is for a rediss:// (TLS) URL",
             ));
         }
         if self.prefix.len() > 64 || self.prefix.bytes().any(|b| !b.is_ascii_graphic()) {

@@ -83,8 +83,27 @@ impl RedisStore {
             }
         }
         // The client's own message may quote the URL, password included: not repeated.
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| Error::new("url", format!("not a Redis URL ({:?})", e.kind())))?;
+        let client = match &settings.ca_file {
+            None => redis::Client::open(settings.url.as_str()),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::new("ca_file", format!("cannot read {}: {e}", path.display()))
+                })?;
+                redis::Client::build_with_tls(
+                    settings.url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+            }
+        }
+        .map_err(|e| match &settings.ca_file {
+            Some(_) if e.kind() == redis::ErrorKind::InvalidClientConfig => {
+                Error::new("ca_file", "not a PEM file of CA certificates")
+            }
+            _ => Error::new("url", format!("not a Redis URL ({:?})", e.kind())),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,

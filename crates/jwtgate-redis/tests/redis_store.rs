@@ -313,3 +313,60 @@ async fn bad_settings_are_errors_at_once_and_an_unreachable_server_is_not() {
         .unwrap_err();
     assert_eq!(err.message(), "redis connect: connection refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca_works_and_an_untrusted_certificate_does_not() {
+    let Some(redis) = OwnRedis::start_tls("tls").await else {
+        return;
+    };
+    let ca = redis.dir.join("ca.crt");
+    let store = RedisStore::new(RedisSettings::new(redis.url()).ca_file(&ca)).unwrap();
+    let registry = jwtgate::Registry::builder()
+        .validator(
+            jwtgate::Validator::new("v")
+                .issuer(ISS)
+                .audience("api")
+                .algorithm(jwtgate::Algorithm::HS256)
+                .key(jwtgate::KeySource::secret(SECRET))
+                .user(jwtgate::User::claim("sub")),
+        )
+        .store(store)
+        .build()
+        .unwrap();
+    ready(&registry).await;
+    registry
+        .revoker()
+        .revoke("v", Target::Token("over-tls".into()))
+        .await
+        .unwrap();
+    let app = routes(&registry);
+    assert_eq!(
+        status(&app, &token(json!({"sub": "ada", "jti": "over-tls"}))).await,
+        401
+    );
+    assert_eq!(status(&app, &token(json!({"sub": "ada"}))).await, 200);
+    // The public roots do not know the test CA: the connection is refused, never made.
+    let untrusted = RedisStore::new(RedisSettings::new(redis.url())).unwrap();
+    let err = untrusted
+        .revoke(&jwtgate::revocation::Revocation::new(
+            ISS,
+            Target::Token("x".into()),
+            jwtgate_test::now() + 60,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("redis connect:"),
+        "{}",
+        err.message()
+    );
+    // A CA file is for TLS URLs, and must be readable.
+    let err = RedisStore::new(RedisSettings::new("redis://127.0.0.1/").ca_file(&ca)).unwrap_err();
+    assert_eq!(err.field(), "ca_file");
+    let err = RedisStore::new(RedisSettings::new(redis.url()).ca_file("/nonexistent/ca.pem"))
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("cannot read /nonexistent/ca.pem"),
+        "{err}"
+    );
+}

@@ -60,8 +60,10 @@ pub fn free_port() -> u16 {
 /// A `redis-server` of the test's own.
 pub struct OwnRedis {
     pub port: u16,
-    dir: PathBuf,
+    pub dir: PathBuf,
     aof: bool,
+    /// Serves TLS only (`rediss://`), with a certificate for 127.0.0.1 from `dir/ca.crt`.
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -87,20 +89,118 @@ impl OwnRedis {
             port: free_port(),
             dir,
             aof,
+            tls: false,
             child: None,
         };
         server.run().await;
         Some(server)
     }
 
+    /// A server that speaks TLS only, its certificate (for IP 127.0.0.1) issued by a CA made
+    /// here with `openssl` (`dir/ca.crt`).
+    pub async fn start_tls(test: &str) -> Option<Self> {
+        let mut server = Self::start(test, false).await?;
+        server.stop();
+        let dir = server.dir.clone();
+        let openssl = |args: &[&str]| {
+            let ok = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "openssl {args:?}");
+        };
+        std::fs::write(
+            dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=jwtgate test CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        server.tls = true;
+        server.run().await;
+        Some(server)
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Starts it (again, on the same port and directory) and waits until it answers.
     pub async fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let mut cmd = Command::new("redis-server");
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args([
+                    "--tls-cert-file",
+                    "server.crt",
+                    "--tls-key-file",
+                    "server.key",
+                ])
+                .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
+                .current_dir(&self.dir);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        let child = cmd
+            .args(["--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
             .args(["--save", "", "--daemonize", "no"])
@@ -111,8 +211,18 @@ impl OwnRedis {
             .expect("redis-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
+        let client = || match self.tls {
+            false => redis::Client::open(self.url()),
+            true => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(self.dir.join("ca.crt")).unwrap()),
+                },
+            ),
+        };
         loop {
-            if let Ok(client) = redis::Client::open(self.url())
+            if let Ok(client) = client()
                 && let Ok(mut conn) = client.get_multiplexed_async_connection().await
                 && redis::cmd("PING")
                     .query_async::<String>(&mut conn)

@@ -415,6 +415,12 @@ impl Config {
         e.at(at)
     }
 
+    /// A path written in the file, relative to the file's folder (as key files are), for
+    /// adapters' own paths (`jwtgate-redis`'s `ca_file`).
+    pub fn resolve_path(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path(p.as_ref())
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         match &self.base_dir {
             Some(dir) if p.is_relative() => dir.join(p),
