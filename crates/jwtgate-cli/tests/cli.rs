@@ -963,8 +963,8 @@ async fn revoke_writes_to_the_store_every_serve_instance_follows() {
         "{CONFIG}\n[store]\nurl = \"{url}\"\nprefix = \"{prefix}\"\nmax_staleness_secs = 3\n"
     );
     let config = write_config("revoke", &text);
-    let (_a, _, a) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
-    let (_b, _, b) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let (_a, _a_out, a) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let (_b, _b_out, b) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
     let http = reqwest::Client::new();
     let mut c = claims("theissuer", "auth_jwt_test_api", 300);
     c["jti"] = json!("leaked-1");
@@ -1064,4 +1064,43 @@ async fn revoke_writes_to_the_store_every_serve_instance_follows() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [store] url"));
+}
+
+#[tokio::test]
+async fn serve_starts_while_its_store_is_unreachable_and_says_so() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!("{CONFIG}\n[store]\nurl = \"redis://127.0.0.1:{port}/0\"\n");
+    let config = write_config("store-down", &text);
+    let (_child, _out, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let http = reqwest::Client::new();
+    let token = mint(
+        &TestKey::hmac(SECRET),
+        "HS256",
+        json!({}),
+        &claims("theissuer", "auth_jwt_test_api", 300),
+    );
+    let res = http
+        .get(format!("{base}/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = http.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), 503);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["revocation"]["status"], "stale");
+        if body["revocation"]["error"] == "redis connect: connection refused" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -217,6 +217,8 @@ impl Mirror {
         }
         self.maybe_prune(&mut entries, now);
         self.inner.len.store(entries.len, Ordering::Release);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("jwtgate_revocation_entries").set(entries.len as f64);
         drop(entries);
         if full {
             self.overflowed();
@@ -282,6 +284,8 @@ impl Mirror {
     /// returned), and clears the last error.
     pub fn confirm(&self) {
         let now = crate::jws::claims::now();
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("jwtgate_revocation_staleness_seconds").set(0.0);
         if self.inner.confirmed.load(Ordering::Acquire) != LOCAL {
             self.inner.confirmed.store(now, Ordering::Release);
         }
@@ -300,7 +304,14 @@ impl Mirror {
     pub fn report_error(&self, error: &super::StoreError) {
         self.status().error = Some(error.message().to_owned());
         #[cfg(feature = "metrics")]
-        metrics::counter!("jwtgate_store_errors_total").increment(1);
+        {
+            metrics::counter!("jwtgate_store_errors_total").increment(1);
+            let confirmed = self.inner.confirmed.load(Ordering::Acquire);
+            if confirmed != 0 && confirmed != LOCAL {
+                let behind = crate::jws::claims::now().saturating_sub(confirmed);
+                metrics::gauge!("jwtgate_revocation_staleness_seconds").set(behind as f64);
+            }
+        }
     }
 
     /// Whether the registry checking against this mirror is gone (a follower then stops).
