@@ -81,7 +81,7 @@ mod tests {
         );
         assert_eq!(
             read("[store]\nurl = \"http://127.0.0.1\"\n"),
-            Err("app.toml:9:1: key `store.url`: the URL must start with redis:// or rediss:// (TLS)".into())
+            Err("app.toml:9:1: key `store.url`: the URL must start with redis://, rediss:// (TLS) or redis+sentinel://".into())
         );
         assert_eq!(
             read("[store]\nurl = \"redis://h\"\nprefix = \"a b\"\n"),

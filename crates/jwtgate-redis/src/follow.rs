@@ -73,8 +73,8 @@ async fn follow_once(store: &RedisStore, mirror: &Mirror) -> Result<(), StoreErr
         .set_connection_timeout(Some(TIMEOUT))
         .set_response_timeout(Some(TIMEOUT + Duration::from_millis(BLOCK_MS)));
     let mut conn = store
-        .inner
-        .client
+        .client()
+        .await?
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .map_err(|e| store_error("connect", &e))?;

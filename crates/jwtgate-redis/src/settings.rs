@@ -24,8 +24,12 @@ impl fmt::Debug for RedisSettings {
 }
 
 impl RedisSettings {
-    /// The store at `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` for
-    /// TLS), keys prefixed `jwtgate:`.
+    /// The store at `url`, keys prefixed `jwtgate:`:
+    ///
+    /// - `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS;
+    /// - `redis+sentinel://[user:password@]sentinel1:26379,sentinel2:26379/<master>[/db]`:
+    ///   the master the Sentinels name, found again after a failover (the credentials and
+    ///   database are the master's).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -55,11 +59,14 @@ impl RedisSettings {
 
     pub(crate) fn check(&self) -> Result<(), Error> {
         let scheme = self.url.split_once("://").map(|(s, _)| s);
-        if !matches!(scheme, Some("redis" | "rediss")) {
+        if !matches!(scheme, Some("redis" | "rediss" | "redis+sentinel")) {
             return Err(Error::new(
                 "url",
-                "the URL must start with redis:// or rediss:// (TLS)",
+                "the URL must start with redis://, rediss:// (TLS) or redis+sentinel://",
             ));
+        }
+        if scheme == Some("redis+sentinel") {
+            self.sentinel()?;
         }
         if self.ca_file.is_some() && scheme != Some("rediss") {
             return Err(Error::new(
@@ -74,6 +81,80 @@ impl RedisSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// Where a `redis+sentinel://` URL points.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Sentinel {
+    /// `redis://host:port` of each Sentinel.
+    pub(crate) nodes: Vec<String>,
+    pub(crate) master: String,
+    pub(crate) db: i64,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+}
+
+impl RedisSettings {
+    /// The Sentinel form of the URL, read (`Ok(None)` for a plain URL).
+    pub(crate) fn sentinel(&self) -> Result<Option<Sentinel>, Error> {
+        let Some(rest) = self.url.strip_prefix("redis+sentinel://") else {
+            return Ok(None);
+        };
+        let bad = |why: &str| Error::new("url", format!("redis+sentinel URL: {why}"));
+        let (auth, rest) = match rest.rsplit_once('@') {
+            Some((auth, rest)) => (Some(auth), rest),
+            None => (None, rest),
+        };
+        let (username, password) = match auth.map(|a| a.split_once(':').unwrap_or((a, ""))) {
+            None => (None, None),
+            Some((user, pass)) => (
+                (!user.is_empty()).then(|| user.to_owned()),
+                (!pass.is_empty()).then(|| pass.to_owned()),
+            ),
+        };
+        let (hosts, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("the master's name is missing (…/mymaster)"))?;
+        let nodes: Vec<String> = hosts
+            .split(',')
+            .map(|h| {
+                let ok = !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+                ok.then(|| {
+                    if h.rsplit_once(':')
+                        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                    {
+                        format!("redis://{h}")
+                    } else {
+                        format!("redis://{h}:26379")
+                    }
+                })
+                .ok_or_else(|| bad("a Sentinel address is empty or not host[:port]"))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut parts = path.split('/');
+        let master = parts
+            .next()
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| bad("the master's name is missing (…/mymaster)"))?;
+        let db = match parts.next() {
+            None | Some("") => 0,
+            Some(db) => db
+                .parse()
+                .map_err(|_| bad("the database is not a number"))?,
+        };
+        if parts.next().is_some() {
+            return Err(bad("too many path segments (…/master/db)"));
+        }
+        Ok(Some(Sentinel {
+            nodes,
+            master: master.to_owned(),
+            db,
+            username,
+            password,
+        }))
     }
 }
 
@@ -96,6 +177,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sentinel_urls_name_their_nodes_master_and_database() {
+        let s = RedisSettings::new("redis+sentinel://app:pw@s1:26380,s2/mymaster/2");
+        assert_eq!(s.check(), Ok(()));
+        assert_eq!(
+            s.sentinel().unwrap().unwrap(),
+            Sentinel {
+                nodes: vec!["redis://s1:26380".into(), "redis://s2:26379".into()],
+                master: "mymaster".into(),
+                db: 2,
+                username: Some("app".into()),
+                password: Some("pw".into()),
+            }
+        );
+        assert_eq!(
+            s.redacted_url(),
+            "redis+sentinel://app:****@s1:26380,s2/mymaster/2"
+        );
+        for (url, why) in [
+            ("redis+sentinel://s1:26379", "the master's name is missing"),
+            ("redis+sentinel://s1:26379/", "the master's name is missing"),
+            ("redis+sentinel://s1,,s2/m", "a Sentinel address is empty"),
+            ("redis+sentinel://s1/m/x", "the database is not a number"),
+            ("redis+sentinel://s1/m/0/1", "too many path segments"),
+        ] {
+            let err = RedisSettings::new(url).check().unwrap_err();
+            assert_eq!(err.field(), "url");
+            assert!(err.message().contains(why), "{url}: {}", err.message());
+        }
+        assert_eq!(RedisSettings::new("redis://h").sentinel(), Ok(None));
+    }
+
+    #[test]
     fn urls_and_prefixes_are_checked_and_passwords_hidden() {
         assert_eq!(
             RedisSettings::new("redis://127.0.0.1:6379/0").check(),
@@ -108,7 +221,10 @@ mod tests {
         let err = RedisSettings::new("http://127.0.0.1").check().unwrap_err();
         assert_eq!(
             (err.field(), err.message()),
-            ("url", "the URL must start with redis:// or rediss:// (TLS)")
+            (
+                "url",
+                "the URL must start with redis://, rediss:// (TLS) or redis+sentinel://"
+            )
         );
         let err = RedisSettings::new("redis://h")
             .prefix("a b")

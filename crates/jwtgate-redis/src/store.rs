@@ -7,7 +7,6 @@ use std::time::Duration;
 use jwtgate::directory::BoxFuture;
 use jwtgate::revocation::{Mirror, Revocation, RevocationStore, StoreError, Target};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
 
 use crate::error::Error;
 use crate::keys::Keys;
@@ -53,11 +52,12 @@ pub struct RedisStore {
 }
 
 pub(crate) struct Inner {
-    pub(crate) client: redis::Client,
+    source: Source,
     pub(crate) keys: Keys,
     settings: RedisSettings,
-    /// Connected on first use; reconnects by itself afterwards (backoff capped at 2 s).
-    writer: OnceCell<ConnectionManager>,
+    /// Connected on first use; reconnects by itself afterwards (backoff capped at 2 s), and
+    /// is made again after a connection fault (behind Sentinel: at the new master).
+    writer: Mutex<Option<ConnectionManager>>,
     script: redis::Script,
     mirrors: Mutex<Vec<Mirror>>,
 }
@@ -82,6 +82,23 @@ impl RedisStore {
                 let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             }
         }
+        let source = match settings.sentinel()? {
+            Some(sentinel) => Source::sentinel(&sentinel)?,
+            None => Source::Direct(Self::direct(&settings)?),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                source,
+                keys: Keys::new(&settings.prefix),
+                settings,
+                writer: Mutex::new(None),
+                script: redis::Script::new(WRITE),
+                mirrors: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    fn direct(settings: &RedisSettings) -> Result<redis::Client, Error> {
         // The client's own message may quote the URL, password included: not repeated.
         let client = match &settings.ca_file {
             None => redis::Client::open(settings.url.as_str()),
@@ -104,30 +121,49 @@ impl RedisStore {
             }
             _ => Error::new("url", format!("not a Redis URL ({:?})", e.kind())),
         })?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                client,
-                keys: Keys::new(&settings.prefix),
-                settings,
-                writer: OnceCell::new(),
-                script: redis::Script::new(WRITE),
-                mirrors: Mutex::new(Vec::new()),
-            }),
-        })
+        Ok(client)
     }
 
     async fn writer(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(writer) = self.lock_writer().as_ref() {
+            return Ok(writer.clone());
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
             .set_max_delay(TIMEOUT)
             .set_number_of_retries(2);
+        let client = self.inner.source.client().await?;
+        let writer = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| store_error("connect", &e))?;
+        *self.lock_writer() = Some(writer.clone());
+        Ok(writer)
+    }
+
+    /// Forgets the writer after a connection fault or a write refused by a replica (a
+    /// failover): the next write connects again, to the master of the moment.
+    fn writer_failed(&self, e: &redis::RedisError) {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.code() == Some("READONLY")
+        {
+            *self.lock_writer() = None;
+        }
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<ConnectionManager>> {
         self.inner
             .writer
-            .get_or_try_init(|| self.inner.client.get_connection_manager_with_config(config))
-            .await
-            .cloned()
-            .map_err(|e| store_error("connect", &e))
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A client for the store's server (behind Sentinel: its master now).
+    pub(crate) async fn client(&self) -> Result<redis::Client, StoreError> {
+        self.inner.source.client().await
     }
 
     fn mirrors(&self) -> std::sync::MutexGuard<'_, Vec<Mirror>> {
@@ -135,6 +171,47 @@ impl RedisStore {
             .mirrors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How the store finds its server.
+enum Source {
+    Direct(redis::Client),
+    /// Asked of the Sentinels at every (re)connection.
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+}
+
+impl Source {
+    fn sentinel(s: &crate::settings::Sentinel) -> Result<Self, Error> {
+        let mut info = redis::RedisConnectionInfo::default().set_db(s.db);
+        if let Some(user) = &s.username {
+            info = info.set_username(user);
+        }
+        if let Some(password) = &s.password {
+            info = info.set_password(password);
+        }
+        let node =
+            redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
+        redis::sentinel::SentinelClient::build(
+            s.nodes.clone(),
+            s.master.clone(),
+            Some(node),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map(|c| Self::Sentinel(tokio::sync::Mutex::new(c)))
+        .map_err(|e| Error::new("url", format!("redis+sentinel URL: {:?}", e.kind())))
+    }
+
+    async fn client(&self) -> Result<redis::Client, StoreError> {
+        match self {
+            Self::Direct(client) => Ok(client.clone()),
+            Self::Sentinel(sentinel) => sentinel
+                .lock()
+                .await
+                .async_get_client()
+                .await
+                .map_err(|e| store_error("sentinel", &e)),
+        }
     }
 }
 
@@ -204,7 +281,10 @@ impl RevocationStore for RedisStore {
                         "the revocation store is full (max_entries = {cap})"
                     )));
                 }
-                Err(e) => return Err(store_error("write", &e)),
+                Err(e) => {
+                    self.writer_failed(&e);
+                    return Err(store_error("write", &e));
+                }
             }
             // This instance sees it at once; the log brings it to the others (and back here,
             // where it is already known).
@@ -239,8 +319,10 @@ impl RevocationStore for RedisStore {
                 .arg(until.clamp(1, MAX_INSTANT))
                 .query_async(&mut conn)
                 .await;
-            set.map(|reply| reply.is_some())
-                .map_err(|e| store_error("replay check", &e))
+            set.map(|reply| reply.is_some()).map_err(|e| {
+                self.writer_failed(&e);
+                store_error("replay check", &e)
+            })
         })
     }
 }

@@ -370,3 +370,80 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_certificate_does_not() 
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_sentinel_a_failover_loses_nothing_and_recovers_by_itself() {
+    let Some(master) = OwnRedis::start("sentinel_master", false).await else {
+        return;
+    };
+    let Some(mut replica) = OwnRedis::start("sentinel_replica", false).await else {
+        return;
+    };
+    replica.stop();
+    replica.extra = vec![
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        master.port.to_string(),
+    ];
+    replica.run().await;
+    let mut master = master;
+    let sentinel = OwnSentinel::start("sentinel", master.port).await;
+    let url = format!("redis+sentinel://127.0.0.1:{}/mymaster", sentinel.port);
+    let registry = instance(&url, "app:", Duration::from_secs(2));
+    ready(&registry).await;
+    let app = routes(&registry);
+    registry
+        .revoker()
+        .revoke("v", Target::Token("before".into()))
+        .await
+        .unwrap();
+    // On the replica before the master goes (replication is asynchronous).
+    let client = redis::Client::open(master.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    within(Duration::from_secs(10), "the replica has it", || {
+        let conn = conn.clone();
+        async move {
+            let mut conn = conn;
+            redis::cmd("WAIT")
+                .arg(1)
+                .arg(200)
+                .query_async::<i64>(&mut conn)
+                .await
+                .is_ok_and(|acked| acked == 1)
+        }
+    })
+    .await;
+    master.stop();
+    // The Sentinel promotes the replica; the instance finds it, reloads, and serves again.
+    within(Duration::from_secs(20), "the replica promoted", || async {
+        sentinel.master_port().await == replica.port
+    })
+    .await;
+    let good = token(json!({"sub": "ada"}));
+    let back = within(Duration::from_secs(15), "200 at the new master", || async {
+        status(&app, &good).await == 200
+    })
+    .await;
+    eprintln!("serving again {back:?} after the promotion");
+    assert_eq!(
+        status(&app, &token(json!({"sub": "ada", "jti": "before"}))).await,
+        401
+    );
+    // Writes go to the new master.
+    within(
+        Duration::from_secs(10),
+        "a write at the new master",
+        || async {
+            registry
+                .revoker()
+                .revoke("v", Target::Token("after".into()))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    assert_eq!(
+        status(&app, &token(json!({"sub": "ada", "jti": "after"}))).await,
+        401
+    );
+}

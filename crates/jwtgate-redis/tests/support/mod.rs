@@ -64,6 +64,8 @@ pub struct OwnRedis {
     aof: bool,
     /// Serves TLS only (`rediss://`), with a certificate for 127.0.0.1 from `dir/ca.crt`.
     tls: bool,
+    /// More arguments (`--replicaof ...`).
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -90,6 +92,7 @@ impl OwnRedis {
             dir,
             aof,
             tls: false,
+            extra: Vec::new(),
             child: None,
         };
         server.run().await;
@@ -206,6 +209,7 @@ impl OwnRedis {
             .args(["--save", "", "--daemonize", "no"])
             .args(["--appendonly", if self.aof { "yes" } else { "no" }])
             .args(["--appendfsync", "always"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server starts");
@@ -265,6 +269,77 @@ impl OwnRedis {
                 Some((name.to_owned(), calls))
             })
             .collect()
+    }
+}
+
+/// A Sentinel watching `master` on 127.0.0.1 as `mymaster` (quorum 1, down after 1 s).
+pub struct OwnSentinel {
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl OwnSentinel {
+    pub async fn start(test: &str, master: u16) -> Self {
+        let dir = std::env::temp_dir().join(unique_prefix(test).replace(':', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel starts");
+        // Owned at once: stopped by Drop whatever happens below.
+        let sentinel = Self { port, dir, child };
+        let url = format!("redis://127.0.0.1:{port}/");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(client) = redis::Client::open(url.as_str())
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && let Ok(addr) = redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg("mymaster")
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+                && addr.len() == 2
+            {
+                return sentinel;
+            }
+            assert!(Instant::now() < deadline, "the Sentinel did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The port of the master the Sentinel names now.
+    pub async fn master_port(&self) -> u16 {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let addr: Vec<String> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg("mymaster")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        addr[1].parse().unwrap()
+    }
+}
+
+impl Drop for OwnSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
