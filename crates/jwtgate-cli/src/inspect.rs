@@ -26,6 +26,12 @@ pub(crate) async fn run(args: InspectArgs) -> ExitCode {
         Ok(loaded) => loaded.registry,
         Err(e) => return fail(e),
     };
+    // A shared store is loaded by its follower: give it the time a starting server has
+    // (a store that stays away shows in the verdicts as "sign-outs cannot be confirmed").
+    let loading = std::time::Instant::now();
+    while !registry.revocation_state().fresh && loading.elapsed().as_secs() < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let token = token.trim();
     let token = token.strip_prefix("Bearer ").unwrap_or(token);
     let verdicts = registry.inspect(token).await;

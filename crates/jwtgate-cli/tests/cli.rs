@@ -1026,6 +1026,18 @@ async fn revoke_writes_to_the_store_every_serve_instance_follows() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // inspect runs the revocation check too.
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("demo: refused: the token was revoked"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Bad arguments: exit 2 with a message.
     let plain = write_config("revoke-memory", CONFIG);
     for (args, message) in [

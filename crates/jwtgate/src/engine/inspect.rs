@@ -1,5 +1,5 @@
 //! Diagnostics (`jwtgate inspect`): a token put to each validator on its own, through the same
-//! stages a request goes through (checks, verification, user and partner), so that what it
+//! stages a request goes through (checks, verification, revocation, user and partner), so that what it
 //! says accepted is what a route of that validator accepts.
 
 use std::borrow::Cow;
@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use http::HeaderValue;
 
 use super::credentials::Found;
-use super::{Chain, Engine, identify, walk};
+use super::{Chain, Engine, identify, revoked, walk};
 use crate::credentials::Credential;
 
 /// One validator's verdict on a token, from [`Registry::inspect`](crate::Registry::inspect).
@@ -45,9 +45,16 @@ impl Engine {
                 .collect();
             let mut cleared: Vec<HeaderValue> = Vec::new();
             let refusal = match walk::walk(self, &found, &mut cleared).await {
-                Ok(Some(accepted)) => match identify::identify(self, accepted).await {
-                    Ok(_) => None,
-                    Err(r) => Some(Cow::Owned(r.description().to_owned())),
+                Ok(Some(accepted)) => match revoked::check(self, &accepted) {
+                    Err(refusal) => Some(Cow::Owned(match *refusal {
+                        revoked::Refusal::Revoked(r, _) | revoked::Refusal::Unavailable(r) => {
+                            r.description().to_owned()
+                        }
+                    })),
+                    Ok(()) => match identify::identify(self, accepted).await {
+                        Ok(_) => None,
+                        Err(r) => Some(Cow::Owned(r.description().to_owned())),
+                    },
                 },
                 Ok(None) => Some(Cow::Owned(
                     super::credentials::nothing_sent(self, chain)
