@@ -447,3 +447,21 @@ async fn behind_sentinel_a_failover_loses_nothing_and_recovers_by_itself() {
         401
     );
 }
+
+#[test]
+fn a_registry_built_outside_a_runtime_follows_on_a_thread_of_its_own() {
+    let Some(url) = shared_url("no_runtime") else {
+        return;
+    };
+    // No tokio runtime here: the follower starts on its own thread.
+    let registry = instance(&url, &unique_prefix("no-runtime"), Duration::from_secs(5));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !registry.revocation_state().fresh {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower never loaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(registry.revocation_state().resyncs, 1);
+}
