@@ -50,7 +50,7 @@ async fn serve_instance(
     provider: &Provider,
     max_age: Duration,
     secret: Option<&str>,
-    store: Option<MemoryStore>,
+    store: Option<Shared>,
 ) -> (String, Registry) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -77,7 +77,7 @@ async fn serve_instance(
             }),
     );
     let registry = match store {
-        Some(store) => builder.store(store),
+        Some(store) => store.apply(builder),
         None => builder,
     }
     .build()
@@ -97,7 +97,69 @@ async fn serve_instance(
         .route_service("/auth/logout", auth.clone())
         .route_service("/auth/backchannel-logout", auth);
     tokio::spawn(async move { axum::serve(listener, app).await });
+    // A shared store is loaded in the background: wait for it, as a starting server would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !registry.revocation_state().fresh {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     (base, registry)
+}
+
+/// What `check` gives once it gives something, polled every 20 ms for at most a second (a
+/// revocation reaches another instance through Redis within milliseconds, not at once).
+async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "not within 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A store two instances share: Redis under a fresh prefix when the tests have one
+/// (`JWTGATE_TEST_REDIS_URL`), else one memory store.
+#[derive(Clone)]
+enum Shared {
+    Memory(MemoryStore),
+    Redis { url: String, prefix: String },
+}
+
+impl Shared {
+    fn new(test: &str) -> Self {
+        match std::env::var("JWTGATE_TEST_REDIS_URL") {
+            Ok(url) => Self::Redis {
+                url,
+                prefix: format!(
+                    "login-{test}:{}:{}:",
+                    std::process::id(),
+                    jwtgate_test::now()
+                ),
+            },
+            Err(_) => Self::Memory(MemoryStore::new()),
+        }
+    }
+
+    fn apply(&self, builder: jwtgate::RegistryBuilder) -> jwtgate::RegistryBuilder {
+        match self {
+            Self::Memory(store) => builder.store(store.clone()),
+            Self::Redis { url, prefix } => builder.store(
+                jwtgate_redis::RedisStore::new(
+                    jwtgate_redis::RedisSettings::new(url.as_str()).prefix(prefix.as_str()),
+                )
+                .unwrap(),
+            ),
+        }
+    }
 }
 
 /// `name=value` of every cookie a response sets.
@@ -296,7 +358,7 @@ impl Site {
 
 #[tokio::test]
 async fn a_sign_out_holds_on_every_instance_sharing_the_store() {
-    let store = MemoryStore::new();
+    let store = Shared::new("sign_out");
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key, "k1");
@@ -337,9 +399,11 @@ async fn a_sign_out_holds_on_every_instance_sharing_the_store() {
         .get("/auth/logout", &[(COOKIE.as_str(), &session)])
         .await;
     assert_eq!(res.status(), 302);
-    // The copy of the old cookie is refused on B: 401 for XHR, the cookie cleared ...
-    let res = on_b(session.clone()).await;
-    assert_eq!(res.status(), 401);
+    // The copy of the old cookie is refused on B within a second: 401 for XHR, the cookie
+    // cleared ...
+    let res =
+        eventually(|| async { Some(on_b(session.clone()).await).filter(|r| r.status() == 401) })
+            .await;
     assert!(set_cookies(&res).contains(&"idp_session=".to_owned()));
     assert_eq!(
         res.headers()["www-authenticate"],
@@ -366,7 +430,7 @@ async fn a_sign_out_holds_on_every_instance_sharing_the_store() {
         .revoke("idp", Target::subject_now("ada"))
         .await
         .unwrap();
-    assert_eq!(on_b(other).await.status(), 401);
+    eventually(|| async { (on_b(other.clone()).await.status() == 401).then_some(()) }).await;
     // Credentials issued at or before the revocation's second are refused: a sign-in within
     // that second is too, the next one passes (polled, at most 3 s).
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
@@ -813,7 +877,7 @@ fn cookie_claim(cookie: &str, claim: &str) -> Value {
 #[tokio::test]
 async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_else() {
     const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-    let store = MemoryStore::new();
+    let store = Shared::new("back_channel");
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key.clone(), "k1");
@@ -885,7 +949,7 @@ async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_els
         let res = post(form(&token)).await;
         assert_eq!(res.status(), 200, "{typ}");
         assert_eq!(res.headers()["cache-control"], "no-store");
-        assert_eq!(on_b(&session).await, 401, "{typ}");
+        eventually(|| async { (on_b(&session).await == 401).then_some(()) }).await;
         assert_eq!(
             on_b(&kept).await,
             200,
@@ -988,7 +1052,7 @@ async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_els
     assert_eq!(entries(), 3);
     // The good one still works after all that, once.
     assert_eq!(post(form(&good_token)).await.status(), 200);
-    assert_eq!(on_b(&session).await, 401);
+    eventually(|| async { (on_b(&session).await == 401).then_some(()) }).await;
     assert_eq!(post(form(&good_token)).await.status(), 400, "its replay");
 
     // `sub` alone: every session of the subject up to the token's `iat`.
@@ -999,5 +1063,6 @@ async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_els
     c["iat"] = json!(jwtgate_test::now());
     let token_sub = logout_token(header.clone(), c);
     assert_eq!(post(form(&token_sub)).await.status(), 200);
-    assert_eq!((on_b(&one).await, on_b(&two).await), (401, 401));
+    eventually(|| async { ((on_b(&one).await, on_b(&two).await) == (401, 401)).then_some(()) })
+        .await;
 }
