@@ -117,57 +117,33 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         return fail(format!("{}: no [[route]] to serve", path.display()));
     }
     let mut app = Router::new().route_service(&health_path, registry.health_service());
-    // Browser sign-in: the login, callback and logout routes of the first validator that has
-    // a login (one set of routes per app).
-    let with_login: Vec<&str> = registry
-        .validator_names()
-        .filter(|name| registry.login_service(name).is_ok())
-        .collect();
-    if with_login.len() > 1 {
-        return fail(format!(
-            "{}: only one validator may have a login in `jwtgate serve` ({} do)",
-            path.display(),
-            with_login.join(", ")
-        ));
-    }
-    let mut login_line = None;
-    if let Some(name) = with_login.first() {
-        let auth = match registry.login_service(name) {
-            Ok(a) => a,
-            Err(e) => return fail(e),
+    // Browser sign-in: each validator with a login answers its own routes (sign-in,
+    // sign-out, and for OIDC the callback and the back-channel logout), at its own paths.
+    let mut taken: Vec<(String, String)> = vec![(
+        health_path.clone(),
+        "the health check's (--health-path)".to_owned(),
+    )];
+    let mut login_lines = Vec::new();
+    let names: Vec<String> = registry.validator_names().map(str::to_owned).collect();
+    for name in &names {
+        let Ok(auth) = registry.login_service(name) else {
+            continue;
         };
-        let mut paths = vec![
-            jwtgate::login::LOGIN_PATH.to_owned(),
-            jwtgate::login::LOGOUT_PATH.to_owned(),
-        ];
-        paths.extend(auth.callback_path().map(str::to_owned));
-        // An OIDC login also receives the provider's back-channel logouts.
-        if auth.callback_path().is_some() {
-            paths.push(jwtgate::login::BACKCHANNEL_LOGOUT_PATH.to_owned());
-        }
+        let paths: Vec<String> = auth.paths().into_iter().map(str::to_owned).collect();
         for p in &paths {
+            if let Some((_, whose)) = taken.iter().find(|(t, _)| t == p) {
+                return fail(format!(
+                    "{}: path {p:?} of validator {name}'s sign-in routes is also {whose}; \
+                     give one of them other paths ([validator.login] login_path, logout_path, \
+                     backchannel_logout_path, or its redirect_uri)",
+                    path.display()
+                ));
+            }
+            taken.push((p.clone(), format!("validator {name}'s sign-in route")));
             app = app.route_service(p, auth.clone());
         }
-        login_line = Some(format!("  {} -> sign-in for {name}", paths.join(", ")));
+        login_lines.push(format!("  {} -> sign-in for {name}", paths.join(", ")));
     }
-    // The config checked its own paths; these are the command's.
-    let taken: Vec<(&str, &str)> =
-        std::iter::once((health_path.as_str(), "the health check's (--health-path)"))
-            .chain(
-                login_line
-                    .is_some()
-                    .then_some((jwtgate::login::LOGIN_PATH, "the sign-in's")),
-            )
-            .chain(
-                login_line
-                    .is_some()
-                    .then_some((jwtgate::login::LOGOUT_PATH, "the sign-out's")),
-            )
-            .chain(login_line.is_some().then_some((
-                jwtgate::login::BACKCHANNEL_LOGOUT_PATH,
-                "the back-channel logout's",
-            )))
-            .collect();
     for route in config.routes() {
         if let Some((_, whose)) = taken.iter().find(|(p, _)| *p == route.path) {
             return fail(format!(
@@ -226,7 +202,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         println!("  {} -> {}", route.path, route.auth);
     }
     println!("  {health_path} -> health");
-    if let Some(line) = login_line {
+    for line in login_lines {
         println!("{line}");
     }
     for line in profile_lines {

@@ -1116,3 +1116,112 @@ async fn serve_starts_while_its_store_is_unreachable_and_says_so() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn serve_mounts_every_validator_with_a_login_at_its_own_paths() {
+    let key = TestKey::rsa();
+    let provider =
+        jwtgate_test::Provider::start(jwtgate_test::jwks([key.jwk("k1", "RS256")])).await;
+    provider.enable_login(key, "k1");
+    let validator = |name: &str, paths: &str| {
+        format!(
+            r#"[[validator]]
+name = "{name}"
+issuer = "{issuer}"
+audience = "api"
+algorithm = "RS256"
+oidc_issuer = "{issuer}"
+user = {{ claim = "sub" }}
+cookie = {{ name = "{name}_session", secure = false, secret = "cookie-secret-cookie-secret-0032" }}
+
+[validator.login]
+client_id = "{name}"
+redirect_uri = "http://127.0.0.1/{name}/auth/callback"
+{paths}
+"#,
+            issuer = provider.issuer()
+        )
+    };
+    let own = |name: &str| {
+        format!(
+            "login_path = \"/{name}/auth/login\"\nlogout_path = \"/{name}/auth/logout\"\nbackchannel_logout_path = \"/{name}/auth/backchannel-logout\"\n"
+        )
+    };
+    const ROUTE: &str = "[[route]]\npath = \"/me\"\nauth = \"jwt_billing\"\n";
+    let text = format!(
+        "{}{}{ROUTE}",
+        validator("billing", &own("billing")),
+        validator("shop", &own("shop"))
+    );
+    let config = write_config("two-logins", &text);
+    let (_child, mut lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let mut printed = Vec::new();
+    for _ in 0..4 {
+        printed.push(lines.next_line().await.unwrap().unwrap());
+    }
+    for name in ["billing", "shop"] {
+        let line = format!(
+            "  /{name}/auth/login, /{name}/auth/logout, /{name}/auth/callback, /{name}/auth/backchannel-logout -> sign-in for {name}"
+        );
+        assert!(printed.contains(&line), "{printed:?}");
+    }
+    // Each sign-in route starts its own validator's sign-in: its client id at the provider.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for name in ["billing", "shop"] {
+        let res = http
+            .get(format!("{base}/{name}/auth/login?return_to=/x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(
+            location.contains(&format!("client_id={name}")),
+            "{location}"
+        );
+    }
+    let res = http.get(format!("{base}/auth/login")).send().await.unwrap();
+    assert_eq!(res.status(), 404, "no route at the defaults");
+    // Two logins on the default paths collide: exit 2, naming what to change.
+    let clash = write_config(
+        "two-logins-clash",
+        &format!(
+            "{}{}{ROUTE}",
+            validator("billing", ""),
+            validator("shop", "")
+        ),
+    );
+    let out = command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&clash)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("path \"/auth/login\" of validator shop's sign-in routes is also validator billing's sign-in route"),
+        "{stderr}"
+    );
+    // A bad path is an error at its key.
+    let bad = write_config(
+        "bad-login-path",
+        &format!(
+            "{}{ROUTE}",
+            validator("billing", "login_path = \"auth/login\"\n")
+        ),
+    );
+    let out = command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("jwtgate.toml:13:1: validator \"billing\": key `login.login_path`: \"auth/login\" is not a route path"),
+        "{stderr}"
+    );
+}

@@ -85,6 +85,11 @@ pub(super) struct LoginToml {
     pub(super) redirect_uri: Option<String>,
     pub(super) scopes: Option<Vec<String>>,
     pub(super) post_logout_redirect_uri: Option<String>,
+    /// The login's own routes (defaults `/auth/login`, `/auth/logout`,
+    /// `/auth/backchannel-logout`).
+    pub(super) login_path: Option<Spanned<String>>,
+    pub(super) logout_path: Option<Spanned<String>>,
+    pub(super) backchannel_logout_path: Option<Spanned<String>>,
 }
 
 /// `[validator.logout]`.
@@ -273,6 +278,22 @@ impl ValidatorToml {
                 "max_age_secs" => span(&c.max_age_secs).map(|s| (s, "max_age_secs")),
                 "secret" => span(&c.secret).map(|s| (s, "secret")),
                 "secret_env" => span(&c.secret_env).map(|s| (s, "secret_env")),
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        if top == "login"
+            && let Some(l) = &self.login
+        {
+            let l = l.get_ref();
+            let found = match inner {
+                "login_path" => span(&l.login_path).map(|s| (s, "login_path")),
+                "logout_path" => span(&l.logout_path).map(|s| (s, "logout_path")),
+                "backchannel_logout_path" => {
+                    span(&l.backchannel_logout_path).map(|s| (s, "backchannel_logout_path"))
+                }
                 _ => None,
             };
             if found.is_some() {

@@ -743,7 +743,17 @@ fn preset(p: &ProviderToml) -> Preset {
 
 #[cfg(feature = "login")]
 fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
-    use crate::login::Login;
+    use crate::login::{Login, LoginPaths};
+    let mut paths = LoginPaths::new();
+    if let Some(p) = &l.login_path {
+        paths = paths.login(p.get_ref().clone());
+    }
+    if let Some(p) = &l.logout_path {
+        paths = paths.logout(p.get_ref().clone());
+    }
+    if let Some(p) = &l.backchannel_logout_path {
+        paths = paths.backchannel_logout(p.get_ref().clone());
+    }
     match (&l.url, &l.client_id, &l.redirect_uri) {
         (Some(url), None, None) => {
             let oidc_only = [
@@ -753,13 +763,17 @@ fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
                     "post_logout_redirect_uri",
                     l.post_logout_redirect_uri.is_some(),
                 ),
+                (
+                    "backchannel_logout_path",
+                    l.backchannel_logout_path.is_some(),
+                ),
             ];
             if let Some((key, _)) = oidc_only.into_iter().find(|(_, set)| *set) {
                 return Err(format!(
                     "`{key}` goes with `client_id` (OIDC), not with `url`"
                 ));
             }
-            let mut login = Login::url(url.clone());
+            let mut login = Login::url(url.clone()).paths(paths);
             if let Some(p) = &l.redirect_param {
                 login = login.redirect_param(p.clone());
             }
@@ -772,7 +786,7 @@ fn login(l: &file::LoginToml) -> Result<crate::login::Login, String> {
             if l.redirect_param.is_some() {
                 return Err("`redirect_param` goes with `url`, not with `client_id`".into());
             }
-            let mut login = Login::oidc(client_id.clone(), redirect_uri.clone());
+            let mut login = Login::oidc(client_id.clone(), redirect_uri.clone()).paths(paths);
             if let Some(var) = &l.client_secret_env {
                 login = login.client_secret_env(var.clone());
             }

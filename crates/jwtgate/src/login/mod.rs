@@ -18,6 +18,7 @@
 
 pub(crate) use crate::navigation::safe_path;
 mod backchannel;
+mod paths;
 mod service;
 
 use std::fmt;
@@ -41,6 +42,7 @@ use crate::secret::Secret;
 use crate::set_cookie::SetCookie;
 
 pub use self::backchannel::BACKCHANNEL_LOGOUT_PATH;
+pub use self::paths::LoginPaths;
 pub(crate) use self::service::Site;
 pub use self::service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
 
@@ -57,6 +59,7 @@ const MAX_BOUNCES: u32 = 2;
 pub struct Login {
     kind: LoginKind,
     app_domain: Option<String>,
+    paths: LoginPaths,
 }
 
 #[derive(Clone)]
@@ -109,6 +112,7 @@ impl Login {
                 redirect_param: "redirect_url".into(),
             },
             app_domain: None,
+            paths: LoginPaths::new(),
         })
     }
 
@@ -125,6 +129,7 @@ impl Login {
                 post_logout_redirect_uri: None,
             },
             app_domain: None,
+            paths: LoginPaths::new(),
         })
     }
 
@@ -210,10 +215,16 @@ impl Login {
                 Ok(l.clone())
             })
             .transpose()?;
+        let callback = match &kind {
+            Kind::Oidc(flow) => Some(flow.redirect_uri.path()),
+            Kind::Fronting { .. } => None,
+        };
+        self.paths.check(callback)?;
         Ok(CompiledLogin {
             kind,
             app_domain: self.app_domain.clone(),
             logout,
+            paths: self.paths.clone(),
         })
     }
 }
@@ -261,6 +272,14 @@ impl FrontingLogin {
     /// `Host`).
     pub fn app_domain(mut self, host: impl Into<String>) -> Self {
         self.0.app_domain = Some(host.into());
+        self
+    }
+}
+
+impl FrontingLogin {
+    /// Where its sign-in and sign-out routes are (default [`LoginPaths::new`]).
+    pub fn paths(mut self, paths: LoginPaths) -> Self {
+        self.0.paths = paths;
         self
     }
 }
@@ -323,6 +342,15 @@ impl OidcLogin {
     }
 }
 
+impl OidcLogin {
+    /// Where its sign-in, sign-out and back-channel logout routes are (default
+    /// [`LoginPaths::new`]; the callback's is the `redirect_uri`'s path).
+    pub fn paths(mut self, paths: LoginPaths) -> Self {
+        self.0.paths = paths;
+        self
+    }
+}
+
 impl From<OidcLogin> for Login {
     fn from(login: OidcLogin) -> Self {
         login.0
@@ -369,6 +397,7 @@ pub(crate) struct CompiledLogin {
     kind: Kind,
     app_domain: Option<String>,
     logout: Option<Logout>,
+    paths: LoginPaths,
 }
 
 enum Kind {
@@ -612,6 +641,11 @@ impl CompiledLogin {
     }
 
     /// The callback path of an OIDC login.
+    /// Where its routes are.
+    pub(crate) fn paths(&self) -> &LoginPaths {
+        &self.paths
+    }
+
     pub(crate) fn callback_path(&self) -> Option<&str> {
         match &self.kind {
             Kind::Oidc(flow) => Some(flow.redirect_uri.path()),

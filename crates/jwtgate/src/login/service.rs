@@ -7,15 +7,13 @@ use http::header::{LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 
-use super::{
-    BACKCHANNEL_LOGOUT_PATH, BrowserAnswer, CompiledLogin, SignIn, page, safe_path,
-    url_decoded_pairs,
-};
+use super::{BrowserAnswer, CompiledLogin, SignIn, page, safe_path, url_decoded_pairs};
 
 /// The login, callback and logout routes of one validator, as one tower service: made by
 /// [`Registry::login_service`](crate::Registry::login_service). It answers
 ///
-/// - `GET /auth/login?return_to=/path`: a redirect to the provider's login;
+/// - `GET /auth/login?return_to=/path`: a redirect to the provider's login (every path here
+///   is the default of [`LoginPaths`](super::LoginPaths); [`paths`](Self::paths) lists them);
 /// - the path of the OIDC `redirect_uri` (`/auth/callback` by convention): the callback;
 /// - `GET` or `POST /auth/logout`: revokes the session, clears jwtgate's cookies and
 ///   redirects to the provider's logout (`{"redirect_url": ...}` for XHR and JSON callers);
@@ -73,6 +71,21 @@ impl LoginService {
         self.login().and_then(CompiledLogin::callback_path)
     }
 
+    /// Every path it answers, to mount it on: the sign-in and sign-out routes, and for an
+    /// OIDC login the callback and the back-channel logout.
+    pub fn paths(&self) -> Vec<&str> {
+        let Some(login) = self.login() else {
+            return Vec::new();
+        };
+        let paths = login.paths();
+        let mut out = vec![paths.login_path(), paths.logout_path()];
+        if let Some(callback) = login.callback_path() {
+            out.push(callback);
+            out.push(paths.backchannel_logout_path());
+        }
+        out
+    }
+
     fn login(&self) -> Option<&CompiledLogin> {
         self.site.login()
     }
@@ -80,9 +93,9 @@ impl LoginService {
     /// Answers one request whose body is `body` (read only by the back-channel logout, at
     /// most 16 KiB; the [`Service`](tower_service::Service) impl reads it so).
     pub async fn handle_with_body(&self, parts: &Parts, body: &[u8]) -> Response<String> {
-        if parts.uri.path() == BACKCHANNEL_LOGOUT_PATH
+        if let Some(login) = self.login()
+            && parts.uri.path() == login.paths().backchannel_logout_path()
             && parts.method == Method::POST
-            && let Some(login) = self.login()
             && let Some(res) = login
                 .backchannel_logout(self.site.validator(), self.site.revoker(), parts, body)
                 .await
@@ -106,13 +119,15 @@ impl LoginService {
             );
         };
         let path = parts.uri.path();
-        if path == LOGOUT_PATH && (parts.method == Method::GET || parts.method == Method::POST) {
+        if path == login.paths().logout_path()
+            && (parts.method == Method::GET || parts.method == Method::POST)
+        {
             return login.logout(v, self.site.revoker(), parts, realm).await;
         }
         if Some(path) == login.callback_path() && parts.method == Method::GET {
             return login.callback(v, parts, realm).await;
         }
-        if path == LOGIN_PATH && parts.method == Method::GET {
+        if path == login.paths().login_path() && parts.method == Method::GET {
             let return_to = parts
                 .uri
                 .query()
@@ -182,7 +197,10 @@ where
         let (parts, body) = req.into_parts();
         let this = self.clone();
         Box::pin(async move {
-            if parts.uri.path() != BACKCHANNEL_LOGOUT_PATH || parts.method != Method::POST {
+            let backchannel = this
+                .login()
+                .is_some_and(|l| parts.uri.path() == l.paths().backchannel_logout_path());
+            if !backchannel || parts.method != Method::POST {
                 return Ok(this.handle(&parts).await);
             }
             // Bounded: a body over the limit, or one that fails, is a 400.
