@@ -110,8 +110,8 @@ async fn follow_once(store: &RedisStore, mirror: &Mirror) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Reads the whole set, dropping ended entries from the server as it goes; the mirror is
-/// replaced at once when the set is read. Returns the log position the set is current at.
+/// Reads the whole set, dropping ended entries from the server as it goes; the mirror takes
+/// it in one swap when the set is read. Returns the log position the set is current at.
 async fn load(
     store: &RedisStore,
     conn: &mut MultiplexedConnection,
@@ -178,7 +178,7 @@ async fn load(
         let _: redis::RedisResult<i64> = cmd.query_async(conn).await;
     }
     tracing::debug!(entries = entries.len(), "revocation set loaded");
-    mirror.replace(entries);
+    mirror.reload(entries);
     mirror.confirm();
     Ok(last)
 }

@@ -9,7 +9,7 @@
 //!   blocking read that returns at least once a second; each return confirms the mirror
 //!   current. After any error it reconnects (backoff from 100 ms to at most 2 s) and loads
 //!   the hash again: what was written while it was away is in the hash, so nothing is lost,
-//!   and the mirror is replaced in one swap.
+//!   and the mirror takes it in one swap (adding what it missed, keeping what it has).
 //! - When the mirror cannot be confirmed within the registry's `max_staleness`, requests are
 //!   answered 503 (or fail open, if chosen) and `/healthz` says why; a Redis error never
 //!   signs anyone out.

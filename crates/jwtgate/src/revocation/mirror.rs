@@ -243,10 +243,11 @@ impl Mirror {
         }
     }
 
-    /// Replaces every entry with what the store holds (a full reload, after a start or a
-    /// reconnect). The new set is built before the old one is swapped out: requests never see
-    /// a half-loaded mirror.
-    pub fn replace(&self, revocations: impl IntoIterator<Item = Revocation>) {
+    /// Loads the store's whole set (after a start or a reconnect): what the mirror missed is
+    /// added; nothing is taken away (a revocation only ends at its `until`), so an entry
+    /// written here while the set was being read stays. The merged set is built before it is
+    /// swapped in: requests never see a half-loaded mirror.
+    pub fn reload(&self, revocations: impl IntoIterator<Item = Revocation>) {
         let now = crate::jws::claims::now();
         let mut fresh = Entries::new();
         let mut full = false;
@@ -255,8 +256,15 @@ impl Mirror {
                 full = true;
             }
         }
+        let mut entries = self.write();
+        for r in entries.map.values().flatten() {
+            if r.until > now && !fresh.insert(r.clone(), self.inner.cap) {
+                full = true;
+            }
+        }
         let len = fresh.len;
-        *self.write() = fresh;
+        *entries = fresh;
+        drop(entries);
         self.inner.len.store(len, Ordering::Release);
         self.inner.overflow.store(full, Ordering::Release);
         self.status().resyncs += 1;
@@ -587,12 +595,18 @@ mod tests {
             state.error.as_deref(),
             Some("the store holds more than max_entries (3) revocations")
         );
-        // A reload that fits makes it whole again.
-        mirror.replace((0..2).map(|i| Revocation::new("i", Target::Token(format!("t{i}")), FAR)));
+        // A reload that fits makes it whole again; it keeps what the mirror held (t2 was
+        // written here while the set was read) and adds what it missed (a later t0 merge).
+        let mirror = Mirror::new(3);
+        mirror.apply([Revocation::new("i", Target::Token("t2".into()), FAR)]);
+        mirror.reload((0..2).map(|i| Revocation::new("i", Target::Token(format!("t{i}")), FAR)));
         mirror.confirm();
         let state = mirror.state(5);
         assert!(state.fresh, "{state:?}");
-        assert_eq!((state.entries, state.error, state.resyncs), (2, None, 1));
+        assert_eq!((state.entries, state.error, state.resyncs), (3, None, 1));
+        // A reload over the cap (merged with what is held) leaves it unfit again.
+        mirror.reload([Revocation::new("i", Target::Token("t9".into()), FAR)]);
+        assert!(!mirror.state(5).fresh);
     }
 
     #[test]
