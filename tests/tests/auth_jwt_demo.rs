@@ -171,7 +171,7 @@ async fn test_whoami_cookie() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["partner_id"], 3);
     assert_eq!(r.body["uid"], USER_DEMO);
-    let cookie = r.cookie("demo_auth").expect("cookie set");
+    let cookie = r.cookie("__Host-demo_auth").expect("cookie set");
     let attrs = &r.set_cookie[0];
     assert!(
         attrs.contains("; Path=/;")
@@ -198,7 +198,7 @@ async fn test_whoami_cookie() {
         .get(
             "/auth_jwt_demo_cookie/whoami",
             None,
-            Some(&format!("demo_auth={cookie}")),
+            Some(&format!("__Host-demo_auth={cookie}")),
         )
         .await;
     assert_eq!(r2.status, 200);
@@ -208,7 +208,7 @@ async fn test_whoami_cookie() {
         r2.body["payload"]["exp"], r.body["payload"]["exp"],
         "refresh keeps the token's exp"
     );
-    assert!(r2.cookie("demo_auth").is_some(), "cookie refreshed");
+    assert!(r2.cookie("__Host-demo_auth").is_some(), "cookie refreshed");
 }
 
 #[tokio::test]
@@ -267,7 +267,7 @@ async fn test_public_cookie_mode() {
         (r.status.as_u16(), &r.body["partner_id"], &r.body["uid"]),
         (200, &Value::Null, &json!(USER_DEMO))
     );
-    assert!(r.cookie("demo_auth").is_some());
+    assert!(r.cookie("__Host-demo_auth").is_some());
 
     let r = d
         .get(
@@ -277,16 +277,16 @@ async fn test_public_cookie_mode() {
         )
         .await;
     assert_eq!(r.body["partner_id"], 3);
-    let cookie = r.cookie("demo_auth").expect("cookie");
+    let cookie = r.cookie("__Host-demo_auth").expect("cookie");
 
     let r = d
-        .get(path, None, Some(&format!("demo_auth={cookie}")))
+        .get(path, None, Some(&format!("__Host-demo_auth={cookie}")))
         .await;
     assert_eq!(
         (r.status.as_u16(), &r.body["partner_id"], &r.body["uid"]),
         (200, &json!(3), &json!(USER_DEMO))
     );
-    assert!(r.cookie("demo_auth").is_some());
+    assert!(r.cookie("__Host-demo_auth").is_some());
 }
 
 #[tokio::test]
@@ -328,14 +328,14 @@ async fn cookie_for(d: &Demo, email: &str) -> String {
             None,
         )
         .await;
-    r.cookie("demo_auth").expect("cookie")
+    r.cookie("__Host-demo_auth").expect("cookie")
 }
 
 #[tokio::test]
 async fn header_wins_over_cookie() {
     let d = demo().await;
     let cookie = format!(
-        "demo_auth={}",
+        "__Host-demo_auth={}",
         cookie_for(&d, "marc.demo@example.com").await
     );
     let other = token(None, Some("someone@example.com"), 60);
@@ -375,7 +375,7 @@ async fn tampered_or_foreign_cookies_are_refused() {
         "/auth_jwt_demo_cookie/whoami-public-or-jwt",
     ] {
         let r = d
-            .get(path, None, Some(&format!("demo_auth={tampered}")))
+            .get(path, None, Some(&format!("__Host-demo_auth={tampered}")))
             .await;
         assert_eq!(r.status, 401, "{path}");
         assert_eq!(r.body["error_description"], "token signature is invalid");
@@ -386,7 +386,7 @@ async fn tampered_or_foreign_cookies_are_refused() {
         .get(
             "/auth_jwt_demo_cookie/whoami",
             None,
-            Some(&format!("demo_auth={upstream}")),
+            Some(&format!("__Host-demo_auth={upstream}")),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -395,7 +395,7 @@ async fn tampered_or_foreign_cookies_are_refused() {
         .get(
             "/auth_jwt_demo_cookie/whoami-public-or-jwt",
             None,
-            Some("demo_auth=garbage"),
+            Some("__Host-demo_auth=garbage"),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -404,7 +404,7 @@ async fn tampered_or_foreign_cookies_are_refused() {
         .get(
             "/auth_jwt_demo/whoami",
             None,
-            Some(&format!("demo_auth={cookie}")),
+            Some(&format!("__Host-demo_auth={cookie}")),
         )
         .await;
     assert_eq!(

@@ -646,5 +646,9 @@ async fn the_accepting_validator_decides_user_partner_and_cookie() {
     assert_eq!(res.body["validator"], "v2");
     assert_eq!(res.body["uid"], 20);
     assert_eq!(res.body["partner_id"], 17);
-    assert!(res.cookie("v2_auth").is_some(), "{:?}", res.set_cookies());
+    assert!(
+        res.cookie("__Host-v2_auth").is_some(),
+        "{:?}",
+        res.set_cookies()
+    );
 }

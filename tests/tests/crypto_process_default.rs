@@ -64,10 +64,10 @@ async fn jwtgate_never_uses_the_process_default() {
     );
     let r = get_bearer(&app, "/jwt", Some(&token)).await;
     assert_eq!(r.status, 200);
-    let cookie = r.cookie("c").expect("cookie signed");
+    let cookie = r.cookie("__Host-c").expect("cookie signed");
     let r = send(
         &app,
-        get_with("/jwt", &[("cookie", &format!("c={cookie}"))]),
+        get_with("/jwt", &[("cookie", &format!("__Host-c={cookie}"))]),
     )
     .await;
     assert_eq!(r.status, 200);

@@ -689,7 +689,7 @@ async fn mutated_tokens_and_cookies_never_panic_and_never_pass() {
             continue;
         }
         let auth = format!("Bearer {mutated}");
-        let cookie = format!("c={mutated}");
+        let cookie = format!("__Host-c={mutated}");
         let (path, header) = if round % 2 == 0 {
             ("/jwt", ("authorization", auth.as_str()))
         } else {

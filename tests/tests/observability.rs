@@ -44,7 +44,7 @@ async fn one_span_per_request_an_event_per_refusal_and_no_secrets() {
     let good = mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c);
     let res = send(&app, get_with("/x", &[("authorization", &bearer(&good))])).await;
     assert_eq!(res.status, 200);
-    let cookie = res.cookie("v_auth").unwrap();
+    let cookie = res.cookie("__Host-v_auth").unwrap();
     // Silent before: a token without the user claim.
     let mut c = claims(ISS, "api", 300);
     c["scope"] = json!("s");

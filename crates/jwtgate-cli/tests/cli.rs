@@ -79,7 +79,7 @@ async fn serve_answers_with_validator_uid_partner_and_payload() {
         res.headers()["set-cookie"]
             .to_str()
             .unwrap()
-            .starts_with("demo_auth=")
+            .starts_with("__Host-demo_auth=")
     );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["validator"], "demo");

@@ -41,6 +41,8 @@ pub struct CookieMode {
     pub(crate) secure: bool,
     pub(crate) secret: Option<Secret>,
     pub(crate) from_bearer: bool,
+    /// `None`: the `__Host-` prefix whenever it can be had (`Secure`, `Path=/`).
+    pub(crate) host_prefix: Option<bool>,
 }
 
 impl fmt::Debug for CookieMode {
@@ -52,6 +54,7 @@ impl fmt::Debug for CookieMode {
             .field("secure", &self.secure)
             .field("secret", &self.secret)
             .field("from_bearer", &self.from_bearer)
+            .field("host_prefix", &self.host_prefix)
             .finish()
     }
 }
@@ -67,7 +70,16 @@ impl CookieMode {
             secure: true,
             secret: None,
             from_bearer: true,
+            host_prefix: None,
         }
+    }
+
+    /// Names the cookie `__Host-<name>`, which browsers accept only with `Secure`, `Path=/`
+    /// and no `Domain`, and which no subdomain or plain-HTTP page can set or overwrite. On by
+    /// default whenever the cookie is `Secure` with path `/`; `true` elsewhere is an error.
+    pub fn host_prefix(mut self, on: bool) -> Self {
+        self.host_prefix = Some(on);
+        self
     }
 
     /// The cookie's `Path`.
@@ -111,9 +123,17 @@ impl CookieMode {
         self
     }
 
-    /// The cookie's name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
+    /// The cookie's name as browsers see it (with the `__Host-` prefix when it has one).
+    pub(crate) fn name(&self) -> String {
+        if self.prefixed() {
+            format!("__Host-{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    fn prefixed(&self) -> bool {
+        self.host_prefix.unwrap_or(self.secure && self.path == "/")
     }
 
     /// Checks the settings and derives the signing key of validator `validator`.
@@ -131,6 +151,12 @@ impl CookieMode {
             return Err(bad(
                 "cookie.path",
                 "cookie path must start with / and contain no ';', space or control character",
+            ));
+        }
+        if self.host_prefix == Some(true) && !(self.secure && self.path == "/") {
+            return Err(bad(
+                "cookie.host_prefix",
+                "the __Host- prefix needs secure = true and path = \"/\"",
             ));
         }
         if self.max_age.is_zero() {
@@ -158,7 +184,7 @@ impl CookieMode {
         let verify = VerifyingKey::from_secret(Algorithm::HS256, &derived)
             .map_err(|e| bad(field, &format!("cookie secret: {e}")))?;
         Ok(CompiledCookieMode {
-            name: self.name.clone(),
+            name: self.name(),
             path: self.path.clone(),
             max_age: self.max_age.as_secs().max(1),
             secure: self.secure,
@@ -418,6 +444,26 @@ mod tests {
     }
 
     #[test]
+    fn a_secure_cookie_on_slash_gets_the_host_prefix() {
+        let name = |mode: CookieMode| mode.secret(vec![1; 32]).compile("v").unwrap().name;
+        assert_eq!(name(CookieMode::new("c")), "__Host-c");
+        assert_eq!(name(CookieMode::new("c").path("/app")), "c");
+        assert_eq!(name(CookieMode::new("c").secure(false)), "c");
+        assert_eq!(name(CookieMode::new("c").host_prefix(false)), "c");
+        let set = CookieMode::new("c")
+            .secret(vec![1; 32])
+            .compile("v")
+            .unwrap()
+            .clear("__Host-c")
+            .unwrap();
+        // What browsers ask of a __Host- cookie: Secure, Path=/, no Domain.
+        assert_eq!(
+            set,
+            "__Host-c=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
     fn cookie_never_outlives_the_token() {
         let rule = CookieMode::new("c")
             .secret(vec![1; 32])
@@ -478,7 +524,8 @@ mod tests {
         let id = SessionId::new().unwrap();
         let set = a.issue(&claims, &id, 1_000_000).unwrap();
         let value = set.to_str().unwrap().split(';').next().unwrap();
-        let value = value.strip_prefix("c=").unwrap();
+        // Secure with path /: the __Host- prefix.
+        let value = value.strip_prefix("__Host-c=").unwrap();
         // The token's claims as signed, `exp` shortened to the cookie's life; the session id
         // comes back with them.
         let (back, back_id) = a.verify(value, &rules, 1_000_000).unwrap();
@@ -496,7 +543,8 @@ mod tests {
         // that starts a session, gets a new one.
         let again = |via: &Via| {
             let set = a.refresh(&claims, via, 1_000_000).unwrap();
-            let value = set.to_str().unwrap().split(';').next().unwrap()[2..].to_owned();
+            let value = set.to_str().unwrap().split(';').next().unwrap();
+            let value = value.split_once('=').unwrap().1.to_owned();
             a.verify(&value, &rules, 1_000_000).unwrap().1.unwrap()
         };
         assert_eq!(again(&Via::Session(Some(id.clone()))), id);

@@ -299,13 +299,13 @@ fn check_cookie_names(validators: &[Validator], session: Option<&str>) -> Result
         };
         let clash = validators
             .iter()
-            .find(|other| other.source_cookies().iter().any(|c| c == name));
+            .find(|other| other.source_cookies().contains(&name));
         let why = match clash {
             Some(other) => format!(
                 "cookie {name:?} is a token source of validator {:?}; jwtgate would overwrite the provider's cookie",
                 other.name
             ),
-            None if session == Some(name) => {
+            None if session == Some(name.as_str()) => {
                 format!("cookie {name:?} is the session cookie")
             }
             None => continue,
@@ -559,7 +559,13 @@ mod tests {
         let cf = Validator::new("cf").preset(Preset::cloudflare_access("acme", "aud"));
         let err = Registry::builder()
             .validator(cf)
-            .validator(v("b").cookie(CookieMode::new("CF_Authorization").secret(vec![1; 32])))
+            .validator(
+                v("b").cookie(
+                    CookieMode::new("CF_Authorization")
+                        .host_prefix(false)
+                        .secret(vec![1; 32]),
+                ),
+            )
             .build()
             .unwrap_err();
         assert_eq!(
@@ -572,10 +578,37 @@ mod tests {
         );
         let err = Registry::builder()
             .session_cookie("sid")
-            .validator(v("b").cookie(CookieMode::new("sid").secret(vec![1; 32])))
+            .validator(
+                v("b").cookie(
+                    CookieMode::new("sid")
+                        .host_prefix(false)
+                        .secret(vec![1; 32]),
+                ),
+            )
             .build()
             .unwrap_err();
         assert_eq!(err.field(), Some("cookie.name"));
+        // With the __Host- prefix (the default for a Secure cookie on /), the name is
+        // another: nothing is overwritten.
+        let registry = Registry::builder()
+            .session_cookie("sid")
+            .validator(v("b").cookie(CookieMode::new("sid").secret(vec![1; 32])))
+            .build();
+        assert!(registry.is_ok());
+        let err = CookieMode::new("c")
+            .path("/app")
+            .host_prefix(true)
+            .secret(vec![1; 32])
+            .compile("b")
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.field(), err.message()),
+            (
+                Some("cookie.host_prefix"),
+                "the __Host- prefix needs secure = true and path = \"/\""
+            )
+        );
     }
 
     #[test]

@@ -202,6 +202,8 @@ pub(super) struct CookieToml {
     pub(super) path: Option<Spanned<String>>,
     pub(super) max_age_secs: Option<Spanned<u64>>,
     pub(super) secure: Option<bool>,
+    /// The `__Host-` name prefix (default: on when `secure` and `path = "/"`).
+    pub(super) host_prefix: Option<Spanned<bool>>,
     /// Whether a bearer token starts a cookie session (default true, as auth_jwt).
     pub(super) from_bearer: Option<bool>,
     pub(super) secret: Option<Spanned<String>>,
@@ -278,6 +280,7 @@ impl ValidatorToml {
                 "max_age_secs" => span(&c.max_age_secs).map(|s| (s, "max_age_secs")),
                 "secret" => span(&c.secret).map(|s| (s, "secret")),
                 "secret_env" => span(&c.secret_env).map(|s| (s, "secret_env")),
+                "host_prefix" => span(&c.host_prefix).map(|s| (s, "host_prefix")),
                 _ => None,
             };
             if found.is_some() {

@@ -586,6 +586,9 @@ impl Config {
             if let Some(secure) = c.secure {
                 cookie = cookie.secure(secure);
             }
+            if let Some(prefix) = &c.host_prefix {
+                cookie = cookie.host_prefix(*prefix.get_ref());
+            }
             if let Some(from_bearer) = c.from_bearer {
                 cookie = cookie.from_bearer(from_bearer);
             }
@@ -1248,6 +1251,8 @@ user = { claim = "sub" }
         let err = load(
             &DEMO
                 .replace("name = \"demo_auth\"", "name = \"session_id\"")
+                // Unprefixed, so that it is the session cookie's very name.
+                .replace("secure = true,", "secure = true, host_prefix = false,")
                 .replace(
                     "realm = \"jwtgate\"",
                     "realm = \"jwtgate\"\nsession_cookie = \"session_id\"",

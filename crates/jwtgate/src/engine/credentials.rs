@@ -120,12 +120,12 @@ mod tests {
         assert_eq!(
             said(0),
             "no credential was sent; this route reads the Authorization header (Bearer), the \
-             x-token header, the access_token query parameter or the more_auth cookie"
+             x-token header, the access_token query parameter or the __Host-more_auth cookie"
         );
         assert_eq!(
             said(1),
             "no credential was sent; this route reads the Authorization header (Bearer), the \
-             x-token header, the access_token query parameter or the more_auth cookie"
+             x-token header, the access_token query parameter or the __Host-more_auth cookie"
         );
         assert_eq!(
             said(2),
