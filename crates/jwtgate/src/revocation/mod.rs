@@ -237,3 +237,143 @@ pub trait RevocationStore: Send + Sync + 'static {
     fn first_use<'a>(&'a self, key: &'a str, until: u64)
     -> BoxFuture<'a, Result<bool, StoreError>>;
 }
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
+    use axum::body::Body;
+    use http::Request;
+    use tower::ServiceExt as _;
+
+    use super::Target;
+    use crate::{Algorithm, KeySource, Registry, User, Validator};
+
+    const SECRET: &str = "thesecret-thesecret-thesecret-32";
+
+    /// What revocation records through the `metrics` facade, read back as Prometheus text.
+    #[test]
+    fn revocations_refusals_and_the_mirror_are_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                let registry = Registry::builder()
+                    .validator(
+                        Validator::new("v")
+                            .issuer("i")
+                            .audience("a")
+                            .algorithm(Algorithm::HS256)
+                            .key(KeySource::secret(SECRET))
+                            .user(User::claim("sub")),
+                    )
+                    .build()
+                    .unwrap();
+                registry
+                    .revoker()
+                    .revoke("v", Target::Token("gone".into()))
+                    .await
+                    .unwrap();
+                let app = axum::Router::new()
+                    .route("/x", axum::routing::get(|| async { "ok" }))
+                    .route_layer(registry.layer("jwt_v").unwrap())
+                    .route_service("/healthz", registry.health_service());
+                let claims = serde_json::json!({
+                    "iss": "i", "aud": "a", "sub": "ada", "jti": "gone",
+                    "exp": crate::jws::claims::now() + 60,
+                });
+                let token = jwtgate_test::mint(
+                    &jwtgate_test::TestKey::hmac(SECRET),
+                    "HS256",
+                    serde_json::json!({}),
+                    &claims,
+                );
+                let req = Request::get("/x")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap();
+                assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 401);
+                let req = Request::get("/healthz").body(Body::empty()).unwrap();
+                assert_eq!(app.oneshot(req).await.unwrap().status(), 200);
+            });
+        });
+        // A store that never confirms its mirror: refused requests and the store's errors
+        // are counted too.
+        struct Away;
+        impl super::RevocationStore for Away {
+            fn name(&self) -> &'static str {
+                "away"
+            }
+            fn revoke<'a>(
+                &'a self,
+                _: &'a super::Revocation,
+            ) -> crate::directory::BoxFuture<'a, Result<(), super::StoreError>> {
+                Box::pin(async { Err(super::StoreError::new("connection refused")) })
+            }
+            fn follow(&self, mirror: super::Mirror) {
+                mirror.report_error(&super::StoreError::new("connection refused"));
+            }
+            fn first_use<'a>(
+                &'a self,
+                _: &'a str,
+                _: u64,
+            ) -> crate::directory::BoxFuture<'a, Result<bool, super::StoreError>> {
+                Box::pin(async { Ok(true) })
+            }
+        }
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                let registry = Registry::builder()
+                    .validator(
+                        Validator::new("v")
+                            .issuer("i")
+                            .audience("a")
+                            .algorithm(Algorithm::HS256)
+                            .key(KeySource::secret(SECRET))
+                            .user(User::claim("sub")),
+                    )
+                    .store(Away)
+                    .build()
+                    .unwrap();
+                assert!(
+                    registry
+                        .revoker()
+                        .revoke("v", Target::Token("x".into()))
+                        .await
+                        .is_err()
+                );
+                let app = axum::Router::new()
+                    .route("/x", axum::routing::get(|| async { "ok" }))
+                    .route_layer(registry.layer("jwt_v").unwrap());
+                let claims = serde_json::json!({
+                    "iss": "i", "aud": "a", "sub": "ada",
+                    "exp": crate::jws::claims::now() + 60,
+                });
+                let token = jwtgate_test::mint(
+                    &jwtgate_test::TestKey::hmac(SECRET),
+                    "HS256",
+                    serde_json::json!({}),
+                    &claims,
+                );
+                let req = Request::get("/x")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap();
+                assert_eq!(app.oneshot(req).await.unwrap().status(), 503);
+            });
+        });
+        let text = handle.render();
+        for line in [
+            "jwtgate_revocation_unavailable_total 1",
+            "jwtgate_store_errors_total 2",
+            "jwtgate_revocations_written_total{kind=\"token\"} 1",
+            "jwtgate_revoked_requests_total{kind=\"token\"} 1",
+            "jwtgate_revocation_entries 1",
+            "jwtgate_revocation_staleness_seconds 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+}
