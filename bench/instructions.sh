@@ -8,7 +8,7 @@ cargo build -q --release
 bin=target/release/jwtgate-instructions
 # The start-up (aws-lc's entropy source) varies by a few hundred thousand instructions from
 # run to run: the two counts lie far enough apart that this moves a figure by under 0.2 %.
-for spec in "hit 10000 30000" "verify 1000 3000"; do
+for spec in "hit 10000 30000" "verify 1000 3000" "cookie 2000 6000"; do
   read -r mode small_n large_n <<<"$spec"
   count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$mode" "$1" "${REVOKED:-0}" 2>&1 \

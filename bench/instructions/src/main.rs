@@ -1,6 +1,7 @@
-//! `jwtgate-instructions <hit|verify> <requests> [revoked]`: sends that many RS256 requests
-//! through an axum router behind the layer (`oneshot`, no sockets), the verified-token cache
-//! on (`hit`: the same token again) or off (`verify`), with `revoked` entries in the
+//! `jwtgate-instructions <hit|verify|cookie> <requests> [revoked]`: sends that many RS256
+//! requests through an axum router behind the layer (`oneshot`, no sockets), the
+//! verified-token cache on (`hit`: the same token again) or off (`verify`), or a cookie-mode
+//! session cookie instead of the token (`cookie`: the cookie the first request set), with `revoked` entries in the
 //! revocation mirror (none by default; a quarter of each kind, same issuer, none matching the
 //! token, whose `sub`, `jti`, `sid` and `iat` are all probed). `memory <revoked>` prints the
 //! resident memory the entries take instead. Run under callgrind twice with two counts; the
@@ -23,16 +24,24 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
     let key = TestKey::rsa();
+    let validator = Validator::new("v0")
+        .issuer("iss")
+        .audience("aud")
+        .algorithm(Algorithm::RS256)
+        .key(KeySource::public_key_pem(key.public_pem()))
+        .user(User::fixed(1));
+    // Cookie mode only for `cookie`: the other modes' figures stay comparable with earlier runs.
+    let validator = match mode.as_str() {
+        "cookie" => validator.cookie(
+            jwtgate::CookieMode::new("session")
+                .secret("bench-cookie-secret-bench-cookie!")
+                .secure(false),
+        ),
+        _ => validator,
+    };
     let registry = Registry::builder()
         .token_cache(if mode == "hit" { 10_000 } else { 0 })
-        .validator(
-            Validator::new("v0")
-                .issuer("iss")
-                .audience("aud")
-                .algorithm(Algorithm::RS256)
-                .key(KeySource::public_key_pem(key.public_pem()))
-                .user(User::fixed(1)),
-        )
+        .validator(validator)
         .build()
         .expect("a valid registry");
     let app: Router = Router::new()
@@ -79,12 +88,28 @@ fn main() {
     });
     let token = mint(&key, "RS256", serde_json::json!({"kid": "k"}), &claims);
     let auth = format!("Bearer {token}");
+    // The session cookie the token's first request starts (cookie mode), for `cookie`.
+    let session = rt.block_on(async {
+        let req = Request::get("/x")
+            .header("authorization", &auth)
+            .body(Body::empty())
+            .expect("a request");
+        let res = app.clone().oneshot(req).await.expect("infallible");
+        res.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|set| set.split(';').next())
+            .unwrap_or_default()
+            .to_owned()
+    });
     rt.block_on(async {
         for _ in 0..n {
-            let req = Request::get("/x")
-                .header("authorization", &auth)
-                .body(Body::empty())
-                .expect("a request");
+            let req = match mode.as_str() {
+                "cookie" => Request::get("/x").header("cookie", &session),
+                _ => Request::get("/x").header("authorization", &auth),
+            }
+            .body(Body::empty())
+            .expect("a request");
             let res = app.clone().oneshot(req).await.expect("infallible");
             assert_eq!(res.status(), 200);
         }

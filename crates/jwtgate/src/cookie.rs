@@ -267,10 +267,7 @@ impl CompiledCookieMode {
         let id = token
             .signing_input
             .split_once('.')
-            .and_then(|(header, _)| URL_SAFE_NO_PAD.decode(header).ok())
-            .and_then(|json| serde_json::from_slice::<CookieHeader>(&json).ok())
-            .and_then(|h| h.session)
-            .and_then(SessionId::parse);
+            .and_then(|(header, _)| SessionId::of_header(header));
         Ok((token.claims, id))
     }
 
@@ -335,7 +332,7 @@ impl CompiledCookieMode {
         let text = claims.text();
         let at = claims.span("exp")?;
         let json = format!("{}{exp}{}", text.get(..at.start)?, text.get(at.end..)?);
-        let header = format!(r#"{{"alg":"HS256","typ":"JWT","session":"{}"}}"#, session.0);
+        let header = format!("{SESSION_HEADER}{}{SESSION_HEADER_END}", session.0);
         let header = URL_SAFE_NO_PAD.encode(header);
         let payload = URL_SAFE_NO_PAD.encode(json);
         let input = format!("{header}.{payload}");
@@ -360,11 +357,10 @@ pub(crate) enum Via {
     Session(Option<SessionId>),
 }
 
-/// The header members a session cookie's reader looks at.
-#[derive(serde::Deserialize)]
-struct CookieHeader {
-    session: Option<String>,
-}
+/// A session cookie's JWS header, exactly as jwtgate writes it, around the session id: read
+/// back on every request by comparing bytes, not by parsing JSON (it is signed by us).
+const SESSION_HEADER: &str = r#"{"alg":"HS256","typ":"JWT","session":""#;
+const SESSION_HEADER_END: &str = r#""}"#;
 
 /// A browser session's own id: 128 random bits, base64url. It names the session in a
 /// revocation; it grants nothing by itself (the cookie's signature does).
@@ -379,13 +375,22 @@ impl SessionId {
         Some(Self(URL_SAFE_NO_PAD.encode(bytes).into()))
     }
 
-    /// An id read back from a cookie this validator signed: 22 base64url characters.
-    fn parse(text: String) -> Option<Self> {
-        (text.len() == 22
-            && text
+    /// The id in a session cookie's header (base64url, as the cookie has it): 22 base64url
+    /// characters; `None` for the header of a cookie from before session ids, or any other.
+    fn of_header(header: &str) -> Option<Self> {
+        // Decoded on the stack: the header is 66 bytes.
+        let mut buf = [0u8; 96];
+        let n = URL_SAFE_NO_PAD.decode_slice(header, &mut buf).ok()?;
+        let id = buf
+            .get(..n)?
+            .strip_prefix(SESSION_HEADER.as_bytes())?
+            .strip_suffix(SESSION_HEADER_END.as_bytes())?;
+        let id = std::str::from_utf8(id).ok()?;
+        (id.len() == 22
+            && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(text.into()))
+        .then(|| Self(id.into()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -461,6 +466,28 @@ mod tests {
             set,
             "__Host-c=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
         );
+    }
+
+    #[test]
+    fn the_session_id_is_read_from_the_header_jwtgate_writes_and_no_other() {
+        let header = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let id = "AAAAAAAAAAAAAAAAAAAAAA";
+        let ours = header(&format!(
+            r#"{{"alg":"HS256","typ":"JWT","session":"{id}"}}"#
+        ));
+        assert_eq!(SessionId::of_header(&ours).map(|s| s.0), Some(id.into()));
+        for other in [
+            header(r#"{"alg":"HS256","typ":"JWT"}"#),
+            header(&format!(
+                r#"{{"alg":"HS256","typ":"JWT","session":"{id}","x":1}}"#
+            )),
+            header(r#"{"alg":"HS256","typ":"JWT","session":"short"}"#),
+            header(r#"{"alg":"HS256","typ":"JWT","session":"AAAAAAAAAAAAAAAAAAAA/="}"#),
+            "not base64!".to_owned(),
+            "A".repeat(200),
+        ] {
+            assert_eq!(SessionId::of_header(&other), None, "{other}");
+        }
     }
 
     #[test]
