@@ -60,7 +60,10 @@ pub(crate) async fn receive(
     let (Some((_, raw)), None) = (tokens.next(), tokens.next()) else {
         return refused(validator, "exactly one logout_token is needed");
     };
-    let claims = match validator.verify_logout_token(raw, client_id).await {
+    let claims = match validator
+        .verify_client_token(raw, client_id, super::ClientToken::Logout)
+        .await
+    {
         Ok(claims) => claims,
         Err(failure) => return refused(validator, failure.description()),
     };

@@ -52,6 +52,15 @@ pub(crate) const BOUNCE_COOKIE: &str = "jwtgate_bounce";
 /// Redirects allowed within a minute before the 401 page is shown instead.
 const MAX_BOUNCES: u32 = 2;
 
+/// Which token a provider issued to the login's client is being verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientToken {
+    /// The ID token of a sign-in (`aud` and `azp` the client).
+    Id,
+    /// A back-channel logout token (`aud` the client; its own `typ` rule).
+    Logout,
+}
+
 /// What the sign-in flow needs of a validator; the compiled validator implements it, so this
 /// module depends on nothing above it.
 pub(crate) trait SignIn: Send + Sync {
@@ -59,20 +68,13 @@ pub(crate) trait SignIn: Send + Sync {
     fn name(&self) -> &str;
     /// Its cookie mode, which holds OIDC sessions and signs pending logins.
     fn cookie_mode(&self) -> Option<&crate::cookie::CompiledCookieMode>;
-    /// Verifies an ID token for `client_id`; its claims.
-    fn verify_id_token<'a>(
+    /// Verifies a token the provider issued to `client_id` (an ID token at the callback, a
+    /// logout token at the back-channel logout); its claims.
+    fn verify_client_token<'a>(
         &'a self,
         raw: &'a str,
         client_id: &'a str,
-    ) -> crate::directory::BoxFuture<
-        'a,
-        Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
-    >;
-    /// Verifies a back-channel logout token for `client_id`; its claims.
-    fn verify_logout_token<'a>(
-        &'a self,
-        raw: &'a str,
-        client_id: &'a str,
+        kind: ClientToken,
     ) -> crate::directory::BoxFuture<
         'a,
         Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
@@ -448,7 +450,10 @@ impl CompiledLogin {
                 return refused("The identity provider did not accept the sign-in code.");
             }
         };
-        let claims = match validator.verify_id_token(&id_token, &flow.client_id).await {
+        let claims = match validator
+            .verify_client_token(&id_token, &flow.client_id, ClientToken::Id)
+            .await
+        {
             Ok(claims) => claims,
             Err(f) => return refused(&format!("The ID token was refused: {}.", f.description())),
         };

@@ -59,6 +59,16 @@ fn is_local_path(path: &str) -> bool {
     crate::navigation::safe_path(path).is_some() && !path.contains(['?', '#'])
 }
 
+/// Which `typ` rule a token's header is held to.
+#[derive(Clone, Copy)]
+enum Typ {
+    /// The validator's accepted types (any `typ` when it sets none).
+    Validator,
+    /// A back-channel logout token's: absent, `logout+jwt` or `JWT`.
+    #[cfg(feature = "login")]
+    Logout,
+}
+
 /// `typ` compared as RFC 7515 4.1.9 asks: case-insensitively, `application/` optional.
 fn normalise_typ(typ: &str) -> String {
     without_media_prefix(typ).to_ascii_lowercase()
@@ -90,23 +100,33 @@ impl CompiledValidator {
         }
     }
 
-    /// Verifies an ID token from the login flow: this validator's issuer, algorithm and keys,
-    /// the client id as audience and authorized party; its claims.
+    /// Verifies a token the provider issued to the login's client `client_id`, for `kind`:
+    /// this validator's issuer, algorithm and keys, the client id as audience (and, for an ID
+    /// token, as authorized party); its claims. A logout token's `typ` may be absent,
+    /// `logout+jwt` or `JWT` (Keycloak's), never the validator's own accepted types (an access
+    /// token is no logout token); the logout-specific claims are the caller's.
     #[cfg(feature = "login")]
-    pub(crate) async fn verify_id_token(
+    pub(crate) async fn verify_client_token(
         &self,
         raw: &str,
         client_id: &str,
+        kind: crate::login::ClientToken,
     ) -> Result<Arc<crate::jws::claim_set::ClaimSet>, Failure> {
+        use crate::login::ClientToken;
         self.admits(raw)?;
         let token = crate::jws::token::parse(raw)?;
+        let (typ, authorized_party) = match kind {
+            ClientToken::Id => (Typ::Validator, Some(client_id.to_owned())),
+            ClientToken::Logout => (Typ::Logout, None),
+        };
+        self.check_header(&token, typ)?;
         let rules = ClaimRules {
             audiences: vec![client_id.to_owned()],
-            authorized_party: Some(client_id.to_owned()),
+            authorized_party,
             ..self.rules.clone()
         };
         let mut checked = CheckedSignatures::default();
-        self.verify_with(&token, crate::jws::claims::now(), &rules, &mut checked)
+        self.verify_signed(&token, crate::jws::claims::now(), &rules, &mut checked)
             .await?;
         Ok(token.claims)
     }
@@ -119,7 +139,8 @@ impl CompiledValidator {
         now: u64,
         checked: &mut CheckedSignatures,
     ) -> Result<KeyId, Failure> {
-        self.verify_with(token, now, &self.rules, checked).await
+        self.check_header(token, Typ::Validator)?;
+        self.verify_signed(token, now, &self.rules, checked).await
     }
 
     /// Whether this validator's keys come from `cache`.
@@ -137,56 +158,29 @@ impl CompiledValidator {
         }
     }
 
-    async fn verify_with(
-        &self,
-        token: &UnverifiedToken<'_>,
-        now: u64,
-        rules: &ClaimRules,
-        checked: &mut CheckedSignatures,
-    ) -> Result<KeyId, Failure> {
-        // The algorithm first, then `typ` (the order refusals have always been given in).
+    /// The pinned algorithm first, then `typ` (the order refusals have always been given in).
+    fn check_header(&self, token: &UnverifiedToken<'_>, typ: Typ) -> Result<(), Failure> {
         if token.alg.as_str() != self.algorithm.as_str() {
             return Err(Failure::AlgorithmMismatch);
         }
-        if let Some(accepted) = &self.typ {
-            let typ = token.typ.as_ref().map(|t| without_media_prefix(t.as_str()));
-            if !typ.is_some_and(|t| accepted.iter().any(|a| a.eq_ignore_ascii_case(t))) {
-                return Err(Failure::TypeNotAccepted);
-            }
-        }
-        self.verify_signed(token, now, rules, checked).await
-    }
-
-    /// Verifies a logout token (OpenID Back-Channel Logout 2.6): this validator's issuer,
-    /// algorithm and keys, the client id as audience; `typ` absent, `logout+jwt` or `JWT`
-    /// (Keycloak's), never the validator's own accepted types (an access token is no logout
-    /// token). The logout-specific claims are the caller's.
-    #[cfg(feature = "login")]
-    pub(crate) async fn verify_logout_token(
-        &self,
-        raw: &str,
-        client_id: &str,
-    ) -> Result<Arc<crate::jws::claim_set::ClaimSet>, Failure> {
-        self.admits(raw)?;
-        let token = crate::jws::token::parse(raw)?;
-        let typ = token.typ.as_ref().map(|t| without_media_prefix(t.as_str()));
-        if typ.is_some_and(|t| {
-            !t.eq_ignore_ascii_case("logout+jwt") && !t.eq_ignore_ascii_case("jwt")
-        }) {
-            return Err(Failure::TypeNotAccepted);
-        }
-        let rules = ClaimRules {
-            audiences: vec![client_id.to_owned()],
-            authorized_party: None,
-            ..self.rules.clone()
+        let typ_of = token.typ.as_ref().map(|t| without_media_prefix(t.as_str()));
+        let accepted = match typ {
+            Typ::Validator => self.typ.as_ref().is_none_or(|ok| {
+                typ_of.is_some_and(|t| ok.iter().any(|a| a.eq_ignore_ascii_case(t)))
+            }),
+            #[cfg(feature = "login")]
+            Typ::Logout => typ_of.is_none_or(|t| {
+                t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("jwt")
+            }),
         };
-        let mut checked = CheckedSignatures::default();
-        self.verify_signed(&token, crate::jws::claims::now(), &rules, &mut checked)
-            .await?;
-        Ok(token.claims)
+        if accepted {
+            Ok(())
+        } else {
+            Err(Failure::TypeNotAccepted)
+        }
     }
 
-    /// Pinned algorithm, static claims, key, signature, then the clock.
+    /// Static claims, key, signature, then the clock (the header was checked first).
     async fn verify_signed(
         &self,
         token: &UnverifiedToken<'_>,
@@ -194,9 +188,6 @@ impl CompiledValidator {
         rules: &ClaimRules,
         checked: &mut CheckedSignatures,
     ) -> Result<KeyId, Failure> {
-        if token.alg.as_str() != self.algorithm.as_str() {
-            return Err(Failure::AlgorithmMismatch);
-        }
         // Issuer, audience, party and claim types do not depend on the signature: a validator
         // that cannot accept the token finds out before it fetches keys or verifies anything
         // (a chain verifies only where it could accept, and a token for another issuer never
@@ -238,22 +229,14 @@ impl crate::login::SignIn for CompiledValidator {
         self.cookie.as_ref()
     }
 
-    fn verify_id_token<'a>(
+    fn verify_client_token<'a>(
         &'a self,
         raw: &'a str,
         client_id: &'a str,
+        kind: crate::login::ClientToken,
     ) -> crate::directory::BoxFuture<'a, Result<Arc<crate::jws::claim_set::ClaimSet>, Failure>>
     {
-        Box::pin(Self::verify_id_token(self, raw, client_id))
-    }
-
-    fn verify_logout_token<'a>(
-        &'a self,
-        raw: &'a str,
-        client_id: &'a str,
-    ) -> crate::directory::BoxFuture<'a, Result<Arc<crate::jws::claim_set::ClaimSet>, Failure>>
-    {
-        Box::pin(Self::verify_logout_token(self, raw, client_id))
+        Box::pin(Self::verify_client_token(self, raw, client_id, kind))
     }
 
     fn read_session(
