@@ -55,9 +55,9 @@ pub(crate) async fn run(args: RevokeArgs) -> ExitCode {
     let target = match (args.session, args.jti, args.subject) {
         (Some(id), None, None) => Target::Session(id),
         (None, Some(jti), None) => Target::Token(jti),
-        (None, None, Some(subject)) => Target::Subject {
-            subject,
-            before: args.before.unwrap_or_else(now),
+        (None, None, Some(subject)) => match args.before {
+            Some(before) => Target::Subject { subject, before },
+            None => Target::subject_now(subject),
         },
         _ => return fail("give exactly one of --session, --jti and --subject"),
     };
@@ -78,12 +78,6 @@ pub(crate) async fn run(args: RevokeArgs) -> ExitCode {
         }
         Err(e) => fail(e),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Unix seconds, or an RFC 3339 date-time (`2026-12-04T10:00:00Z`, `...+01:00`, fractions

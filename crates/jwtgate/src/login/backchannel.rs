@@ -168,7 +168,13 @@ impl Logout {
 
 fn refused(validator: &dyn SignIn, why: &str) -> Response<String> {
     tracing::info!(validator = %validator.name(), reason = why, "back-channel logout refused");
-    answer(
+    invalid_request()
+}
+
+/// The one refusal a provider is told: 400 `{"error":"invalid_request"}` (the reason is
+/// logged, not sent). Also for a body that cannot be read or is too large.
+pub(super) fn invalid_request() -> Response<String> {
+    super::json(
         StatusCode::BAD_REQUEST,
         &serde_json::json!({"error": "invalid_request"}),
     )
@@ -176,7 +182,7 @@ fn refused(validator: &dyn SignIn, why: &str) -> Response<String> {
 
 fn unavailable(validator: &dyn SignIn, why: &str) -> Response<String> {
     tracing::warn!(validator = %validator.name(), error = why, "back-channel logout not written");
-    let mut res = answer(
+    let mut res = super::json(
         StatusCode::SERVICE_UNAVAILABLE,
         &serde_json::json!({"error": "temporarily_unavailable"}),
     );
@@ -184,15 +190,5 @@ fn unavailable(validator: &dyn SignIn, why: &str) -> Response<String> {
         http::header::RETRY_AFTER,
         HeaderValue::from_static(RETRY_AFTER),
     );
-    res
-}
-
-fn answer(status: StatusCode, body: &serde_json::Value) -> Response<String> {
-    let mut res = Response::new(body.to_string());
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

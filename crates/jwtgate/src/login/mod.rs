@@ -492,12 +492,13 @@ impl CompiledLogin {
         if let Err(e) = revoke_session(validator, revoker, &parts.headers).await {
             tracing::warn!(validator = %validator.name(), error = %e, "sign-out not written");
             let mut res = if wants_json(&parts.headers) {
-                let mut res = json(&serde_json::json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": "the sign-out cannot be recorded right now; try again",
-                }));
-                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                res
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": "the sign-out cannot be recorded right now; try again",
+                    }),
+                )
             } else {
                 page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -544,7 +545,10 @@ impl CompiledLogin {
         }
         .unwrap_or_else(|| "/".to_owned());
         let mut res = if wants_json(&parts.headers) {
-            json(&serde_json::json!({ "redirect_url": target }))
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "redirect_url": target }),
+            )
         } else {
             redirect(&target)
         };
@@ -679,8 +683,10 @@ fn redirect(location: &str) -> Response<String> {
     res
 }
 
-fn json(value: &serde_json::Value) -> Response<String> {
+/// A JSON answer of the sign-in routes: never cached.
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<String> {
     let mut res = Response::new(value.to_string());
+    *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut()

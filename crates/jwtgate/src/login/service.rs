@@ -207,15 +207,7 @@ where
             let limited = http_body_util::Limited::new(body, super::backchannel::MAX_BODY);
             match http_body_util::BodyExt::collect(limited).await {
                 Ok(collected) => Ok(this.handle_with_body(&parts, &collected.to_bytes()).await),
-                Err(_) => {
-                    let mut res = Response::new(r#"{"error":"invalid_request"}"#.to_owned());
-                    *res.status_mut() = StatusCode::BAD_REQUEST;
-                    res.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    Ok(res)
-                }
+                Err(_) => Ok(super::backchannel::invalid_request()),
             }
         })
     }
