@@ -207,20 +207,7 @@ impl Mirror {
     /// Adds (or widens) entries, as they arrive from the store's change log. Expired ones are
     /// skipped.
     pub fn apply(&self, revocations: impl IntoIterator<Item = Revocation>) {
-        let now = crate::jws::claims::now();
-        let mut entries = self.write();
-        let mut full = false;
-        for r in revocations {
-            if r.until > now && !entries.insert(r, self.inner.cap) {
-                full = true;
-            }
-        }
-        self.maybe_prune(&mut entries, now);
-        self.inner.len.store(entries.len, Ordering::Release);
-        #[cfg(feature = "metrics")]
-        metrics::gauge!("jwtgate_revocation_entries").set(entries.len as f64);
-        drop(entries);
-        if full {
+        if !self.insert(revocations) {
             self.overflowed();
         }
     }
@@ -228,12 +215,7 @@ impl Mirror {
     /// Adds one entry written in this process, unless the cap refuses it (then nothing
     /// changes: the store refused the write, so the mirror is still complete).
     pub(crate) fn admit(&self, revocation: Revocation) -> Result<(), super::StoreError> {
-        let now = crate::jws::claims::now();
-        let mut entries = self.write();
-        let fits = revocation.until <= now || entries.insert(revocation, self.inner.cap);
-        self.maybe_prune(&mut entries, now);
-        self.inner.len.store(entries.len, Ordering::Release);
-        if fits {
+        if self.insert([revocation]) {
             Ok(())
         } else {
             Err(super::StoreError::new(format!(
@@ -241,6 +223,24 @@ impl Mirror {
                 self.inner.cap
             )))
         }
+    }
+
+    /// Adds (or widens) entries, skipping ended ones, and publishes the count; `false` when
+    /// the cap refused one.
+    fn insert(&self, revocations: impl IntoIterator<Item = Revocation>) -> bool {
+        let now = crate::jws::claims::now();
+        let mut entries = self.write();
+        let mut fits = true;
+        for r in revocations {
+            if r.until > now && !entries.insert(r, self.inner.cap) {
+                fits = false;
+            }
+        }
+        self.maybe_prune(&mut entries, now);
+        self.inner.len.store(entries.len, Ordering::Release);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("jwtgate_revocation_entries").set(entries.len as f64);
+        fits
     }
 
     /// Loads the store's whole set (after a start or a reconnect): what the mirror missed is
