@@ -50,6 +50,18 @@ fn write_config(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs `jwtgate ARGS`, which must exit with code 2; what it wrote to stderr.
+fn exits_2<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = command().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 fn command() -> Command {
     let mut c = Command::new(BIN);
     c.env("COOKIE_SECRET", "cookie-secret-cookie-secret-0032")
@@ -1058,24 +1070,23 @@ async fn revoke_writes_to_the_store_every_serve_instance_follows() {
             "no validator named \"nope\"",
         ),
     ] {
-        let out = command()
-            .args(["revoke", "--config"])
-            .arg(&config)
-            .args(&args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let stderr = exits_2(
+            ["revoke".as_ref(), "--config".as_ref(), config.as_os_str()]
+                .into_iter()
+                .chain(args.iter().map(AsRef::as_ref)),
+        );
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
-    let out = command()
-        .args(["revoke", "--config"])
-        .arg(&plain)
-        .args(["--validator", "demo", "--jti", "x"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no [store] url"));
+    let stderr = exits_2([
+        "revoke".as_ref(),
+        "--config".as_ref(),
+        plain.as_os_str(),
+        "--validator".as_ref(),
+        "demo".as_ref(),
+        "--jti".as_ref(),
+        "x".as_ref(),
+    ]);
+    assert!(stderr.contains("no [store] url"), "{stderr}");
 }
 
 #[tokio::test]
@@ -1194,13 +1205,13 @@ redirect_uri = "http://127.0.0.1/{name}/auth/callback"
             validator("shop", "")
         ),
     );
-    let out = command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&clash)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = exits_2([
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--config".as_ref(),
+        clash.as_os_str(),
+    ]);
     assert!(
         stderr.contains("path \"/auth/login\" of validator shop's sign-in routes is also validator billing's sign-in route"),
         "{stderr}"
@@ -1213,13 +1224,13 @@ redirect_uri = "http://127.0.0.1/{name}/auth/callback"
             validator("billing", "login_path = \"auth/login\"\n")
         ),
     );
-    let out = command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = exits_2([
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--config".as_ref(),
+        bad.as_os_str(),
+    ]);
     assert!(
         stderr.contains("jwtgate.toml:13:1: validator \"billing\": key `login.login_path`: \"auth/login\" is not a route path"),
         "{stderr}"

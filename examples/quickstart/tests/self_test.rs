@@ -1,6 +1,24 @@
 //! The quickstart starts, discovers its demo issuer's keys and answers as it prints.
 
+use std::ffi::OsStr;
 use std::process::Command;
+
+/// `quickstart --listen 127.0.0.1:0 --self-test ARGS`, which must succeed; what it printed.
+fn self_test(args: &[&OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args(["--listen", "127.0.0.1:0", "--self-test"])
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("quickstart runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
 
 #[test]
 fn quickstart_self_test_passes() {
@@ -9,18 +27,7 @@ fn quickstart_self_test_passes() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-self-test");
     let _ = std::fs::remove_dir_all(&dir);
     let db = dir.join("not-yet").join("quickstart.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args(["--listen", "127.0.0.1:0", "--self-test", "--database"])
-        .arg(&db)
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("quickstart runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = self_test(&["--database".as_ref(), db.as_os_str()]);
     assert!(
         stdout.contains("curl -i -H 'Authorization: Bearer ey"),
         "{stdout}"
@@ -53,17 +60,7 @@ fn quickstart_runs_on_its_default_database_path() {
     // quickstart creates when cargo builds elsewhere (CARGO_TARGET_DIR); a second run finds the
     // demo user already registered and passes all the same.
     for _ in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-            .args(["--listen", "127.0.0.1:0", "--self-test"])
-            .env("RUST_LOG", "off")
-            .output()
-            .expect("quickstart runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = self_test(&[]);
         let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/quickstart.db");
         assert!(
             stdout.contains(&format!("users list --database-url sqlite://{default}")),
@@ -84,25 +81,13 @@ fn quickstart_keeps_sign_outs_on_redis_when_given_one() {
         return;
     };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-redis");
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--self-test",
-            "--redis",
-            &url,
-            "--database",
-        ])
-        .arg(dir.join("quickstart.db"))
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("quickstart runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let db = dir.join("quickstart.db");
+    let stdout = self_test(&[
+        "--redis".as_ref(),
+        url.as_ref(),
+        "--database".as_ref(),
+        db.as_os_str(),
+    ]);
     assert!(
         stdout.contains(&format!("sign-outs live on Redis at {url}")),
         "{stdout}"
