@@ -241,13 +241,75 @@ pub trait RevocationStore: Send + Sync + 'static {
 #[cfg(all(test, feature = "metrics"))]
 mod metrics_tests {
     use axum::body::Body;
-    use http::Request;
+    use http::{Request, StatusCode};
     use tower::ServiceExt as _;
 
-    use super::Target;
-    use crate::{Algorithm, KeySource, Registry, User, Validator};
+    use super::{Mirror, Revocation, RevocationStore, StoreError, Target};
+    use crate::directory::BoxFuture;
+    use crate::{Algorithm, Registry, RegistryBuilder, User, Validator};
 
     const SECRET: &str = "thesecret-thesecret-thesecret-32";
+
+    fn build(builder: RegistryBuilder) -> Registry {
+        builder
+            .validator(
+                Validator::new("v")
+                    .issuer("i")
+                    .audience("a")
+                    .algorithm(Algorithm::HS256)
+                    .key(crate::KeySource::secret(SECRET))
+                    .user(User::claim("sub")),
+            )
+            .build()
+            .unwrap()
+    }
+
+    /// The status of `path` on `app` with a bearer token of `extra` claims (`iss`, `aud`,
+    /// `sub` and `exp` given).
+    async fn status(app: &axum::Router, path: &str, extra: serde_json::Value) -> StatusCode {
+        let mut claims = serde_json::json!({
+            "iss": "i", "aud": "a", "sub": "ada", "exp": crate::jws::claims::now() + 60,
+        });
+        if let (Some(c), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
+            c.extend(extra);
+        }
+        let token = jwtgate_test::mint(
+            &jwtgate_test::TestKey::hmac(SECRET),
+            "HS256",
+            serde_json::json!({}),
+            &claims,
+        );
+        let req = Request::get(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    fn routes(registry: &Registry) -> axum::Router {
+        axum::Router::new()
+            .route("/x", axum::routing::get(|| async { "ok" }))
+            .route_layer(registry.layer("jwt_v").unwrap())
+            .route_service("/healthz", registry.health_service())
+    }
+
+    /// A store that never confirms its mirror and fails every write.
+    struct Away;
+
+    impl RevocationStore for Away {
+        fn name(&self) -> &'static str {
+            "away"
+        }
+        fn revoke<'a>(&'a self, _: &'a Revocation) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(async { Err(StoreError::new("connection refused")) })
+        }
+        fn follow(&self, mirror: Mirror) {
+            mirror.report_error(&StoreError::new("connection refused"));
+        }
+        fn first_use<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(async { Ok(true) })
+        }
+    }
 
     /// What revocation records through the `metrics` facade, read back as Prometheus text.
     #[test]
@@ -260,83 +322,22 @@ mod metrics_tests {
             .unwrap();
         metrics::with_local_recorder(&recorder, || {
             rt.block_on(async {
-                let registry = Registry::builder()
-                    .validator(
-                        Validator::new("v")
-                            .issuer("i")
-                            .audience("a")
-                            .algorithm(Algorithm::HS256)
-                            .key(KeySource::secret(SECRET))
-                            .user(User::claim("sub")),
-                    )
-                    .build()
-                    .unwrap();
+                let registry = build(Registry::builder());
                 registry
                     .revoker()
                     .revoke("v", Target::Token("gone".into()))
                     .await
                     .unwrap();
-                let app = axum::Router::new()
-                    .route("/x", axum::routing::get(|| async { "ok" }))
-                    .route_layer(registry.layer("jwt_v").unwrap())
-                    .route_service("/healthz", registry.health_service());
-                let claims = serde_json::json!({
-                    "iss": "i", "aud": "a", "sub": "ada", "jti": "gone",
-                    "exp": crate::jws::claims::now() + 60,
-                });
-                let token = jwtgate_test::mint(
-                    &jwtgate_test::TestKey::hmac(SECRET),
-                    "HS256",
-                    serde_json::json!({}),
-                    &claims,
+                let app = routes(&registry);
+                let revoked = serde_json::json!({"jti": "gone"});
+                assert_eq!(status(&app, "/x", revoked).await, StatusCode::UNAUTHORIZED);
+                assert_eq!(
+                    status(&app, "/healthz", serde_json::json!({})).await,
+                    StatusCode::OK
                 );
-                let req = Request::get("/x")
-                    .header("authorization", format!("Bearer {token}"))
-                    .body(Body::empty())
-                    .unwrap();
-                assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 401);
-                let req = Request::get("/healthz").body(Body::empty()).unwrap();
-                assert_eq!(app.oneshot(req).await.unwrap().status(), 200);
-            });
-        });
-        // A store that never confirms its mirror: refused requests and the store's errors
-        // are counted too.
-        struct Away;
-        impl super::RevocationStore for Away {
-            fn name(&self) -> &'static str {
-                "away"
-            }
-            fn revoke<'a>(
-                &'a self,
-                _: &'a super::Revocation,
-            ) -> crate::directory::BoxFuture<'a, Result<(), super::StoreError>> {
-                Box::pin(async { Err(super::StoreError::new("connection refused")) })
-            }
-            fn follow(&self, mirror: super::Mirror) {
-                mirror.report_error(&super::StoreError::new("connection refused"));
-            }
-            fn first_use<'a>(
-                &'a self,
-                _: &'a str,
-                _: u64,
-            ) -> crate::directory::BoxFuture<'a, Result<bool, super::StoreError>> {
-                Box::pin(async { Ok(true) })
-            }
-        }
-        metrics::with_local_recorder(&recorder, || {
-            rt.block_on(async {
-                let registry = Registry::builder()
-                    .validator(
-                        Validator::new("v")
-                            .issuer("i")
-                            .audience("a")
-                            .algorithm(Algorithm::HS256)
-                            .key(KeySource::secret(SECRET))
-                            .user(User::claim("sub")),
-                    )
-                    .store(Away)
-                    .build()
-                    .unwrap();
+                // A store that never confirms its mirror: refused requests and the store's
+                // errors are counted too.
+                let registry = build(Registry::builder().store(Away));
                 assert!(
                     registry
                         .revoker()
@@ -344,24 +345,11 @@ mod metrics_tests {
                         .await
                         .is_err()
                 );
-                let app = axum::Router::new()
-                    .route("/x", axum::routing::get(|| async { "ok" }))
-                    .route_layer(registry.layer("jwt_v").unwrap());
-                let claims = serde_json::json!({
-                    "iss": "i", "aud": "a", "sub": "ada",
-                    "exp": crate::jws::claims::now() + 60,
-                });
-                let token = jwtgate_test::mint(
-                    &jwtgate_test::TestKey::hmac(SECRET),
-                    "HS256",
-                    serde_json::json!({}),
-                    &claims,
+                let app = routes(&registry);
+                assert_eq!(
+                    status(&app, "/x", serde_json::json!({})).await,
+                    StatusCode::SERVICE_UNAVAILABLE
                 );
-                let req = Request::get("/x")
-                    .header("authorization", format!("Bearer {token}"))
-                    .body(Body::empty())
-                    .unwrap();
-                assert_eq!(app.oneshot(req).await.unwrap().status(), 503);
             });
         });
         let text = handle.render();
