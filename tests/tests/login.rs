@@ -7,13 +7,16 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtgate::revocation::{MemoryStore, Target};
+use jwtgate::revocation::Target;
 use jwtgate::{Algorithm, CookieMode, KeySource, Preset, Registry, User, Validator, login::Login};
 use jwtgate_test::{Provider, TestKey, jwks};
 use jwtgate_tests::whoami;
+
+mod support;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
+use support::Shared;
 
 const HTML: &str = "text/html,application/xhtml+xml";
 
@@ -123,42 +126,6 @@ where
         }
         assert!(std::time::Instant::now() < deadline, "not within 1 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A store two instances share: Redis under a fresh prefix when the tests have one
-/// (`JWTGATE_TEST_REDIS_URL`), else one memory store.
-#[derive(Clone)]
-enum Shared {
-    Memory(MemoryStore),
-    Redis { url: String, prefix: String },
-}
-
-impl Shared {
-    fn new(test: &str) -> Self {
-        match std::env::var("JWTGATE_TEST_REDIS_URL") {
-            Ok(url) => Self::Redis {
-                url,
-                prefix: format!(
-                    "login-{test}:{}:{}:",
-                    std::process::id(),
-                    jwtgate_test::now()
-                ),
-            },
-            Err(_) => Self::Memory(MemoryStore::new()),
-        }
-    }
-
-    fn apply(&self, builder: jwtgate::RegistryBuilder) -> jwtgate::RegistryBuilder {
-        match self {
-            Self::Memory(store) => builder.store(store.clone()),
-            Self::Redis { url, prefix } => builder.store(
-                jwtgate_redis::RedisStore::new(
-                    jwtgate_redis::RedisSettings::new(url.as_str()).prefix(prefix.as_str()),
-                )
-                .unwrap(),
-            ),
-        }
     }
 }
 
@@ -329,16 +296,25 @@ async fn the_authorization_code_flow_end_to_end() {
         query(end, "post_logout_redirect_uri").unwrap(),
         format!("{}/", site.base)
     );
-    // A browser logout (GET or POST) is a redirect to the same place.
+    // The provider is told which session ends: the sign-in's own ID token as the hint.
+    let hint = query(end, "id_token_hint").unwrap();
+    let claims = jwt_claims(&hint);
+    assert_eq!(
+        (&claims["sub"], &claims["aud"]),
+        (&json!("ada"), &json!("web"))
+    );
+    // A browser logout (GET or POST) is a redirect to the same place; without a session
+    // there is no hint to give.
     let res = site
         .http
         .post(format!("{}/auth/logout", site.base))
         .send()
         .await
         .unwrap();
+    let (without_hint, _) = end.split_once("&id_token_hint=").unwrap();
     assert_eq!(
         (res.status().as_u16(), location(&res)),
-        (302, end.to_owned())
+        (302, without_hint.to_owned())
     );
 }
 
@@ -358,7 +334,7 @@ impl Site {
 
 #[tokio::test]
 async fn a_sign_out_holds_on_every_instance_sharing_the_store() {
-    let store = Shared::new("sign_out");
+    let store = Shared::new("login-sign_out");
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key, "k1");
@@ -596,6 +572,13 @@ async fn return_targets_never_leave_the_app() {
             .unwrap();
         assert_eq!(return_to(&pending), "/", "{asked}");
     }
+}
+
+/// The claims of a JWT, unverified (to look at what jwtgate sent).
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn url_encode(s: &str) -> String {
@@ -877,7 +860,7 @@ fn cookie_claim(cookie: &str, claim: &str) -> Value {
 #[tokio::test]
 async fn the_back_channel_logout_revokes_what_the_provider_names_and_nothing_else() {
     const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-    let store = Shared::new("back_channel");
+    let store = Shared::new("login-back_channel");
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk("k1", "RS256")])).await;
     provider.enable_login(key.clone(), "k1");

@@ -11,6 +11,8 @@ pub(crate) struct Keys {
     /// STREAM: every write, in order (followed by every instance).
     pub(crate) log: String,
     used: String,
+    sessions: String,
+    locks: String,
 }
 
 impl Keys {
@@ -19,7 +21,19 @@ impl Keys {
             entries: format!("{prefix}{{revocations}}:entries"),
             log: format!("{prefix}{{revocations}}:log"),
             used: format!("{prefix}used:"),
+            sessions: format!("{prefix}session:"),
+            locks: format!("{prefix}session-lock:"),
         }
+    }
+
+    /// A session record's name (the core's key: validator and session id).
+    pub(crate) fn session(&self, key: &str) -> String {
+        format!("{}{key}", self.sessions)
+    }
+
+    /// A session lock's name.
+    pub(crate) fn lock(&self, key: &str) -> String {
+        format!("{}{key}", self.locks)
     }
 
     /// A one-time key's name: its SHA-256, so no identifier is spelled out in key names

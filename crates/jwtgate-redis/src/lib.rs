@@ -29,6 +29,11 @@
 //! # }
 //! ```
 //!
+//! The same store keeps sign-ins' session records (`<prefix>session:<validator>/<id>`, sealed
+//! by jwtgate: Redis never sees a token) and their refresh locks
+//! (`<prefix>session-lock:...`, taken with `SET NX PX`, renewed and released only by their
+//! holder): a session signed in on one instance is refreshed once, on any of them.
+//!
 //! From a config file, `[store] url` (and `prefix`) are read by
 //! [`RedisSettings::from_config`]; jwtgate reads the other keys of the table.
 //!
@@ -39,6 +44,7 @@ mod error;
 mod follow;
 mod keys;
 mod reply;
+mod sessions;
 mod settings;
 mod store;
 

@@ -124,7 +124,7 @@ impl RedisStore {
         Ok(client)
     }
 
-    async fn writer(&self) -> Result<ConnectionManager, StoreError> {
+    pub(crate) async fn writer(&self) -> Result<ConnectionManager, StoreError> {
         if let Some(writer) = self.lock_writer().as_ref() {
             return Ok(writer.clone());
         }
@@ -144,7 +144,7 @@ impl RedisStore {
 
     /// Forgets the writer after a connection fault or a write refused by a replica (a
     /// failover): the next write connects again, to the master of the moment.
-    fn writer_failed(&self, e: &redis::RedisError) {
+    pub(crate) fn writer_failed(&self, e: &redis::RedisError) {
         if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_timeout()
@@ -324,5 +324,9 @@ impl RevocationStore for RedisStore {
                 store_error("replay check", &e)
             })
         })
+    }
+
+    fn sessions(&self) -> Option<Arc<dyn jwtgate::session::SessionStore>> {
+        Some(Arc::new(self.clone()))
     }
 }

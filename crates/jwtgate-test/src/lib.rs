@@ -324,7 +324,29 @@ struct Grant {
     sid: String,
 }
 
+/// A refresh token handed out by `/token`, waiting to be spent (once: they rotate).
+struct Refreshable {
+    client_id: String,
+    user: String,
+    sid: String,
+}
+
+/// What the token endpoint does with sessions: lifetimes, delays, refresh tokens.
+struct Sessions {
+    /// Lifetime of the ID and access tokens it issues, in seconds.
+    lifetime: u64,
+    /// How long a refresh grant takes to answer.
+    refresh_delay: Duration,
+    refresh_tokens: HashMap<String, Refreshable>,
+    /// Refresh grants answered so far (refused ones included).
+    refresh_grants: usize,
+    /// Tokens sent to the revocation endpoint (RFC 7009).
+    revoked: Vec<String>,
+    next: usize,
+}
+
 struct ProviderState {
+    sessions: Mutex<Sessions>,
     login_key: Mutex<Option<(TestKey, String)>>,
     grants: Mutex<HashMap<String, Grant>>,
     next_code: AtomicUsize,
@@ -393,6 +415,14 @@ impl Provider {
     pub fn serve_at(listener: tokio::net::TcpListener, keys_path: &str, jwks: Value) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(ProviderState {
+            sessions: Mutex::new(Sessions {
+                lifetime: 300,
+                refresh_delay: Duration::ZERO,
+                refresh_tokens: HashMap::new(),
+                refresh_grants: 0,
+                revoked: Vec::new(),
+                next: 1,
+            }),
             login_key: Mutex::new(None),
             grants: Mutex::new(HashMap::new()),
             next_code: AtomicUsize::new(1),
@@ -423,6 +453,7 @@ impl Provider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/authorize", get(authorize_form).post(authorize_submit))
             .route("/token", axum::routing::post(token))
+            .route("/revoke", axum::routing::post(revoke))
             .route("/logout", get(end_session))
             .route(
                 "/cdn-cgi/access/login/{host}",
@@ -485,6 +516,42 @@ impl Provider {
     /// `public <id>`.
     pub fn client_auth(&self) -> Vec<String> {
         self.state.client_auth.lock().expect("lock").clone()
+    }
+
+    /// How long the ID and access tokens of sign-ins and refreshes live (default 300 s).
+    pub fn set_token_lifetime(&self, secs: u64) {
+        self.state.sessions.lock().expect("lock").lifetime = secs;
+    }
+
+    /// How long a refresh grant takes to answer (default: at once).
+    pub fn set_refresh_delay(&self, delay: Duration) {
+        self.state.sessions.lock().expect("lock").refresh_delay = delay;
+    }
+
+    /// Refresh grants asked for so far (refused ones included).
+    pub fn refresh_grants(&self) -> usize {
+        self.state.sessions.lock().expect("lock").refresh_grants
+    }
+
+    /// Refresh tokens still valid (each is spent by one refresh: they rotate).
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        let sessions = self.state.sessions.lock().expect("lock");
+        sessions.refresh_tokens.keys().cloned().collect()
+    }
+
+    /// Revokes every refresh token, as a provider's admin ending sessions would.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state
+            .sessions
+            .lock()
+            .expect("lock")
+            .refresh_tokens
+            .clear();
+    }
+
+    /// Tokens sent to the revocation endpoint (RFC 7009) so far.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.state.sessions.lock().expect("lock").revoked.clone()
     }
 
     /// Requests to `/token` so far.
@@ -559,6 +626,7 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Response {
         "authorization_endpoint": format!("{}/authorize", state.base),
         "token_endpoint": format!("{}/token", state.base),
         "end_session_endpoint": format!("{}/logout", state.base),
+        "revocation_endpoint": format!("{}/revoke", state.base),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -689,6 +757,9 @@ async fn token(
             .into_response()
     };
     let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    if field("grant_type") == "refresh_token" {
+        return refresh(&state, &field("refresh_token")).await;
+    }
     let Some(grant) = state.grants.lock().expect("lock").remove(&field("code")) else {
         return invalid("unknown or used code");
     };
@@ -730,23 +801,99 @@ async fn token(
     {
         return invalid("client, redirect_uri or code_verifier does not match");
     }
+    let nonce = state
+        .forced_nonce
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or(grant.nonce);
+    issue_tokens(
+        &state,
+        Refreshable {
+            client_id: grant.client_id,
+            user: grant.user,
+            sid: grant.sid,
+        },
+        Some(&nonce),
+    )
+}
+
+/// A token response for a sign-in (with its `nonce`) or a refresh: an ID token, an access
+/// token and a new refresh token.
+fn issue_tokens(state: &ProviderState, who: Refreshable, nonce: Option<&str>) -> Response {
     let Some((key, kid)) = state.login_key.lock().expect("lock").clone() else {
-        return invalid("login is not enabled");
+        return bad_request("login is not enabled");
     };
     let t = now();
-    let claims = json!({
-        "iss": state.base, "aud": grant.client_id, "sub": grant.user,
-        "email": format!("{}@example.com", grant.user), "name": grant.user,
-        "nonce": state.forced_nonce.lock().expect("lock").clone().unwrap_or(grant.nonce),
-        "sid": grant.sid, "iat": t, "exp": t + 300,
+    let mut sessions = state.sessions.lock().expect("lock");
+    let lifetime = sessions.lifetime;
+    let mut claims = json!({
+        "iss": state.base, "aud": who.client_id, "sub": who.user,
+        "email": format!("{}@example.com", who.user), "name": who.user,
+        "sid": who.sid, "iat": t, "exp": t + lifetime,
     });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
     let id_token = mint(&key, "RS256", json!({"kid": kid}), &claims);
+    let access = json!({
+        "iss": state.base, "aud": "api", "sub": who.user, "iat": t, "exp": t + lifetime,
+        "jti": format!("at-{}", sessions.next),
+    });
+    let access_token = mint(&key, "RS256", json!({"kid": kid}), &access);
+    let refresh_token = format!("rt-{}-{}", sessions.next, b64(t.to_be_bytes()));
+    sessions.next += 1;
+    sessions.refresh_tokens.insert(refresh_token.clone(), who);
     (
         [(header::CONTENT_TYPE, "application/json")],
-        json!({"access_token": id_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 300})
-            .to_string(),
+        json!({
+            "access_token": access_token, "id_token": id_token, "token_type": "Bearer",
+            "expires_in": lifetime, "refresh_token": refresh_token,
+        })
+        .to_string(),
     )
         .into_response()
+}
+
+/// A refresh grant: after the configured delay, the token spent (rotation) for new ones, or
+/// `invalid_grant` for a spent, revoked or unknown one.
+async fn refresh(state: &ProviderState, refresh_token: &str) -> Response {
+    let delay = {
+        let mut sessions = state.sessions.lock().expect("lock");
+        sessions.refresh_grants += 1;
+        sessions.refresh_delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let who = state
+        .sessions
+        .lock()
+        .expect("lock")
+        .refresh_tokens
+        .remove(refresh_token);
+    match who {
+        Some(who) => issue_tokens(state, who, None),
+        None => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": "invalid_grant", "error_description": "refresh token spent or revoked"})
+                .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+/// The revocation endpoint (RFC 7009): the token forgotten, 200 whatever it was.
+async fn revoke(
+    State(state): State<Arc<ProviderState>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let token = f.get("token").cloned().unwrap_or_default();
+    let mut sessions = state.sessions.lock().expect("lock");
+    sessions.refresh_tokens.remove(&token);
+    sessions.revoked.push(token);
+    StatusCode::OK.into_response()
 }
 
 /// The end-session endpoint: a page with a way back.

@@ -29,6 +29,8 @@ use crate::jws::claims::{ClaimError, ClaimRules};
 use crate::jws::key::VerifyingKey;
 use crate::jws::token;
 use crate::secret::Secret;
+use crate::session::SessionOptions;
+use crate::session::record::Sealer;
 use crate::set_cookie::SetCookie;
 
 /// Settings of a validator's cookie mode.
@@ -137,7 +139,11 @@ impl CookieMode {
     }
 
     /// Checks the settings and derives the signing key of validator `validator`.
-    pub(crate) fn compile(&self, validator: &str) -> Result<CompiledCookieMode, Error> {
+    pub(crate) fn compile(
+        &self,
+        validator: &str,
+        sessions: &SessionOptions,
+    ) -> Result<CompiledCookieMode, Error> {
         let bad = |field, what: &str| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
         if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
             return Err(bad(
@@ -183,6 +189,12 @@ impl CookieMode {
             .ok_or_else(|| bad(field, "cookie secret: cannot derive the validator key"))?;
         let verify = VerifyingKey::from_secret(Algorithm::HS256, &derived)
             .map_err(|e| bad(field, &format!("cookie secret: {e}")))?;
+        // A key of its own seals the validator's session records (AES-256-GCM).
+        let context = format!("jwtgate session record v1\0{validator}");
+        let sealer = sign_hs256(&EncodingKey::from_secret(&secret), context.as_bytes())
+            .and_then(|key| Sealer::new(&key))
+            .ok_or_else(|| bad(field, "cookie secret: cannot derive the session key"))?;
+        sessions.check()?;
         Ok(CompiledCookieMode {
             name: self.name(),
             path: self.path.clone(),
@@ -191,6 +203,8 @@ impl CookieMode {
             from_bearer: self.from_bearer,
             sign: EncodingKey::from_secret(&derived),
             verify,
+            sealer: std::sync::Arc::new(sealer),
+            sessions: sessions.clone(),
         })
     }
 }
@@ -204,6 +218,19 @@ pub(crate) struct CompiledCookieMode {
     from_bearer: bool,
     sign: EncodingKey,
     verify: VerifyingKey,
+    /// Seals the validator's session records.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) sealer: std::sync::Arc<Sealer>,
+    pub(crate) sessions: SessionOptions,
+}
+
+/// A session cookie that verified: its claims, its id and, for a sign-in's session, when it
+/// ends.
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
+pub(crate) struct VerifiedSession {
+    pub(crate) claims: std::sync::Arc<ClaimSet>,
+    pub(crate) id: Option<SessionId>,
+    pub(crate) ends: Option<u64>,
 }
 
 /// A cookie-mode session read back from a request.
@@ -214,6 +241,19 @@ pub(crate) enum Session {
         claims: std::sync::Arc<ClaimSet>,
         id: Option<SessionId>,
     },
+    /// A sign-in's session, with a record in the session store: within its timeouts, its
+    /// claims `fresh` (no store read needed) or due a refresh.
+    Stored {
+        claims: std::sync::Arc<ClaimSet>,
+        session: StoredSession,
+        fresh: bool,
+    },
+    /// A sign-in's session past its idle or absolute timeout: this clears it, and its record
+    /// can go.
+    Ended {
+        id: SessionId,
+        clear: Option<HeaderValue>,
+    },
     /// It ran out: no credential, and this clears it.
     Expired(Option<HeaderValue>),
     /// Forged, altered, another validator's, or its claims fail the rules.
@@ -223,35 +263,120 @@ pub(crate) enum Session {
 impl CompiledCookieMode {
     /// Reads the session cookie `value` of a request.
     pub(crate) fn read(&self, value: &str, rules: &ClaimRules, now: u64) -> Session {
-        match self.verify(value, rules, now) {
-            Ok((claims, id)) => Session::Valid { claims, id },
-            Err(Failure::Claim(ClaimError::Expired)) => Session::Expired(self.clear(&self.name)),
-            Err(failure) => Session::Refused(failure),
+        let (claims, header) = match self.verify_signature(value) {
+            Ok(read) => read,
+            Err(failure) => return Session::Refused(failure),
+        };
+        let checked = rules.check(&claims, now);
+        match header {
+            Header::Stored(session) => {
+                if !self.within_timeouts(&session, now) {
+                    return Session::Ended {
+                        id: session.id,
+                        clear: self.clear(&self.name),
+                    };
+                }
+                match checked {
+                    // The cookie's `exp` is jwtgate's own (when its tokens need a refresh),
+                    // compared without leeway.
+                    Ok(()) => {
+                        let fresh = claims
+                            .get("exp")
+                            .and_then(crate::jws::claim_set::RawJson::as_f64)
+                            .is_some_and(|exp| exp > now as f64);
+                        Session::Stored {
+                            claims,
+                            session,
+                            fresh,
+                        }
+                    }
+                    Err(ClaimError::Expired) => Session::Stored {
+                        claims,
+                        session,
+                        fresh: false,
+                    },
+                    Err(e) => Session::Refused(Failure::Claim(e)),
+                }
+            }
+            Header::Plain(id) => match checked {
+                Ok(()) => Session::Valid { claims, id },
+                Err(ClaimError::Expired) => Session::Expired(self.clear(&self.name)),
+                Err(e) => Session::Refused(Failure::Claim(e)),
+            },
         }
+    }
+
+    /// The longest the cookie may live.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_age)
+    }
+
+    /// Whether a sign-in's session is within its absolute and idle timeouts at `now`.
+    pub(crate) fn within_timeouts(&self, session: &StoredSession, now: u64) -> bool {
+        now < session.ends
+            && now
+                < session
+                    .seen
+                    .saturating_add(self.sessions.idle_timeout.as_secs())
     }
 
     /// The cookie to set after a request accepted with `claims`: a session refreshes itself
     /// (keeping its id), a token from a source starts one unless [`CookieMode::from_bearer`]
     /// is off.
     pub(crate) fn refresh(&self, claims: &ClaimSet, via: &Via, now: u64) -> Option<HeaderValue> {
+        if let Via::Stored(session) = via {
+            return self.refresh_stored(claims, session, now);
+        }
         let id = match via {
             Via::Session(Some(id)) => id.clone(),
             // A cookie from before session ids, or a token that starts a session.
             Via::Session(None) => SessionId::new()?,
             Via::Token if self.from_bearer => SessionId::new()?,
-            Via::Token => return None,
+            Via::Token | Via::Stored(_) => return None,
         };
         self.issue(claims, &id, now)
     }
 
     /// Verifies a cookie read back from a request: HS256 with this validator's derived key, then
-    /// the validator's claim rules.
+    /// the validator's claim rules (a sign-in's session: its timeouts, and its claims but for
+    /// `exp`, since it refreshes). Its claims, session id and, for a sign-in, when it ends.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) fn verify(
         &self,
         value: &str,
         rules: &ClaimRules,
         now: u64,
-    ) -> Result<(std::sync::Arc<ClaimSet>, Option<SessionId>), Failure> {
+    ) -> Result<VerifiedSession, Failure> {
+        let (claims, header) = self.verify_signature(value)?;
+        match header {
+            Header::Plain(id) => {
+                rules.check(&claims, now)?;
+                Ok(VerifiedSession {
+                    claims,
+                    id,
+                    ends: None,
+                })
+            }
+            Header::Stored(session) => {
+                if !self.within_timeouts(&session, now) {
+                    return Err(Failure::Claim(ClaimError::Expired));
+                }
+                match rules.check(&claims, now) {
+                    Ok(()) | Err(ClaimError::Expired) => Ok(VerifiedSession {
+                        claims,
+                        id: Some(session.id),
+                        ends: Some(session.ends),
+                    }),
+                    Err(e) => Err(Failure::Claim(e)),
+                }
+            }
+        }
+    }
+
+    /// The claims and header of a cookie this validator signed (HS256 with its derived key);
+    /// the claims are not checked yet.
+    fn verify_signature(&self, value: &str) -> Result<(std::sync::Arc<ClaimSet>, Header), Failure> {
         let token = token::parse(value)?;
         if token.alg.as_str() != Algorithm::HS256.as_str() {
             return Err(Failure::AlgorithmMismatch);
@@ -262,13 +387,12 @@ impl CompiledCookieMode {
         {
             return Err(Failure::BadSignature);
         }
-        rules.check(&token.claims, now)?;
-        // Signed by this validator's key: the header is ours, read for its session id only.
-        let id = token
+        // Signed by this validator's key: the header is ours, read for its session only.
+        let header = token
             .signing_input
             .split_once('.')
-            .and_then(|(header, _)| SessionId::of_header(header));
-        Ok((token.claims, id))
+            .map_or(Header::Plain(None), |(header, _)| Header::read(header));
+        Ok((token.claims, header))
     }
 
     /// `Set-Cookie` values that delete the cookie `name`: same path and attributes, `Max-Age=0`.
@@ -328,11 +452,68 @@ impl CompiledCookieMode {
         if exp <= now {
             return None;
         }
-        // The token's claims as they were signed, with `exp` replaced in place.
+        let header = format!("{SESSION_HEADER}{}{SESSION_HEADER_END}", session.0);
+        self.write(claims, &header, exp, exp - now)
+    }
+
+    /// The cookie of a sign-in's `session` with `claims` fresh until `exp`, seen `now`: it
+    /// lives until the session's idle or absolute timeout, whichever comes first (the browser
+    /// keeps sending it after `exp`, for the refresh).
+    pub(crate) fn issue_stored(
+        &self,
+        claims: &ClaimSet,
+        session: &StoredSession,
+        exp: u64,
+        now: u64,
+    ) -> Option<HeaderValue> {
+        let ends = session
+            .ends
+            .min(now.saturating_add(self.sessions.idle_timeout.as_secs()));
+        if ends <= now {
+            return None;
+        }
+        let header = format!(
+            "{SESSION_HEADER}{}{STORED_ENDS}{}{STORED_SEEN}{now}}}",
+            session.id.0, session.ends
+        );
+        self.write(claims, &header, exp.min(session.ends), ends - now)
+    }
+
+    /// A sign-in's cookie after a request: a new one after a refresh; else only when the
+    /// last one is a minute old (a quarter of the idle timeout when shorter), which keeps
+    /// the idle timeout current without signing a cookie per request.
+    fn refresh_stored(
+        &self,
+        claims: &ClaimSet,
+        session: &StoredSession,
+        now: u64,
+    ) -> Option<HeaderValue> {
+        let exp = match session.refreshed {
+            Some(exp) => exp,
+            None => {
+                let step = (self.sessions.idle_timeout.as_secs() / 4).clamp(1, 60);
+                if now < session.seen.saturating_add(step) {
+                    return None;
+                }
+                let exp = claims.get("exp")?.as_f64()?.floor();
+                exp.clamp(0.0, u64::MAX as f64) as u64
+            }
+        };
+        self.issue_stored(claims, session, exp, now)
+    }
+
+    /// Signs `claims` (their text as they came, with `exp` replaced in place) under `header`
+    /// into a cookie living `max_age` seconds.
+    fn write(
+        &self,
+        claims: &ClaimSet,
+        header: &str,
+        exp: u64,
+        max_age: u64,
+    ) -> Option<HeaderValue> {
         let text = claims.text();
         let at = claims.span("exp")?;
         let json = format!("{}{exp}{}", text.get(..at.start)?, text.get(at.end..)?);
-        let header = format!("{SESSION_HEADER}{}{SESSION_HEADER_END}", session.0);
         let header = URL_SAFE_NO_PAD.encode(header);
         let payload = URL_SAFE_NO_PAD.encode(json);
         let input = format!("{header}.{payload}");
@@ -341,7 +522,7 @@ impl CompiledCookieMode {
             name: &self.name,
             value: &format!("{input}.{signature}"),
             path: &self.path,
-            max_age: exp - now,
+            max_age,
             secure: self.secure,
         }
         .header()
@@ -355,12 +536,95 @@ pub(crate) enum Via {
     Token,
     /// The validator's cookie-mode session, with its id (none in a cookie from before ids).
     Session(Option<SessionId>),
+    /// A sign-in's session, which has a record in the session store.
+    Stored(StoredSession),
+}
+
+impl Via {
+    /// The id of the session it came with, if any.
+    pub(crate) fn session_id(&self) -> Option<&SessionId> {
+        match self {
+            Self::Token | Self::Session(None) => None,
+            Self::Session(Some(id)) => Some(id),
+            Self::Stored(s) => Some(&s.id),
+        }
+    }
+}
+
+/// A sign-in's session as its cookie says (signed): its id, when it ends, when it was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredSession {
+    pub(crate) id: SessionId,
+    /// The absolute timeout's instant.
+    pub(crate) ends: u64,
+    /// The last request that renewed the cookie (the idle timeout counts from it).
+    pub(crate) seen: u64,
+    /// Refreshed during this request: the new claims are fresh until then.
+    pub(crate) refreshed: Option<u64>,
+}
+
+/// What a session cookie's header says.
+enum Header {
+    /// A cookie-mode session (an id, or none from before ids).
+    Plain(Option<SessionId>),
+    Stored(StoredSession),
+}
+
+impl Header {
+    fn read(header: &str) -> Self {
+        // Decoded on the stack: the header is at most 128 bytes.
+        let mut buf = [0u8; 160];
+        let Ok(n) = URL_SAFE_NO_PAD.decode_slice(header, &mut buf) else {
+            return Self::Plain(None);
+        };
+        let Some(rest) = buf
+            .get(..n)
+            .and_then(|b| b.strip_prefix(SESSION_HEADER.as_bytes()))
+        else {
+            return Self::Plain(None);
+        };
+        let Some((id, rest)) = rest.split_at_checked(22) else {
+            return Self::Plain(None);
+        };
+        let Some(id) = SessionId::of_bytes(id) else {
+            return Self::Plain(None);
+        };
+        if rest == SESSION_HEADER_END.as_bytes() {
+            return Self::Plain(Some(id));
+        }
+        let stored = (|| {
+            let rest = rest.strip_prefix(STORED_ENDS.as_bytes())?;
+            let at = rest.iter().position(|b| !b.is_ascii_digit())?;
+            let (ends, rest) = rest.split_at(at);
+            let seen = rest
+                .strip_prefix(STORED_SEEN.as_bytes())?
+                .strip_suffix(b"}")?;
+            Some(StoredSession {
+                id: id.clone(),
+                ends: digits(ends)?,
+                seen: digits(seen)?,
+                refreshed: None,
+            })
+        })();
+        stored.map_or(Self::Plain(None), Self::Stored)
+    }
+}
+
+/// A decimal number of at most 15 digits.
+fn digits(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 15 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// A session cookie's JWS header, exactly as jwtgate writes it, around the session id: read
 /// back on every request by comparing bytes, not by parsing JSON (it is signed by us).
 const SESSION_HEADER: &str = r#"{"alg":"HS256","typ":"JWT","session":""#;
 const SESSION_HEADER_END: &str = r#""}"#;
+/// A sign-in's session header goes on with its two instants.
+const STORED_ENDS: &str = r#"","ends":"#;
+const STORED_SEEN: &str = r#","seen":"#;
 
 /// A browser session's own id: 128 random bits, base64url. It names the session in a
 /// revocation; it grants nothing by itself (the cookie's signature does).
@@ -375,22 +639,24 @@ impl SessionId {
         Some(Self(URL_SAFE_NO_PAD.encode(bytes).into()))
     }
 
-    /// The id in a session cookie's header (base64url, as the cookie has it): 22 base64url
-    /// characters; `None` for the header of a cookie from before session ids, or any other.
-    fn of_header(header: &str) -> Option<Self> {
-        // Decoded on the stack: the header is 66 bytes.
-        let mut buf = [0u8; 96];
-        let n = URL_SAFE_NO_PAD.decode_slice(header, &mut buf).ok()?;
-        let id = buf
-            .get(..n)?
-            .strip_prefix(SESSION_HEADER.as_bytes())?
-            .strip_suffix(SESSION_HEADER_END.as_bytes())?;
+    /// A session id as a cookie's header holds it: 22 base64url characters.
+    fn of_bytes(id: &[u8]) -> Option<Self> {
         let id = std::str::from_utf8(id).ok()?;
         (id.len() == 22
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .then(|| Self(id.into()))
+    }
+
+    /// The id in a plain session cookie's header; `None` for one from before ids, a sign-in's,
+    /// or any other.
+    #[cfg(test)]
+    fn of_header(header: &str) -> Option<Self> {
+        match Header::read(header) {
+            Header::Plain(id) => id,
+            Header::Stored(_) => None,
+        }
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -421,12 +687,17 @@ mod tests {
     #[test]
     fn validates_settings() {
         let ok = CookieMode::new("demo_auth").secret(vec![1; 32]);
-        assert!(ok.compile("v").is_ok());
-        let err = ok.clone().path("no-slash").compile("v").err().unwrap();
+        assert!(ok.compile("v", &SessionOptions::new()).is_ok());
+        let err = ok
+            .clone()
+            .path("no-slash")
+            .compile("v", &SessionOptions::new())
+            .err()
+            .unwrap();
         assert_eq!(err.field(), Some("cookie.path"));
         let err = CookieMode::new("bad name")
             .secret(vec![1; 32])
-            .compile("v")
+            .compile("v", &SessionOptions::new())
             .err()
             .unwrap();
         assert_eq!(
@@ -438,26 +709,34 @@ mod tests {
         );
         let err = CookieMode::new("x")
             .secret(vec![1; 8])
-            .compile("v")
+            .compile("v", &SessionOptions::new())
             .err()
             .unwrap();
         assert_eq!(err.kind(), &ErrorKind::WeakSecret);
         assert_eq!(err.field(), Some("cookie.secret"));
-        let err = CookieMode::new("x").compile("v").err().unwrap();
+        let err = CookieMode::new("x")
+            .compile("v", &SessionOptions::new())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("needs a secret"));
         assert!(!format!("{ok:?}").contains("[1, 1"));
     }
 
     #[test]
     fn a_secure_cookie_on_slash_gets_the_host_prefix() {
-        let name = |mode: CookieMode| mode.secret(vec![1; 32]).compile("v").unwrap().name;
+        let name = |mode: CookieMode| {
+            mode.secret(vec![1; 32])
+                .compile("v", &SessionOptions::new())
+                .unwrap()
+                .name
+        };
         assert_eq!(name(CookieMode::new("c")), "__Host-c");
         assert_eq!(name(CookieMode::new("c").path("/app")), "c");
         assert_eq!(name(CookieMode::new("c").secure(false)), "c");
         assert_eq!(name(CookieMode::new("c").host_prefix(false)), "c");
         let set = CookieMode::new("c")
             .secret(vec![1; 32])
-            .compile("v")
+            .compile("v", &SessionOptions::new())
             .unwrap()
             .clear("__Host-c")
             .unwrap();
@@ -496,7 +775,7 @@ mod tests {
             .secret(vec![1; 32])
             .path("/app")
             .secure(false)
-            .compile("v")
+            .compile("v", &SessionOptions::new())
             .unwrap();
         let claims = ClaimSet::parse(r#"{"exp": 1000100.5}"#.into()).unwrap();
         let id = SessionId::new().unwrap();
@@ -513,7 +792,10 @@ mod tests {
     #[test]
     fn sealed_cookies_open_only_with_their_validator_and_name() {
         let mode = CookieMode::new("c").secret(vec![1; 32]).secure(false);
-        let (a, b) = (mode.compile("a").unwrap(), mode.compile("b").unwrap());
+        let (a, b) = (
+            mode.compile("a", &SessionOptions::new()).unwrap(),
+            mode.compile("b", &SessionOptions::new()).unwrap(),
+        );
         let set = a.seal("pending", b"{\"x\":1}", 600).unwrap();
         let set = set.to_str().unwrap();
         assert!(
@@ -539,7 +821,10 @@ mod tests {
     #[test]
     fn a_cookie_verifies_only_for_the_validator_that_issued_it() {
         let mode = CookieMode::new("c").secret(vec![1; 32]);
-        let (a, b) = (mode.compile("a").unwrap(), mode.compile("b").unwrap());
+        let (a, b) = (
+            mode.compile("a", &SessionOptions::new()).unwrap(),
+            mode.compile("b", &SessionOptions::new()).unwrap(),
+        );
         let rules = ClaimRules {
             issuers: vec!["i".into()],
             audiences: vec!["x".into()],
@@ -555,7 +840,11 @@ mod tests {
         let value = value.strip_prefix("__Host-c=").unwrap();
         // The token's claims as signed, `exp` shortened to the cookie's life; the session id
         // comes back with them.
-        let (back, back_id) = a.verify(value, &rules, 1_000_000).unwrap();
+        let VerifiedSession {
+            claims: back,
+            id: back_id,
+            ..
+        } = a.verify(value, &rules, 1_000_000).unwrap();
         assert_eq!(back_id, Some(id.clone()));
         let exp = 1_000_000 + CookieMode::new("c").max_age.as_secs();
         assert_eq!(
@@ -572,7 +861,7 @@ mod tests {
             let set = a.refresh(&claims, via, 1_000_000).unwrap();
             let value = set.to_str().unwrap().split(';').next().unwrap();
             let value = value.split_once('=').unwrap().1.to_owned();
-            a.verify(&value, &rules, 1_000_000).unwrap().1.unwrap()
+            a.verify(&value, &rules, 1_000_000).unwrap().id.unwrap()
         };
         assert_eq!(again(&Via::Session(Some(id.clone()))), id);
         let fresh = again(&Via::Session(None));

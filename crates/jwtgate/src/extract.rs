@@ -258,3 +258,48 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequestParts<S> for Claims
         identity(parts)?.map(claims).transpose()
     }
 }
+
+/// The access token of the request's sign-in session (see
+/// [`session`](crate::session)): 401 without a session, 503 when the store cannot be read.
+impl<S: Send + Sync> FromRequestParts<S> for crate::session::AccessToken {
+    type Rejection = crate::session::AccessTokenError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Self::of(parts).await
+    }
+}
+
+impl IntoResponse for crate::session::AccessTokenError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::Unavailable(e) => {
+                tracing::warn!(error = %e, "session store unavailable for the access token");
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            }
+            _ => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        };
+        let body = serde_json::json!({ "error": code, "error_description": self.to_string() });
+        let mut res = (status, body.to_string()).into_response();
+        let headers = res.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            );
+        } else {
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        res
+    }
+}

@@ -25,6 +25,11 @@ pub(crate) enum Failure {
     },
     /// A Cloudflare Access service token where the validator does not accept them.
     ServiceToken,
+    /// A signed-in session cannot be read or refreshed now (its store or the provider).
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    SessionUnavailable {
+        retry_after: u64,
+    },
 }
 
 impl Failure {
@@ -49,6 +54,9 @@ impl Failure {
                 "signing keys are unavailable: the issuer's discovery document names another issuer"
             }
             Self::ServiceToken => "service tokens are not accepted",
+            Self::SessionUnavailable { .. } => {
+                "the session cannot be renewed right now; try again in a moment"
+            }
         }
     }
 }

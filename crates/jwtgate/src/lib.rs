@@ -60,6 +60,8 @@
 //! | [`authz`] | scope and role requirements |
 //! | [`directory`] | the extension points: user resolvers and directories, partner directories |
 //! | [`login`] | browser sign-in and sign-out (feature `login`) |
+//! | [`session`] | sign-ins' sessions: timeouts, refresh, where they are stored, the access token relay |
+//! | [`revocation`] | sign-outs and revoked tokens on every instance |
 //! | [`remote`] | remote key sets: options and cache state (feature `remote-keys`) |
 //! | [`config`] | a whole setup from a TOML file (feature `config`) |
 //! | [`health`] | a health-check service |
@@ -126,7 +128,9 @@ pub mod remote;
 mod remote;
 pub mod revocation;
 mod secret;
+pub mod session;
 mod set_cookie;
+mod store;
 mod suggest;
 mod token_cache;
 pub mod validator;

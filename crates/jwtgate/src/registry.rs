@@ -64,6 +64,7 @@ pub struct RegistryBuilder {
     token_cache: u64,
     store: Option<Arc<dyn RevocationStore>>,
     store_options: StoreOptions,
+    sessions: Option<Arc<dyn crate::session::SessionStore>>,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -129,6 +130,13 @@ impl RegistryBuilder {
     /// it; see [`revocation`](crate::revocation).
     pub fn store(mut self, store: impl RevocationStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Where sign-ins' session records live, when not in the store's own (see
+    /// [`RevocationStore::sessions`]); without either, in this process.
+    pub fn session_store(mut self, sessions: impl crate::session::SessionStore) -> Self {
+        self.sessions = Some(Arc::new(sessions));
         self
     }
 
@@ -239,6 +247,11 @@ impl RegistryBuilder {
             .map(|v| (v.name.to_string(), v.rules.issuers.clone()))
             .collect();
         let revoker = Revoker::new(store.clone(), issuers, options.retention.as_secs());
+        // Sessions live where revocations do when the store keeps them; else here.
+        let sessions = self
+            .sessions
+            .or_else(|| store.sessions())
+            .unwrap_or_else(|| Arc::new(crate::session::MemorySessions::new()));
         Ok(Registry {
             engine: Arc::new(Engine {
                 realm: Arc::from(self.realm),
@@ -255,6 +268,7 @@ impl RegistryBuilder {
                     store: store.name(),
                 },
                 revoker,
+                sessions,
             }),
         })
     }
@@ -338,6 +352,9 @@ impl crate::login::Site for ValidatorSite {
     fn revoker(&self) -> &Revoker {
         &self.engine.revoker
     }
+    fn sessions(&self) -> &dyn crate::session::SessionStore {
+        &*self.engine.sessions
+    }
 }
 
 impl Registry {
@@ -352,6 +369,7 @@ impl Registry {
             token_cache: crate::token_cache::DEFAULT_CAPACITY,
             store: None,
             store_options: StoreOptions::new(),
+            sessions: None,
         }
     }
 
@@ -599,7 +617,7 @@ mod tests {
             .path("/app")
             .host_prefix(true)
             .secret(vec![1; 32])
-            .compile("b")
+            .compile("b", &crate::session::SessionOptions::new())
             .err()
             .unwrap();
         assert_eq!(

@@ -81,6 +81,10 @@ pub enum RejectionKind {
     /// Sign-outs cannot be confirmed: the revocation store's mirror is not known current.
     /// 503 `temporarily_unavailable` with `Retry-After`.
     RevocationUnavailable,
+    /// A signed-in session's record cannot be read or refreshed right now (the session store
+    /// or the provider's token endpoint cannot be reached): 503 `temporarily_unavailable` with
+    /// `Retry-After`. The session is not ended.
+    SessionUnavailable,
 }
 
 impl RejectionKind {
@@ -99,6 +103,7 @@ impl RejectionKind {
             Self::Internal => "internal",
             Self::Revoked => "revoked",
             Self::RevocationUnavailable => "revocation_unavailable",
+            Self::SessionUnavailable => "session_unavailable",
         }
     }
 }
@@ -235,7 +240,8 @@ impl Rejection {
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
-            | RejectionKind::RevocationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | RejectionKind::RevocationUnavailable
+            | RejectionKind::SessionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => {
                 StatusCode::FORBIDDEN
@@ -256,7 +262,8 @@ impl Rejection {
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
-            | RejectionKind::RevocationUnavailable => "temporarily_unavailable",
+            | RejectionKind::RevocationUnavailable
+            | RejectionKind::SessionUnavailable => "temporarily_unavailable",
             RejectionKind::ProfileIncomplete => "profile_incomplete",
             RejectionKind::Internal => "server_error",
         }
@@ -288,6 +295,7 @@ impl Rejection {
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
             | RejectionKind::RevocationUnavailable
+            | RejectionKind::SessionUnavailable
             | RejectionKind::ProfileIncomplete
             | RejectionKind::Internal => return None,
         };

@@ -67,6 +67,7 @@ pub(super) struct ValidatorToml {
     pub(super) profile_url: Option<Spanned<String>>,
     pub(super) next: Option<Spanned<String>>,
     pub(super) cookie: Option<Spanned<CookieToml>>,
+    pub(super) session: Option<Spanned<SessionToml>>,
     pub(super) remote: Option<Spanned<RemoteToml>>,
     pub(super) login: Option<Spanned<LoginToml>>,
     pub(super) logout: Option<Spanned<LogoutToml>>,
@@ -210,6 +211,16 @@ pub(super) struct CookieToml {
     pub(super) secret_env: Option<Spanned<String>>,
 }
 
+/// `[validator.session]`: how long sign-ins' sessions last (see `SessionOptions`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SessionToml {
+    pub(super) idle_timeout_secs: Option<Spanned<u64>>,
+    pub(super) absolute_timeout_secs: Option<Spanned<u64>>,
+    pub(super) refresh: Option<bool>,
+    pub(super) max_refresh_margin_secs: Option<Spanned<u64>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
@@ -287,6 +298,21 @@ impl ValidatorToml {
                 return found;
             }
         }
+        if top == "session"
+            && let Some(t) = &self.session
+        {
+            let t = t.get_ref();
+            let found = match inner {
+                "idle_timeout_secs" => span(&t.idle_timeout_secs).map(|s| (s, "idle_timeout_secs")),
+                "absolute_timeout_secs" => {
+                    span(&t.absolute_timeout_secs).map(|s| (s, "absolute_timeout_secs"))
+                }
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
         if top == "login"
             && let Some(l) = &self.login
         {
@@ -330,6 +356,7 @@ impl ValidatorToml {
             "profile_url" => span(&self.profile_url).map(|s| (s, "profile_url")),
             "next" => span(&self.next).map(|s| (s, "next")),
             "cookie" => span(&self.cookie).map(|s| (s, "cookie")),
+            "session" => span(&self.session).map(|s| (s, "session")),
             "remote" => span(&self.remote).map(|s| (s, "remote")),
             "login" => span(&self.login).map(|s| (s, "login")),
             "logout" => span(&self.logout).map(|s| (s, "logout")),

@@ -604,6 +604,23 @@ impl Config {
             };
             out = out.cookie(cookie);
         }
+        if let Some(t) = &v.session {
+            let t = t.get_ref();
+            let mut session = crate::session::SessionOptions::new();
+            if let Some(secs) = &t.idle_timeout_secs {
+                session = session.idle_timeout(Duration::from_secs(*secs.get_ref()));
+            }
+            if let Some(secs) = &t.absolute_timeout_secs {
+                session = session.absolute_timeout(Duration::from_secs(*secs.get_ref()));
+            }
+            if let Some(refresh) = t.refresh {
+                session = session.refresh(refresh);
+            }
+            if let Some(secs) = &t.max_refresh_margin_secs {
+                session = session.max_refresh_margin(Duration::from_secs(*secs.get_ref()));
+            }
+            out = out.session(session);
+        }
         #[cfg(feature = "login")]
         {
             if let Some(l) = &v.login {
@@ -1262,6 +1279,39 @@ user = { claim = "sub" }
         assert!(
             err.to_string()
                 .starts_with("app.toml:13:12: validator \"demo\": key `cookie.name`:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn session_timeouts_are_read_and_checked_at_their_keys() {
+        let with =
+            |table: &str| DEMO.replace("cookie = { name", &format!("{table}\ncookie = {{ name"));
+        let registry = load(&with(
+            "session = { idle_timeout_secs = 600, absolute_timeout_secs = 7200, refresh = false, max_refresh_margin_secs = 30 }",
+        ))
+        .unwrap();
+        let mode = registry.engine().validators[0].cookie.as_ref().unwrap();
+        assert_eq!(
+            mode.sessions,
+            crate::session::SessionOptions::new()
+                .idle_timeout(Duration::from_secs(600))
+                .absolute_timeout(Duration::from_secs(7200))
+                .refresh(false)
+                .max_refresh_margin(Duration::from_secs(30))
+        );
+        let err = load(&with(
+            "session = { idle_timeout_secs = 600, absolute_timeout_secs = 60 }",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.toml:12:38: validator \"demo\": key `session.absolute_timeout_secs`: absolute_timeout must be at least idle_timeout"
+        );
+        let err = load(&with("session = { idle = 1 }")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown key `idle`; did you mean `idle_timeout_secs`?"),
             "{err}"
         );
     }

@@ -74,6 +74,7 @@ pub(super) fn profile_redirect(
         validator,
         identity,
         set_cookie,
+        ..
     } = decision
     else {
         return None;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Accepted, Decision, Engine};
+use super::{Accepted, Decision, Engine, Via};
 use crate::directory::{LookupError, LookupErrorKind, UserKey, UserMatch, UserQuery, UserRecord};
 use crate::failure::Failure;
 use crate::identity::{Identity, Payload, ValidatorName};
@@ -88,6 +88,14 @@ pub(super) async fn identify<'e>(
         .cookie
         .as_ref()
         .and_then(|c| c.refresh(payload.claims(), &via, now));
+    let session = match (&via, &v.cookie) {
+        (Via::Stored(s), Some(c)) => Some(crate::session::SessionTokens::new(
+            engine.sessions.clone(),
+            c.sealer.clone(),
+            crate::session::record::key(&v.name, s.id.as_str()),
+        )),
+        _ => None,
+    };
     Ok(Decision::Identified {
         validator: v,
         identity: Identity {
@@ -99,6 +107,7 @@ pub(super) async fn identify<'e>(
             realm: engine.realm.clone(),
         },
         set_cookie,
+        session,
     })
 }
 

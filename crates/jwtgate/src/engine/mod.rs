@@ -66,6 +66,9 @@ pub(crate) struct Engine {
     /// Writes revocations (sign-outs, the back-channel logout).
     #[cfg_attr(not(feature = "login"), allow(dead_code))]
     pub(crate) revoker: Revoker,
+    /// Where sign-ins' session records live.
+    #[cfg_attr(not(feature = "login"), allow(dead_code))]
+    pub(crate) sessions: Arc<dyn crate::session::SessionStore>,
 }
 
 /// The revocation mirror and how a stale one is answered.
@@ -105,6 +108,8 @@ pub(crate) enum Decision<'e> {
         identity: Identity,
         /// Cookie mode's cookie, to set on the response.
         set_cookie: Option<HeaderValue>,
+        /// A sign-in's session: how its tokens are read, if a handler asks.
+        session: Option<crate::session::SessionTokens>,
     },
 }
 
@@ -132,9 +137,13 @@ impl Engine {
             Decision::Identified {
                 identity,
                 set_cookie,
+                session,
                 ..
             } => {
                 parts.extensions.insert(identity);
+                if let Some(session) = session {
+                    parts.extensions.insert(session);
+                }
                 Ok(set_cookie)
             }
         }

@@ -59,10 +59,10 @@ pub(super) fn check(engine: &Engine, accepted: &Accepted<'_>) -> Result<(), Box<
     let Some(probe) = probe else {
         return Ok(());
     };
-    let session = match &accepted.via {
-        Via::Session(Some(id)) => Some(id.as_str()),
-        _ => None,
-    };
+    let session = accepted
+        .via
+        .session_id()
+        .map(crate::cookie::SessionId::as_str);
     let Some(kind) = revocation.mirror.check(probe, session, now) else {
         return Ok(());
     };
@@ -71,14 +71,14 @@ pub(super) fn check(engine: &Engine, accepted: &Accepted<'_>) -> Result<(), Box<
     #[cfg(feature = "metrics")]
     metrics::counter!("jwtgate_revoked_requests_total", "kind" => kind.as_str()).increment(1);
     let description = match (&accepted.via, kind) {
-        (Via::Session(_), _) => "the session was signed out",
+        (Via::Session(_) | Via::Stored(_), _) => "the session was signed out",
         (Via::Token, Revoked::Subject | Revoked::ProviderSession) => {
             "the token's sessions were signed out"
         }
         (Via::Token, _) => "the token was revoked",
     };
     let clear = match &accepted.via {
-        Via::Session(_) => v.cookie.as_ref().and_then(|c| c.clear(&c.name)),
+        Via::Session(_) | Via::Stored(_) => v.cookie.as_ref().and_then(|c| c.clear(&c.name)),
         Via::Token => None,
     };
     Err(Box::new(Refusal::Revoked(

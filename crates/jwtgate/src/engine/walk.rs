@@ -56,6 +56,38 @@ pub(super) async fn walk<'e>(
                         seen = true;
                         Ok((Payload::new(claims), Via::Session(id), None))
                     }
+                    Some(Session::Stored {
+                        claims,
+                        session,
+                        fresh: true,
+                    }) => {
+                        seen = true;
+                        Ok((Payload::new(claims), Via::Stored(session), None))
+                    }
+                    Some(Session::Stored {
+                        claims,
+                        session,
+                        fresh: false,
+                    }) => match resume(engine, v, claims, session, now).await {
+                        Ok((claims, session)) => {
+                            seen = true;
+                            Ok((Payload::new(claims), Via::Stored(session), None))
+                        }
+                        Err(Failure::Missing) => {
+                            cleared.extend(v.cookie.as_ref().and_then(|c| c.clear(&c.name)));
+                            Err(Failure::Missing)
+                        }
+                        Err(failure) => {
+                            seen = true;
+                            Err(failure)
+                        }
+                    },
+                    // Past its idle or absolute timeout: cleared, its record removed.
+                    Some(Session::Ended { id, clear }) => {
+                        forget(engine, v, &id).await;
+                        cleared.extend(clear);
+                        Err(Failure::Missing)
+                    }
                     // An expired session is no credential: cleared, and a browser is sent to sign
                     // in again rather than shown an error.
                     Some(Session::Expired(clear)) => {
@@ -89,6 +121,64 @@ pub(super) async fn walk<'e>(
         Err(combine(engine, &failures))
     } else {
         Ok(None)
+    }
+}
+
+/// A sign-in's session due a refresh, resumed by its login: its claims now (the same, or a
+/// refresh's) and the session, marked refreshed when it was. `Missing` when it is over,
+/// `SessionUnavailable` when that cannot be known now.
+#[cfg_attr(not(feature = "login"), allow(clippy::unused_async, unused_variables))]
+async fn resume(
+    engine: &Engine,
+    v: &CompiledValidator,
+    claims: Arc<crate::jws::claim_set::ClaimSet>,
+    session: crate::cookie::StoredSession,
+    now: u64,
+) -> Result<
+    (
+        Arc<crate::jws::claim_set::ClaimSet>,
+        crate::cookie::StoredSession,
+    ),
+    Failure,
+> {
+    #[cfg(feature = "login")]
+    {
+        use crate::login::{ResumeError, Resumed};
+        let Some(login) = v.login.as_ref() else {
+            return Err(Failure::Missing);
+        };
+        match login
+            .resume(v, &*engine.sessions, &claims, &session, now)
+            .await
+        {
+            Ok(Resumed::Refreshed(claims, fresh_until)) => Ok((
+                claims,
+                crate::cookie::StoredSession {
+                    refreshed: Some(fresh_until),
+                    ..session
+                },
+            )),
+            Ok(Resumed::AsItIs) => Ok((claims, session)),
+            Err(ResumeError::Ended) => Err(Failure::Missing),
+            Err(ResumeError::Unavailable) => Err(Failure::SessionUnavailable {
+                retry_after: SESSION_RETRY_AFTER,
+            }),
+        }
+    }
+    #[cfg(not(feature = "login"))]
+    Err(Failure::Missing)
+}
+
+/// Seconds a client waits before asking again when its session cannot be renewed.
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
+const SESSION_RETRY_AFTER: u64 = 5;
+
+/// Removes the record of a session that ended (a store fault only leaves it to lapse at its
+/// absolute timeout: the session is over either way, its cookie cleared).
+async fn forget(engine: &Engine, v: &CompiledValidator, id: &crate::cookie::SessionId) {
+    let key = crate::session::record::key(&v.name, id.as_str());
+    if let Err(e) = engine.sessions.remove(&key).await {
+        tracing::debug!(validator = %v.name, error = %e, "ended session's record not removed");
     }
 }
 
@@ -135,6 +225,14 @@ pub(super) fn combine(engine: &Engine, failures: &[(&CompiledValidator, Failure)
         return engine
             .reject(RejectionKind::KeysUnavailable, failure.description())
             .with_retry_after(retry_after);
+    }
+    if let Some((_, failure @ Failure::SessionUnavailable { retry_after })) = failures
+        .iter()
+        .find(|(_, f)| matches!(f, Failure::SessionUnavailable { .. }))
+    {
+        return engine
+            .reject(RejectionKind::SessionUnavailable, failure.description())
+            .with_retry_after(*retry_after);
     }
     let mut real = failures
         .iter()

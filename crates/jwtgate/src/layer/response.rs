@@ -111,7 +111,8 @@ impl GrpcRejection {
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
-            | RejectionKind::RevocationUnavailable => 14,
+            | RejectionKind::RevocationUnavailable
+            | RejectionKind::SessionUnavailable => 14,
             RejectionKind::Internal => 13,
             _ => 16,
         }

@@ -20,15 +20,15 @@ pub(crate) use crate::navigation::safe_path;
 mod backchannel;
 mod paths;
 mod service;
+mod session;
 mod settings;
+mod token_endpoint;
 
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::{
-    ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE,
-};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use reqwest::Url;
@@ -37,12 +37,14 @@ use serde::{Deserialize, Serialize};
 use crate::credentials::cookie_value;
 use crate::jws::claim_set::RawJson;
 use crate::revocation::{Revocation, Revoker, Target};
+use crate::session::SessionStore;
 use crate::set_cookie::SetCookie;
 
 pub use self::backchannel::BACKCHANNEL_LOGOUT_PATH;
 pub use self::paths::LoginPaths;
 pub(crate) use self::service::Site;
 pub use self::service::{LOGIN_PATH, LOGOUT_PATH, LoginService};
+pub(crate) use self::session::{ResumeError, Resumed};
 pub use self::settings::{FrontingLogin, Login, Logout, OidcLogin};
 
 /// How long a pending login (state, nonce, PKCE verifier) lives.
@@ -79,14 +81,9 @@ pub(crate) trait SignIn: Send + Sync {
         'a,
         Result<std::sync::Arc<crate::jws::claim_set::ClaimSet>, crate::failure::Failure>,
     >;
-    /// A session cookie's claims and id, when its signature and claims hold now.
-    fn read_session(
-        &self,
-        value: &str,
-    ) -> Option<(
-        std::sync::Arc<crate::jws::claim_set::ClaimSet>,
-        Option<crate::cookie::SessionId>,
-    )>;
+    /// A session cookie's claims, id and (a sign-in's session) absolute end, when its
+    /// signature holds and it has not ended (a sign-in's session due a refresh counts).
+    fn read_session(&self, value: &str) -> Option<crate::cookie::VerifiedSession>;
 }
 
 /// A validator's compiled login.
@@ -181,6 +178,8 @@ struct Endpoints {
     authorization_endpoint: String,
     token_endpoint: String,
     end_session_endpoint: Option<String>,
+    /// RFC 7009 (the refresh token is revoked there at sign-out).
+    revocation_endpoint: Option<String>,
 }
 
 /// The authorization-code flow of one validator.
@@ -215,6 +214,7 @@ impl OidcFlow {
             Some(&found.authorization_endpoint),
             Some(&found.token_endpoint),
             found.end_session_endpoint.as_ref(),
+            found.revocation_endpoint.as_ref(),
         ]
         .into_iter()
         .flatten()
@@ -350,6 +350,22 @@ impl CompiledLogin {
         }
     }
 
+    /// Resumes a sign-in's session whose cookie is no longer fresh (OIDC logins only: only
+    /// they make such sessions).
+    pub(crate) async fn resume(
+        &self,
+        validator: &dyn SignIn,
+        sessions: &dyn SessionStore,
+        claims: &crate::jws::claim_set::ClaimSet,
+        session: &crate::cookie::StoredSession,
+        now: u64,
+    ) -> Result<Resumed, ResumeError> {
+        match &self.kind {
+            Kind::Oidc(flow) => flow.resume(validator, sessions, claims, session, now).await,
+            Kind::Fronting { .. } => Err(ResumeError::Ended),
+        }
+    }
+
     /// Handles a back-channel logout (OIDC logins only: a fronting provider sends none).
     pub(crate) async fn backchannel_logout(
         &self,
@@ -369,6 +385,7 @@ impl CompiledLogin {
     pub(crate) async fn callback(
         &self,
         validator: &dyn SignIn,
+        sessions: &dyn SessionStore,
         parts: &Parts,
         realm: &str,
     ) -> Response<String> {
@@ -443,12 +460,16 @@ impl CompiledLogin {
         let Some(code) = param("code") else {
             return refused("The identity provider sent no code.");
         };
-        let id_token = match flow.exchange(code, &pending.verifier).await {
+        let mut tokens = match flow.exchange(code, &pending.verifier).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::info!(validator = %validator.name(), error = %e, "code exchange failed");
                 return refused("The identity provider did not accept the sign-in code.");
             }
+        };
+        let Some(id_token) = tokens.id_token.take() else {
+            tracing::info!(validator = %validator.name(), "token response has no id_token");
+            return refused("The identity provider did not accept the sign-in code.");
         };
         let claims = match validator
             .verify_client_token(&id_token, &flow.client_id, ClientToken::Id)
@@ -466,10 +487,39 @@ impl CompiledLogin {
             return refused("The ID token does not belong to this sign-in (nonce).");
         }
         let now = crate::jws::claims::now();
-        // A sign-in starts a new session: a new id, never one the browser brought.
-        let Some(session) =
-            crate::cookie::SessionId::new().and_then(|id| mode.issue(&claims, &id, now))
-        else {
+        // A sign-in starts a new session: a new id, never one the browser brought, and a
+        // record on the server (its tokens, sealed).
+        let record = OidcFlow::record(tokens, id_token, &claims, mode, now);
+        if record.fresh_until <= now {
+            return refused("The ID token is about to expire.");
+        }
+        let Some(id) = crate::cookie::SessionId::new() else {
+            return refused("The sign-in could not be completed.");
+        };
+        let key = crate::session::record::key(validator.name(), id.as_str());
+        let saved = match mode.sealer.seal(&key, &record) {
+            Some(sealed) => sessions.save(&key, &sealed, record.ends).await,
+            None => Err(crate::session::StoreError::new("cannot seal the session")),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(validator = %validator.name(), error = %e, "sign-in's session not stored");
+            let mut res = with_clear(page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in unavailable",
+                "The sign-in cannot be completed right now; try again in a moment.",
+                realm,
+            ));
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        }
+        let stored = crate::cookie::StoredSession {
+            id,
+            ends: record.ends,
+            seen: now,
+            refreshed: None,
+        };
+        let Some(session) = mode.issue_stored(&claims, &stored, record.fresh_until, now) else {
             return refused("The ID token is about to expire.");
         };
         let target = safe_path(&pending.return_to).unwrap_or("/");
@@ -486,10 +536,12 @@ impl CompiledLogin {
         &self,
         validator: &dyn SignIn,
         revoker: &Revoker,
+        sessions: &dyn SessionStore,
         parts: &Parts,
         realm: &str,
     ) -> Response<String> {
-        if let Err(e) = revoke_session(validator, revoker, &parts.headers).await {
+        let revoked = revoke_session(validator, revoker, &parts.headers).await;
+        if let Err(e) = &revoked {
             tracing::warn!(validator = %validator.name(), error = %e, "sign-out not written");
             let mut res = if wants_json(&parts.headers) {
                 json(
@@ -511,6 +563,11 @@ impl CompiledLogin {
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
             return res;
         }
+        // Revoked: its record goes, and its refresh token is revoked at the provider.
+        let id_token = match (&self.kind, revoked.ok().flatten()) {
+            (Kind::Oidc(flow), Some(id)) => flow.end(validator, sessions, &id).await,
+            _ => None,
+        };
         let host = app_host(self.app_domain.as_deref(), &parts.headers);
         let home = host.map(|h| format!("{}://{h}/", scheme_for(h)));
         let target = match (&self.logout, &self.kind) {
@@ -532,6 +589,10 @@ impl CompiledLogin {
                         q.append_pair("client_id", &flow.client_id);
                         if let Some(after) = &flow.post_logout_redirect_uri {
                             q.append_pair("post_logout_redirect_uri", after);
+                        }
+                        // RP-Initiated Logout 1.0: the hint names the session to end.
+                        if let Some(hint) = &id_token {
+                            q.append_pair("id_token_hint", hint);
                         }
                     }
                     url.map(String::from)
@@ -579,92 +640,41 @@ impl CompiledLogin {
 }
 
 /// Revokes the session whose cookie the request carries (none, or one that no longer holds:
-/// nothing to revoke). It stays revoked until the cookie would have ended.
+/// nothing to revoke); its id. It stays revoked until the cookie would have ended (a sign-in's
+/// session: until its absolute timeout).
 async fn revoke_session(
     validator: &dyn SignIn,
     revoker: &Revoker,
     headers: &HeaderMap,
-) -> Result<(), crate::Error> {
+) -> Result<Option<crate::cookie::SessionId>, crate::Error> {
     let Some(mode) = validator.cookie_mode() else {
-        return Ok(());
+        return Ok(None);
     };
-    let Some((claims, id)) =
+    let Some(crate::cookie::VerifiedSession { claims, id, ends }) =
         cookie_value(headers, &mode.name).and_then(|v| validator.read_session(v))
     else {
-        return Ok(());
+        return Ok(None);
     };
     let claim = |name| claims.get(name).and_then(RawJson::as_str);
     let Some(issuer) = claim("iss") else {
-        return Ok(());
+        return Ok(None);
     };
-    let until = claims
-        .get("exp")
-        .and_then(RawJson::as_f64)
-        .map_or(u64::MAX, |t| t.max(0.0).ceil() as u64);
+    let until = ends.unwrap_or_else(|| {
+        claims
+            .get("exp")
+            .and_then(RawJson::as_f64)
+            .map_or(u64::MAX, |t| t.max(0.0).ceil() as u64)
+    });
     // A cookie from before session ids: its ID token, by `jti`, if it has one.
-    let target = match (id, claim("jti")) {
+    let target = match (&id, claim("jti")) {
         (Some(id), _) => Target::Session(id.as_str().to_owned()),
         (None, Some(jti)) => Target::Token(jti.into_owned()),
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(None),
     };
     revoker
         .write(Revocation::new(issuer.into_owned(), target, until))
-        .await
-}
-
-impl OidcFlow {
-    /// Exchanges `code` at the token endpoint; the ID token, or why not.
-    async fn exchange(&self, code: &str, verifier: &str) -> Result<String, String> {
-        let endpoints = self.endpoints().await?;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.redirect_uri.as_str()),
-            ("code_verifier", verifier),
-        ];
-        let mut req = self.client.post(&endpoints.token_endpoint);
-        match &self.client_secret {
-            Some(secret) => {
-                // client_secret_basic (RFC 6749 2.3.1): both parts form-encoded first.
-                let enc = |s: &[u8]| url::form_urlencoded::byte_serialize(s).collect::<String>();
-                let credentials = format!("{}:{}", enc(self.client_id.as_bytes()), enc(secret));
-                let value = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(credentials)
-                );
-                req = req.header(AUTHORIZATION, value);
-            }
-            None => form.push(("client_id", &self.client_id)),
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let res = req
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("token endpoint: {e}"))?;
-        if !res.status().is_success() {
-            return Err(format!(
-                "token endpoint answered HTTP {}",
-                res.status().as_u16()
-            ));
-        }
-        let bytes = crate::remote::read_body(res, 256 * 1024)
-            .await
-            .map_err(|e| e.message)?;
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            id_token: Option<String>,
-        }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|_| "token response is not JSON".to_owned())?;
-        parsed
-            .id_token
-            .ok_or_else(|| "token response has no id_token".into())
-    }
+        .await?;
+    Ok(id)
 }
 
 /// The sign-in routes' query pairs (at most 32), decoded strictly.

@@ -46,6 +46,7 @@ pub(crate) trait Site: Send + Sync + 'static {
     fn realm(&self) -> &str;
     /// Where sign-outs are revoked.
     fn revoker(&self) -> &crate::revocation::Revoker;
+    fn sessions(&self) -> &dyn crate::session::SessionStore;
 }
 
 impl fmt::Debug for LoginService {
@@ -122,10 +123,12 @@ impl LoginService {
         if path == login.paths().logout_path()
             && (parts.method == Method::GET || parts.method == Method::POST)
         {
-            return login.logout(v, self.site.revoker(), parts, realm).await;
+            return login
+                .logout(v, self.site.revoker(), self.site.sessions(), parts, realm)
+                .await;
         }
         if Some(path) == login.callback_path() && parts.method == Method::GET {
-            return login.callback(v, parts, realm).await;
+            return login.callback(v, self.site.sessions(), parts, realm).await;
         }
         if path == login.paths().login_path() && parts.method == Method::GET {
             let return_to = parts

@@ -22,8 +22,8 @@ pub use options::{KeyCacheState, RemoteKeyOptions};
 pub(crate) use self::fetch::{FetchError, check_url};
 #[cfg(feature = "login")]
 pub(crate) use self::{
-    discovery::config_url, discovery::document, discovery::endpoint, fetch::is_loopback_host,
-    fetch::read_body,
+    discovery::config_url, discovery::document, discovery::endpoint, fetch::describe,
+    fetch::is_loopback_host, fetch::read_body,
 };
 use crate::error::{Error, ErrorKind};
 use crate::jws::algorithm::Algorithm;

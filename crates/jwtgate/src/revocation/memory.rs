@@ -11,6 +11,7 @@ use crate::directory::BoxFuture;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    sessions: crate::session::MemorySessions,
 }
 
 #[derive(Default)]
@@ -88,6 +89,10 @@ impl RevocationStore for MemoryStore {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn sessions(&self) -> Option<Arc<dyn crate::session::SessionStore>> {
+        Some(Arc::new(self.sessions.clone()))
     }
 }
 

@@ -49,6 +49,7 @@ pub use self::mirror::{Mirror, MirrorState};
 pub use self::options::StoreOptions;
 pub use self::revoker::Revoker;
 pub use self::wire::DecodeError;
+pub use crate::store::StoreError;
 
 pub(crate) use self::mirror::Revoked;
 pub(crate) use self::probe::Probe;
@@ -188,34 +189,6 @@ impl Revocation {
     }
 }
 
-/// Why a store could not do what it was asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError {
-    message: String,
-}
-
-impl StoreError {
-    /// An error saying `message` (no secret in it: it is logged and shown on `/healthz`).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-
-    /// What went wrong.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
 /// Where revocations live: written by one instance, seen by all. The core keeps the check on
 /// a local [`Mirror`]; a store writes entries and keeps mirrors current.
 pub trait RevocationStore: Send + Sync + 'static {
@@ -236,6 +209,13 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// it was already (the back-channel logout's `jti` replay set).
     fn first_use<'a>(&'a self, key: &'a str, until: u64)
     -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// The same store's session records, when it keeps them (`jwtgate-redis` and
+    /// [`MemoryStore`] do): sign-ins' sessions then live where revocations do. `None` (the
+    /// default): they stay in this process.
+    fn sessions(&self) -> Option<std::sync::Arc<dyn crate::session::SessionStore>> {
+        None
+    }
 }
 
 #[cfg(all(test, feature = "metrics"))]

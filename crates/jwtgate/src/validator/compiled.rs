@@ -239,13 +239,7 @@ impl crate::login::SignIn for CompiledValidator {
         Box::pin(Self::verify_client_token(self, raw, client_id, kind))
     }
 
-    fn read_session(
-        &self,
-        value: &str,
-    ) -> Option<(
-        Arc<crate::jws::claim_set::ClaimSet>,
-        Option<crate::cookie::SessionId>,
-    )> {
+    fn read_session(&self, value: &str) -> Option<crate::cookie::VerifiedSession> {
         let mode = self.cookie.as_ref()?;
         mode.verify(value, &self.cookie_rules, crate::jws::claims::now())
             .ok()
@@ -444,7 +438,10 @@ impl Validator {
             cookie: self
                 .cookie
                 .as_ref()
-                .map(|c| c.compile(&self.name).map_err(|e| e.in_field("cookie")))
+                .map(|c| {
+                    c.compile(&self.name, &self.session)
+                        .map_err(|e| e.in_field("cookie"))
+                })
                 .transpose()?,
             sources,
             typ,

@@ -64,6 +64,7 @@ pub struct Validator {
     pub(crate) partner: Option<bool>,
     pub(crate) next: Option<String>,
     pub(crate) cookie: Option<CookieMode>,
+    pub(crate) session: crate::session::SessionOptions,
     pub(crate) sources: Option<Vec<TokenSource>>,
     pub(crate) typ: Option<Vec<String>>,
     pub(crate) max_token_bytes: Option<usize>,
@@ -142,6 +143,7 @@ impl Validator {
             partner: None,
             next: None,
             cookie: None,
+            session: crate::session::SessionOptions::default(),
             sources: None,
             typ: None,
             max_token_bytes: None,
@@ -270,6 +272,13 @@ impl Validator {
     /// Turns on cookie mode: jwtgate issues a cookie of its own after a successful request.
     pub fn cookie(mut self, cookie: CookieMode) -> Self {
         self.cookie = Some(cookie);
+        self
+    }
+
+    /// How long the sessions of its sign-ins last, and whether they refresh their tokens (see
+    /// [`session`](crate::session)); the defaults when not set.
+    pub fn session(mut self, session: crate::session::SessionOptions) -> Self {
+        self.session = session;
         self
     }
 
