@@ -29,6 +29,7 @@ fn provider_dir() -> PathBuf {
 async fn start_provider(
     redirects: &[String],
     backchannel: &str,
+    token_ttl: u64,
 ) -> Option<(tokio::process::Child, String)> {
     let dir = provider_dir();
     if !dir.join("node_modules/oidc-provider").exists() {
@@ -50,6 +51,7 @@ async fn start_provider(
         .env("PORT", port.to_string())
         .env("REDIRECT_URIS", redirects.join(","))
         .env("BACKCHANNEL_URI", backchannel)
+        .env("TOKEN_TTL", token_ttl.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -203,7 +205,7 @@ async fn ending_the_session_at_the_provider_signs_the_browser_out_of_every_insta
     let b = format!("http://{}", lb.local_addr().unwrap());
     let redirects = [format!("{a}/auth/callback"), format!("{b}/auth/callback")];
     let Some((_provider, issuer)) =
-        start_provider(&redirects, &format!("{a}{BACKCHANNEL_LOGOUT_PATH}")).await
+        start_provider(&redirects, &format!("{a}{BACKCHANNEL_LOGOUT_PATH}"), 3600).await
     else {
         return;
     };
@@ -290,4 +292,74 @@ async fn ending_the_session_at_the_provider_signs_the_browser_out_of_every_insta
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(registry_b.revocation_state().entries, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_outlives_the_providers_five_second_tokens_through_rotating_refreshes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let Some((_provider, issuer)) = start_provider(
+        &[format!("{base}/auth/callback")],
+        &format!("{base}{BACKCHANNEL_LOGOUT_PATH}"),
+        5,
+    )
+    .await
+    else {
+        return;
+    };
+    let memory = MemoryStore::new();
+    let prefix = format!(
+        "oidc-refresh:{}:{}:",
+        std::process::id(),
+        jwtgate_test::now()
+    );
+    let (_registry, app) = instance(&issuer, &base, &prefix, &memory);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = browse(
+        &browser,
+        &issuer,
+        format!("{base}/page"),
+        "ada",
+        &format!("{base}/auth/callback"),
+    )
+    .await;
+    assert_eq!(res.status(), 302);
+    // 15 s of use (three token lifetimes), a request every 300 ms: always answered. The
+    // provider rotates refresh tokens, so a second refresh works only if the first one's new
+    // refresh token replaced the old one.
+    let started = Instant::now();
+    let mut issued: Vec<u64> = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        let res = browser
+            .get(format!("{base}/page"))
+            .header(ACCEPT, "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "after {:?}", started.elapsed());
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["uid"], "ada");
+        let iat = body["payload"]["iat"].as_u64().unwrap();
+        if issued.last() != Some(&iat) {
+            issued.push(iat);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(issued.len() >= 3, "ID tokens seen: {issued:?}");
+    // Signing out ends it: the provider is sent the session's ID token as the hint.
+    let res = browser
+        .get(format!("{base}{LOGOUT_PATH}"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let end = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(end.starts_with(&format!("{issuer}/session/end?")), "{end}");
+    assert!(end.contains("id_token_hint=ey"), "{end}");
 }

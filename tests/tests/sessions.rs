@@ -428,6 +428,36 @@ async fn sign_out_revokes_the_refresh_token_and_removes_the_record() {
 }
 
 #[tokio::test]
+async fn a_token_with_150_groups_still_makes_a_cookie_browsers_keep() {
+    let provider = provider(4).await;
+    let groups: Vec<String> = (0..150)
+        .map(|i| format!("/tenants/acme/departments/engineering/team-{i:03}"))
+        .collect();
+    provider.set_extra_claims(serde_json::json!({ "groups": groups }));
+    let store = Shared::new("sessions-large");
+    let base = instance(&provider, &store, SessionOptions::new()).await;
+    let browser = Browser::new();
+    browser.sign_in(&base, &provider).await;
+    // The ID token alone is over 7 KB; the cookie stays under the 4096 bytes browsers keep.
+    let cookie = browser.cookie().unwrap();
+    assert!(cookie.len() < 4000, "{} bytes", cookie.len());
+    assert!(cookie_claims(&cookie).get("groups").is_none());
+    // The handler sees every group, before and after a refresh.
+    let claims = browser.page(&base).await.unwrap();
+    assert_eq!(claims["groups"].as_array().unwrap().len(), 150);
+    assert!(
+        claims.to_string().len() > 7000,
+        "the token's claims are large"
+    );
+    until_past(claims["exp"].as_u64().unwrap()).await;
+    let refreshed = browser.page(&base).await.unwrap();
+    assert_eq!(provider.refresh_grants(), 1);
+    assert!(refreshed["iat"].as_u64() > claims["iat"].as_u64());
+    assert_eq!(refreshed["groups"].as_array().unwrap().len(), 150);
+    assert!(browser.cookie().unwrap().len() < 4000);
+}
+
+#[tokio::test]
 async fn a_dump_of_the_store_holds_no_usable_token() {
     let store = Shared::new("sessions-dump");
     let Shared::Redis { url, prefix } = store.clone() else {

@@ -343,6 +343,8 @@ struct Sessions {
     /// Tokens sent to the revocation endpoint (RFC 7009).
     revoked: Vec<String>,
     next: usize,
+    /// Claims added to every ID token (say 150 groups, as large Entra or Keycloak tokens).
+    extra_claims: serde_json::Map<String, Value>,
 }
 
 struct ProviderState {
@@ -422,6 +424,7 @@ impl Provider {
                 refresh_grants: 0,
                 revoked: Vec::new(),
                 next: 1,
+                extra_claims: serde_json::Map::new(),
             }),
             login_key: Mutex::new(None),
             grants: Mutex::new(HashMap::new()),
@@ -526,6 +529,13 @@ impl Provider {
     /// How long a refresh grant takes to answer (default: at once).
     pub fn set_refresh_delay(&self, delay: Duration) {
         self.state.sessions.lock().expect("lock").refresh_delay = delay;
+    }
+
+    /// Claims every ID token from now on carries besides its own (a large `groups` list...).
+    pub fn set_extra_claims(&self, claims: Value) {
+        if let Value::Object(map) = claims {
+            self.state.sessions.lock().expect("lock").extra_claims = map;
+        }
     }
 
     /// Refresh grants asked for so far (refused ones included).
@@ -834,6 +844,9 @@ fn issue_tokens(state: &ProviderState, who: Refreshable, nonce: Option<&str>) ->
     });
     if let Some(nonce) = nonce {
         claims["nonce"] = json!(nonce);
+    }
+    if let Value::Object(map) = &mut claims {
+        map.extend(sessions.extra_claims.clone());
     }
     let id_token = mint(&key, "RS256", json!({"kid": kid}), &claims);
     let access = json!({

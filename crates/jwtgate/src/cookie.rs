@@ -472,11 +472,24 @@ impl CompiledCookieMode {
         if ends <= now {
             return None;
         }
-        let header = format!(
-            "{SESSION_HEADER}{}{STORED_ENDS}{}{STORED_SEEN}{now}}}",
-            session.id.0, session.ends
-        );
-        self.write(claims, &header, exp.min(session.ends), ends - now)
+        let header = |by_ref: bool| {
+            format!(
+                "{SESSION_HEADER}{}{STORED_ENDS}{}{STORED_SEEN}{now}{}}}",
+                session.id.0,
+                session.ends,
+                if by_ref { STORED_BY_REF } else { "" }
+            )
+        };
+        let exp = exp.min(session.ends);
+        if !session.by_ref
+            && let Some(full) = self.write(claims, &header(false), exp, ends - now)
+        {
+            return Some(full);
+        }
+        // Too large for a cookie (a token with many groups): the registered claims only; the
+        // layer reads the rest from the record.
+        let compact = compact(claims)?;
+        self.write(&compact, &header(true), exp, ends - now)
     }
 
     /// A sign-in's cookie after a request: a new one after a refresh; else only when the
@@ -526,7 +539,38 @@ impl CompiledCookieMode {
             secure: self.secure,
         }
         .header()
+        .filter(|set| {
+            let fits = set.len() <= MAX_COOKIE_BYTES;
+            if !fits {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!(
+                        cookie = %self.name,
+                        "a session cookie would be larger than browsers keep (4096 bytes): not set; sign-ins' sessions keep their claims in the store instead"
+                    );
+                });
+            }
+            fits
+        })
     }
+}
+
+/// The claims of [`COMPACT_CLAIMS`] that `claims` has, as their own claim set.
+fn compact(claims: &ClaimSet) -> Option<ClaimSet> {
+    let mut text = String::from("{");
+    for name in COMPACT_CLAIMS {
+        if let Some(value) = claims.get(name) {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(name);
+            text.push_str("\":");
+            text.push_str(value.json_text());
+        }
+    }
+    text.push('}');
+    ClaimSet::parse(text.into()).ok()
 }
 
 /// How an accepted credential came.
@@ -561,6 +605,9 @@ pub(crate) struct StoredSession {
     pub(crate) seen: u64,
     /// Refreshed during this request: the new claims are fresh until then.
     pub(crate) refreshed: Option<u64>,
+    /// The cookie carries only the registered claims (the token's would not fit in a cookie):
+    /// the others are in the session's record.
+    pub(crate) by_ref: bool,
 }
 
 /// What a session cookie's header says.
@@ -596,14 +643,19 @@ impl Header {
             let rest = rest.strip_prefix(STORED_ENDS.as_bytes())?;
             let at = rest.iter().position(|b| !b.is_ascii_digit())?;
             let (ends, rest) = rest.split_at(at);
-            let seen = rest
+            let rest = rest
                 .strip_prefix(STORED_SEEN.as_bytes())?
                 .strip_suffix(b"}")?;
+            let (seen, by_ref) = match rest.strip_suffix(STORED_BY_REF.as_bytes()) {
+                Some(seen) => (seen, true),
+                None => (rest, false),
+            };
             Some(StoredSession {
                 id: id.clone(),
                 ends: digits(ends)?,
                 seen: digits(seen)?,
                 refreshed: None,
+                by_ref,
             })
         })();
         stored.map_or(Self::Plain(None), Self::Stored)
@@ -625,6 +677,27 @@ const SESSION_HEADER_END: &str = r#""}"#;
 /// A sign-in's session header goes on with its two instants.
 const STORED_ENDS: &str = r#"","ends":"#;
 const STORED_SEEN: &str = r#","seen":"#;
+/// Ends the header of a sign-in's cookie whose claims are in the session's record.
+const STORED_BY_REF: &str = r#","claims":"record""#;
+
+/// The most a `Set-Cookie` value may hold: browsers keep cookies of up to 4096 bytes (name,
+/// value and attributes), and drop larger ones silently.
+const MAX_COOKIE_BYTES: usize = 4096;
+
+/// The claims a by-reference cookie keeps: what the validator's rules, revocation and the
+/// user's id need without reading the record.
+const COMPACT_CLAIMS: [&str; 10] = [
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "sid",
+    "jti",
+    "auth_time",
+];
 
 /// A browser session's own id: 128 random bits, base64url. It names the session in a
 /// revocation; it grants nothing by itself (the cookie's signature does).
@@ -767,6 +840,57 @@ mod tests {
         ] {
             assert_eq!(SessionId::of_header(&other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_sign_in_too_large_for_a_cookie_keeps_its_claims_by_reference() {
+        let mode = CookieMode::new("c")
+            .secret(vec![1; 32])
+            .compile("v", &SessionOptions::new())
+            .unwrap();
+        let groups: Vec<String> = (0..150)
+            .map(|i| format!("group-number-{i:04}-of-many"))
+            .collect();
+        let claims = serde_json::json!({
+            "iss": "i", "aud": "x", "sub": "ada", "sid": "s1", "exp": 2_000_000, "iat": 999_000,
+            "groups": groups,
+        });
+        let claims = ClaimSet::parse(claims.to_string().into()).unwrap();
+        let session = StoredSession {
+            id: SessionId::new().unwrap(),
+            ends: 1_040_000,
+            seen: 1_000_000,
+            refreshed: None,
+            by_ref: false,
+        };
+        // A plain session cookie that large is not set at all (browsers would drop it) ...
+        assert!(mode.issue(&claims, &session.id, 1_000_000).is_none());
+        // ... a sign-in's keeps the registered claims and says the rest is in the record.
+        let set = mode
+            .issue_stored(&claims, &session, 1_000_500, 1_000_000)
+            .unwrap();
+        assert!(set.len() <= MAX_COOKIE_BYTES, "{}", set.len());
+        let value = set.to_str().unwrap().split(';').next().unwrap();
+        let value = value.strip_prefix("__Host-c=").unwrap();
+        let rules = ClaimRules {
+            issuers: vec!["i".into()],
+            audiences: vec!["x".into()],
+            authorized_party: None,
+            leeway: 0,
+        };
+        let Session::Stored {
+            claims: back,
+            session: read,
+            fresh: true,
+        } = mode.read(value, &rules, 1_000_001)
+        else {
+            panic!("a fresh sign-in's session");
+        };
+        assert!(read.by_ref && read.id == session.id && read.seen == 1_000_000);
+        assert_eq!(
+            back.text(),
+            r#"{"iss":"i","sub":"ada","aud":"x","exp":1000500,"iat":999000,"sid":"s1"}"#
+        );
     }
 
     #[test]

@@ -60,10 +60,28 @@ pub(super) async fn walk<'e>(
                         claims,
                         session,
                         fresh: true,
-                    }) => {
+                    }) if !session.by_ref => {
                         seen = true;
                         Ok((Payload::new(claims), Via::Stored(session), None))
                     }
+                    Some(Session::Stored {
+                        claims,
+                        session,
+                        fresh: true,
+                    }) => match full_claims(engine, v, &claims, &session).await {
+                        Ok(claims) => {
+                            seen = true;
+                            Ok((Payload::new(claims), Via::Stored(session), None))
+                        }
+                        Err(Failure::Missing) => {
+                            cleared.extend(v.cookie.as_ref().and_then(|c| c.clear(&c.name)));
+                            Err(Failure::Missing)
+                        }
+                        Err(failure) => {
+                            seen = true;
+                            Err(failure)
+                        }
+                    },
                     Some(Session::Stored {
                         claims,
                         session,
@@ -143,7 +161,7 @@ async fn resume(
 > {
     #[cfg(feature = "login")]
     {
-        use crate::login::{ResumeError, Resumed};
+        use crate::login::Resumed;
         let Some(login) = v.login.as_ref() else {
             return Err(Failure::Missing);
         };
@@ -158,15 +176,47 @@ async fn resume(
                     ..session
                 },
             )),
-            Ok(Resumed::AsItIs) => Ok((claims, session)),
-            Err(ResumeError::Ended) => Err(Failure::Missing),
-            Err(ResumeError::Unavailable) => Err(Failure::SessionUnavailable {
-                retry_after: SESSION_RETRY_AFTER,
-            }),
+            Ok(Resumed::Current(claims)) => Ok((claims, session)),
+            Err(e) => Err(resume_failure(&e)),
         }
     }
     #[cfg(not(feature = "login"))]
     Err(Failure::Missing)
+}
+
+/// The whole claims of a fresh session whose cookie carries only the registered ones.
+#[cfg_attr(not(feature = "login"), allow(clippy::unused_async, unused_variables))]
+async fn full_claims(
+    engine: &Engine,
+    v: &CompiledValidator,
+    claims: &crate::jws::claim_set::ClaimSet,
+    session: &crate::cookie::StoredSession,
+) -> Result<Arc<crate::jws::claim_set::ClaimSet>, Failure> {
+    #[cfg(feature = "login")]
+    {
+        let login = v.login.as_ref().ok_or(Failure::Missing)?;
+        let fresh_until = claims
+            .get("exp")
+            .and_then(crate::jws::claim_set::RawJson::as_u64)
+            .unwrap_or(0);
+        login
+            .full_claims(v, &*engine.sessions, session, fresh_until)
+            .await
+            .map_err(|e| resume_failure(&e))
+    }
+    #[cfg(not(feature = "login"))]
+    Err(Failure::Missing)
+}
+
+/// A session that cannot go on: over (no credential: signs in again), or not known now.
+#[cfg(feature = "login")]
+fn resume_failure(e: &crate::login::ResumeError) -> Failure {
+    match e {
+        crate::login::ResumeError::Ended => Failure::Missing,
+        crate::login::ResumeError::Unavailable => Failure::SessionUnavailable {
+            retry_after: SESSION_RETRY_AFTER,
+        },
+    }
 }
 
 /// Seconds a client waits before asking again when its session cannot be renewed.

@@ -192,6 +192,9 @@ struct OidcFlow {
     post_logout_redirect_uri: Option<String>,
     client: reqwest::Client,
     endpoints: Mutex<Option<Endpoints>>,
+    /// Whole claims of sessions whose cookies carry only the registered ones, by store key,
+    /// with the freshness they were read for.
+    full_claims: moka::sync::Cache<String, (u64, Arc<crate::jws::claim_set::ClaimSet>)>,
 }
 
 impl OidcFlow {
@@ -366,6 +369,24 @@ impl CompiledLogin {
         }
     }
 
+    /// The whole claims of a fresh sign-in's session whose cookie carries only the registered
+    /// ones: from its record (cached for as long as the cookie is fresh).
+    pub(crate) async fn full_claims(
+        &self,
+        validator: &dyn SignIn,
+        sessions: &dyn SessionStore,
+        session: &crate::cookie::StoredSession,
+        fresh_until: u64,
+    ) -> Result<Arc<crate::jws::claim_set::ClaimSet>, ResumeError> {
+        match &self.kind {
+            Kind::Oidc(flow) => {
+                flow.full_claims(validator, sessions, session, fresh_until)
+                    .await
+            }
+            Kind::Fronting { .. } => Err(ResumeError::Ended),
+        }
+    }
+
     /// Handles a back-channel logout (OIDC logins only: a fronting provider sends none).
     pub(crate) async fn backchannel_logout(
         &self,
@@ -518,6 +539,7 @@ impl CompiledLogin {
             ends: record.ends,
             seen: now,
             refreshed: None,
+            by_ref: false,
         };
         let Some(session) = mode.issue_stored(&claims, &stored, record.fresh_until, now) else {
             return refused("The ID token is about to expire.");

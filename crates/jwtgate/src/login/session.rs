@@ -31,8 +31,9 @@ const DEFAULT_LIFETIME: u64 = 300;
 pub(crate) enum Resumed {
     /// Refreshed (by this request or another one): the new claims, fresh until the instant.
     Refreshed(Arc<ClaimSet>, u64),
-    /// Another request is refreshing it and its tokens still hold: accepted as it is.
-    AsItIs,
+    /// Another request is refreshing it and its tokens still hold: accepted as it is, with the
+    /// record's claims.
+    Current(Arc<ClaimSet>),
 }
 
 /// Why a stale session cannot go on.
@@ -154,8 +155,10 @@ impl OidcFlow {
             }
             // Another request refreshes it; while its tokens hold, no need to wait.
             let at = crate::jws::claims::now();
-            if holds(&record, at) {
-                return Ok(Resumed::AsItIs);
+            if holds(&record, at)
+                && let Some(claims) = claims_of(&record.id_token)
+            {
+                return Ok(Resumed::Current(claims));
             }
             if Instant::now() >= deadline {
                 tracing::warn!(validator = %validator.name(), "session refresh by another request did not finish");
@@ -343,6 +346,28 @@ fn holds(record: &Record, now: u64) -> bool {
 }
 
 impl OidcFlow {
+    /// The record's claims of a fresh session whose cookie carries only the registered ones.
+    pub(super) async fn full_claims(
+        &self,
+        validator: &dyn SignIn,
+        sessions: &dyn SessionStore,
+        session: &StoredSession,
+        fresh_until: u64,
+    ) -> Result<Arc<ClaimSet>, ResumeError> {
+        let mode = validator.cookie_mode().ok_or(ResumeError::Ended)?;
+        let key = record::key(validator.name(), session.id.as_str());
+        if let Some((at, claims)) = self.full_claims.get(&key)
+            && at == fresh_until
+        {
+            return Ok(claims);
+        }
+        let record = load(sessions, mode, &key, None).await?;
+        let claims = claims_of(&record.id_token).ok_or(ResumeError::Ended)?;
+        self.full_claims
+            .insert(key, (record.fresh_until, claims.clone()));
+        Ok(claims)
+    }
+
     /// Ends session `id` at sign-out (after its revocation): the refresh token revoked at the
     /// provider (RFC 7009) when it has an endpoint for it, the record removed; the ID token,
     /// for the provider's logout (`id_token_hint`). Failures are logged: the session is
@@ -369,6 +394,7 @@ impl OidcFlow {
         if let Err(e) = sessions.remove(&key).await {
             tracing::warn!(validator = %name, error = %e, "signed-out session's record not removed");
         }
+        self.full_claims.invalidate(&key);
         Some(record.id_token)
     }
 }

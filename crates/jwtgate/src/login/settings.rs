@@ -164,6 +164,10 @@ impl Login {
                     post_logout_redirect_uri: post_logout_redirect_uri.clone(),
                     client,
                     endpoints: Mutex::new(None),
+                    full_claims: moka::sync::Cache::builder()
+                        .max_capacity(10_000)
+                        .time_to_live(std::time::Duration::from_secs(300))
+                        .build(),
                 }))
             }
         };
