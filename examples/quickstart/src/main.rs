@@ -14,6 +14,10 @@
 //! process's memory, or on Redis with `--redis redis://127.0.0.1:6379/0`, shared by every
 //! quickstart that uses it).
 //!
+//! Sessions outlive their tokens: the demo provider's tokens live 30 s (`--token-lifetime
+//! SECS`), and the signed-in page shows its ID token being replaced by refreshes, without a
+//! sign-in, while the session goes on (idle timeout 1 h, absolute 12 h).
+//!
 //! `--listen ADDR` changes the app's address; `--database PATH` the SQLite file;
 //! `--self-test` runs the printed requests itself and exits (non-zero if any answer is not the
 //! expected one).
@@ -38,8 +42,9 @@ use serde_json::{Value, json};
 const AUDIENCE: &str = "quickstart-api";
 const KID: &str = "quickstart-key";
 
-/// The signed-in page: who the browser is, and a way out.
-async fn home(identity: Identity, user: UserRecord) -> Html<String> {
+/// The signed-in page: who the browser is, how old its ID token is (a session outlives it),
+/// and a way out.
+fn home(identity: &Identity, user: &UserRecord, refreshes: usize, lifetime: u64) -> Html<String> {
     let email = user.email.as_deref().unwrap_or("someone");
     let name = user.full_name.as_deref().unwrap_or("");
     let esc = |s: &str| {
@@ -47,15 +52,27 @@ async fn home(identity: Identity, user: UserRecord) -> Html<String> {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
     };
+    let iat = identity
+        .payload()
+        .get("iat")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>jwtgate quickstart</title></head>\
          <body><h1>Hello, <span id=\"name\">{}</span></h1><p>Signed in as <span id=\"user\">{}</span>, \
          user {} through {}.</p>\
+         <p>This page's ID token was issued at <span id=\"iat\">{iat}</span> ({} s ago) and lives \
+         {lifetime} s. The session outlives it: reload after that, and it is refreshed at the \
+         provider without a sign-in (refresh grants so far: <span id=\"refreshes\">{refreshes}</span>).</p>\
          <p><a id=\"sign-out\" href=\"{LOGOUT_PATH}\">Sign out</a></p></body></html>",
         esc(name),
         esc(email),
         esc(&identity.user_id().to_string()),
         esc(identity.validator().as_str()),
+        now.saturating_sub(iat),
     ))
 }
 
@@ -99,6 +116,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let database_url = format!("sqlite://{database}");
     // Sign-outs: in this process's memory, or shared on Redis with `--redis URL` (run two
     // quickstarts on one Redis and a sign-out on one holds on the other).
+    // The demo provider's token lifetime: short, so that the session visibly outlives it.
+    let lifetime: u64 = match args.iter().position(|a| a == "--token-lifetime") {
+        Some(i) => args
+            .get(i + 1)
+            .ok_or("--token-lifetime needs seconds")?
+            .parse()?,
+        None => 30,
+    };
     let redis = match args.iter().position(|a| a == "--redis") {
         Some(i) => Some(args.get(i + 1).ok_or("--redis needs a URL")?.clone()),
         None => None,
@@ -109,6 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = TestKey::rsa();
     let provider = Provider::start(jwks([key.jwk(KID, "RS256")])).await;
     provider.enable_login(key.clone(), KID);
+    provider.set_token_lifetime(lifetime);
     let issuer = provider.issuer();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -183,7 +209,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let auth = registry.login_service("demo")?;
     let app = Router::new()
-        .route("/", get(home))
+        .route(
+            "/",
+            get({
+                let provider = provider.clone();
+                move |identity: Identity, user: UserRecord| async move {
+                    home(&identity, &user, provider.refresh_grants(), lifetime)
+                }
+            }),
+        )
         .route("/whoami", get(whoami))
         .merge(jwtgate_sqlx::profile::router(users.clone(), "/profile"))
         .route_layer(registry.layer("jwt_demo")?)
@@ -218,6 +252,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "# in a browser: {base}/ sends you to the demo sign-in, once to the profile form, and \
          back, with a sign-out link\n"
+    );
+    println!(
+        "# sessions outlive their tokens: the demo provider's live {lifetime} s \
+         (--token-lifetime); the signed-in page shows its ID token replaced by refreshes\n"
     );
     println!(
         "# a sign-out really signs out: copy the quickstart_session cookie from the browser \

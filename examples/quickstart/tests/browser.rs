@@ -1,6 +1,7 @@
 //! The quickstart in a real browser (headless Chromium): sign in through the demo identity
-//! provider, come back to the page asked for, stay signed in across a reload, sign out through
-//! the provider, be asked to sign in again, and find a copy of the old cookie refused.
+//! provider, come back to the page asked for, stay signed in across a reload and past the
+//! tokens' lifetime (a refresh), sign out through the provider, be asked to sign in again, and
+//! find a copy of the old cookie refused.
 
 use jwtgate_tests::browser::Browser;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -11,7 +12,13 @@ async fn quickstart() -> (tokio::process::Child, String) {
     let db = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickstart-browser.db");
     let _ = std::fs::remove_file(&db);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args(["--listen", "127.0.0.1:0", "--database"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--token-lifetime",
+            "4",
+            "--database",
+        ])
         .arg(&db)
         .env("RUST_LOG", "off")
         .stdout(std::process::Stdio::piped())
@@ -73,6 +80,31 @@ async fn sign_in_and_out_through_the_demo_provider() {
     assert_eq!(b.text("name").await, "Ada Lovelace");
     assert_eq!(b.url().await, format!("{base}/?from=test"));
 
+    // The session outlives its 4 s tokens: reloads past their lifetime stay on the page, and
+    // the page shows a new ID token, from a refresh grant.
+    let first_iat: u64 = b.text("iat").await.parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.client.refresh().await.unwrap();
+        assert_eq!(
+            b.url().await,
+            format!("{base}/?from=test"),
+            "never sent to sign in"
+        );
+        assert_eq!(b.text("user").await, "ada@example.com");
+        let iat: u64 = b.text("iat").await.parse().unwrap();
+        if iat > first_iat {
+            assert!(b.text("refreshes").await.parse::<u64>().unwrap() >= 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    b.screenshot("quickstart-refreshed").await;
+
     // Keep a copy of the session cookie, as someone who took it from this browser would.
     let copied = b
         .client
@@ -96,11 +128,10 @@ async fn sign_in_and_out_through_the_demo_provider() {
     // Signing out lands on the provider's end-session page...
     b.click("sign-out").await;
     assert_eq!(b.text("signed-out").await, "You are signed out");
-    assert!(
-        b.url().await.contains("/logout?client_id=quickstart"),
-        "{}",
-        b.url().await
-    );
+    let url = b.url().await;
+    assert!(url.contains("/logout?client_id=quickstart"), "{url}");
+    // ... told which session ends (the refreshed ID token as the hint).
+    assert!(url.contains("&id_token_hint=ey"), "{url}");
     // ...which leads back to the app, where the session is gone and a sign-in is asked again.
     b.click("return").await;
     b.element("sign-in").await;
