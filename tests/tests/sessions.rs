@@ -34,6 +34,11 @@ async fn provider(lifetime: u64) -> Provider {
 
 /// One instance of an app on 127.0.0.1 with a sign-in, its sessions in `store`: its base URL.
 async fn instance(provider: &Provider, store: &Shared, options: SessionOptions) -> String {
+    serve(provider, store, options).await.0
+}
+
+/// The same, with its registry.
+async fn serve(provider: &Provider, store: &Shared, options: SessionOptions) -> (String, Registry) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let registry = store
@@ -72,7 +77,7 @@ async fn instance(provider: &Provider, store: &Shared, options: SessionOptions) 
         assert!(Instant::now() < deadline, "the store never loaded");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    base
+    (base, registry)
 }
 
 /// A browser: it keeps the session cookie the app last set (and forgets it when cleared).
@@ -352,6 +357,37 @@ async fn a_refresh_the_provider_refuses_ends_the_session() {
     assert_eq!(res.status(), 302);
     assert!(location(&res).starts_with(&format!("{}/authorize?", provider.issuer())));
     assert_eq!(provider.refresh_grants(), 1);
+}
+
+#[tokio::test]
+async fn a_session_the_provider_signed_out_is_refused_without_a_refresh() {
+    let provider = provider(4).await;
+    let store = Shared::new("sessions-signed-out");
+    let (base, registry) = serve(&provider, &store, SessionOptions::new()).await;
+    let browser = Browser::new();
+    browser.sign_in(&base, &provider).await;
+    let claims = browser.page(&base).await.unwrap();
+    // What a back-channel logout names: the provider's session.
+    let sid = claims["sid"].as_str().unwrap().to_owned();
+    registry
+        .revoker()
+        .revoke("idp", jwtgate::revocation::Target::ProviderSession(sid))
+        .await
+        .unwrap();
+    until_past(claims["exp"].as_u64().unwrap()).await;
+    let res = browser.get(&format!("{base}/page"), true).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("the session was signed out")
+    );
+    assert_eq!(
+        provider.refresh_grants(),
+        0,
+        "no refresh for a signed-out session"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,10 @@
-//! `jwtgate-instructions <hit|verify|cookie> <requests> [revoked]`: sends that many RS256
-//! requests through an axum router behind the layer (`oneshot`, no sockets), the
+//! `jwtgate-instructions <hit|verify|cookie|signin|refresh|mint> <requests> [revoked]`: sends that
+//! many RS256 requests through an axum router behind the layer (`oneshot`, no sockets), the
 //! verified-token cache on (`hit`: the same token again) or off (`verify`), or a cookie-mode
-//! session cookie instead of the token (`cookie`: the cookie the first request set), with `revoked` entries in the
+//! session cookie instead of the token (`cookie`: the cookie the first request set), or a
+//! sign-in's session cookie (`signin`: fresh, its record never read; `refresh`: due a refresh
+//! at every request, which goes to the demo provider on 127.0.0.1 and back, the provider's
+//! two RS256 signatures per refresh included; `mint` counts those two alone), with `revoked` entries in the
 //! revocation mirror (none by default; a quarter of each kind, same issuer, none matching the
 //! token, whose `sub`, `jti`, `sid` and `iat` are all probed). `memory <revoked>` prints the
 //! resident memory the entries take instead. Run under callgrind twice with two counts; the
@@ -23,6 +26,25 @@ fn main() {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
+    if mode == "signin" || mode == "refresh" {
+        return sign_in_mode(&mode, n);
+    }
+    if mode == "mint" {
+        // What the demo provider spends per refresh on signing: two RS256 tokens.
+        let key = TestKey::rsa();
+        let claims = serde_json::json!({"iss": "i", "sub": "ada", "exp": now() + 30});
+        for _ in 0..n {
+            for _ in 0..2 {
+                std::hint::black_box(mint(
+                    &key,
+                    "RS256",
+                    serde_json::json!({"kid": "k1"}),
+                    &claims,
+                ));
+            }
+        }
+        return;
+    }
     let key = TestKey::rsa();
     let validator = Validator::new("v0")
         .issuer("iss")
@@ -122,4 +144,122 @@ fn resident_bytes() -> usize {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// `signin` and `refresh`: a session signed in through the demo provider (OIDC code flow,
+/// the callback through the same router), then `n` requests carrying its cookie.
+fn sign_in_mode(mode: &str, n: usize) {
+    use jwtgate::login::Login;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let key = TestKey::rsa();
+        let provider =
+            jwtgate_test::Provider::start(jwtgate_test::jwks([key.jwk("k1", "RS256")])).await;
+        provider.enable_login(key, "k1");
+        if mode == "refresh" {
+            // Tokens valid 30 s, said to be issued hours ago: past their refresh margin at
+            // once, so every request refreshes.
+            provider.set_token_lifetime(30);
+            provider.set_issued_earlier(36_000);
+        }
+        let base = "http://app.bench";
+        let registry = Registry::builder()
+            .validator(
+                Validator::new("v0")
+                    .issuer(provider.issuer())
+                    .audience("web")
+                    .algorithm(Algorithm::RS256)
+                    .key(KeySource::oidc_issuer(provider.issuer()))
+                    .user(User::fixed(1))
+                    .cookie(
+                        jwtgate::CookieMode::new("session")
+                            .secret("bench-cookie-secret-bench-cookie!")
+                            .secure(false)
+                            .from_bearer(false),
+                    )
+                    .login(Login::oidc("web", format!("{base}/auth/callback"))),
+            )
+            .build()
+            .expect("a valid registry");
+        let auth = registry.login_service("v0").expect("a login");
+        let app: Router = Router::new()
+            .route("/x", get(|| async { "ok" }))
+            .route_layer(registry.layer("jwt_v0").expect("a known validator"))
+            .route_service("/auth/callback", auth);
+        let send = |req: Request<Body>| {
+            let app = app.clone();
+            async move { app.oneshot(req).await.expect("infallible") }
+        };
+        let cookie = |res: &axum::response::Response, name: &str| {
+            res.headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|set| set.split(';').next().unwrap_or_default().to_owned())
+                .find(|c| c.starts_with(name))
+                .expect("the cookie")
+        };
+        let res = send(
+            Request::get("/x")
+                .header("accept", "text/html")
+                .body(Body::empty())
+                .expect("a request"),
+        )
+        .await;
+        let pending = cookie(&res, "jwtgate_login_v0=");
+        let authorize =
+            url::Url::parse(res.headers()["location"].to_str().expect("ascii")).expect("a URL");
+        let mut form: Vec<(String, String)> = authorize
+            .query_pairs()
+            .filter(|(k, _)| {
+                [
+                    "client_id",
+                    "redirect_uri",
+                    "state",
+                    "nonce",
+                    "code_challenge",
+                ]
+                .contains(&k.as_ref())
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        form.extend([
+            ("username".into(), "ada".into()),
+            ("decision".into(), "allow".into()),
+        ]);
+        let submitted = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+            .post(format!("{}/authorize", provider.issuer()))
+            .form(&form)
+            .send()
+            .await
+            .expect("the provider answers");
+        let callback = url::Url::parse(submitted.headers()["location"].to_str().expect("ascii"))
+            .expect("a URL");
+        let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));
+        let res = send(
+            Request::get(path)
+                .header("cookie", pending)
+                .body(Body::empty())
+                .expect("a request"),
+        )
+        .await;
+        assert_eq!(res.status(), 302, "signed in");
+        let session = cookie(&res, "session=");
+        for _ in 0..n {
+            let req = Request::get("/x")
+                .header("cookie", &session)
+                .body(Body::empty())
+                .expect("a request");
+            assert_eq!(send(req).await.status(), 200);
+        }
+        if mode == "refresh" {
+            assert!(provider.refresh_grants() >= n, "a refresh per request");
+        }
+    });
 }

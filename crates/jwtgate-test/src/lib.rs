@@ -345,6 +345,8 @@ struct Sessions {
     next: usize,
     /// Claims added to every ID token (say 150 groups, as large Entra or Keycloak tokens).
     extra_claims: serde_json::Map<String, Value>,
+    /// How long before now tokens say they were issued (`iat`).
+    backdate: u64,
 }
 
 struct ProviderState {
@@ -425,6 +427,7 @@ impl Provider {
                 revoked: Vec::new(),
                 next: 1,
                 extra_claims: serde_json::Map::new(),
+                backdate: 0,
             }),
             login_key: Mutex::new(None),
             grants: Mutex::new(HashMap::new()),
@@ -536,6 +539,13 @@ impl Provider {
         if let Value::Object(map) = claims {
             self.state.sessions.lock().expect("lock").extra_claims = map;
         }
+    }
+
+    /// Tokens say they were issued `secs` before they were (a long lifetime on paper, so that
+    /// a client's refresh margin comes before their real `exp`: the bench's every-request
+    /// refresh).
+    pub fn set_issued_earlier(&self, secs: u64) {
+        self.state.sessions.lock().expect("lock").backdate = secs;
     }
 
     /// Refresh grants asked for so far (refused ones included).
@@ -837,10 +847,11 @@ fn issue_tokens(state: &ProviderState, who: Refreshable, nonce: Option<&str>) ->
     let t = now();
     let mut sessions = state.sessions.lock().expect("lock");
     let lifetime = sessions.lifetime;
+    let iat = t.saturating_sub(sessions.backdate);
     let mut claims = json!({
         "iss": state.base, "aud": who.client_id, "sub": who.user,
         "email": format!("{}@example.com", who.user), "name": who.user,
-        "sid": who.sid, "iat": t, "exp": t + lifetime,
+        "sid": who.sid, "iat": iat, "exp": t + lifetime,
     });
     if let Some(nonce) = nonce {
         claims["nonce"] = json!(nonce);
@@ -850,7 +861,7 @@ fn issue_tokens(state: &ProviderState, who: Refreshable, nonce: Option<&str>) ->
     }
     let id_token = mint(&key, "RS256", json!({"kid": kid}), &claims);
     let access = json!({
-        "iss": state.base, "aud": "api", "sub": who.user, "iat": t, "exp": t + lifetime,
+        "iss": state.base, "aud": "api", "sub": who.user, "iat": iat, "exp": t + lifetime,
         "jti": format!("at-{}", sessions.next),
     });
     let access_token = mint(&key, "RS256", json!({"kid": kid}), &access);

@@ -86,3 +86,18 @@ pub(super) fn check(engine: &Engine, accepted: &Accepted<'_>) -> Result<(), Box<
         clear,
     )))
 }
+
+/// Whether a session's cookie is revoked, asked before its record is read to refresh it: a
+/// signed-out session is refused by [`check`] without a call to the provider.
+pub(super) fn signed_out(
+    engine: &Engine,
+    claims: &crate::jws::claim_set::ClaimSet,
+    id: &crate::cookie::SessionId,
+    now: u64,
+) -> bool {
+    let mirror = &engine.revocation.mirror;
+    !mirror.is_empty()
+        && Probe::of(claims)
+            .as_ref()
+            .is_some_and(|probe| mirror.check(probe, Some(id.as_str()), now).is_some())
+}

@@ -82,6 +82,15 @@ pub(super) async fn walk<'e>(
                             Err(failure)
                         }
                     },
+                    // Signed out: no refresh; the revocation check refuses it next.
+                    Some(Session::Stored {
+                        claims,
+                        session,
+                        fresh: false,
+                    }) if super::revoked::signed_out(engine, &claims, &session.id, now) => {
+                        seen = true;
+                        Ok((Payload::new(claims), Via::Stored(session), None))
+                    }
                     Some(Session::Stored {
                         claims,
                         session,

@@ -511,7 +511,9 @@ impl CompiledLogin {
         // A sign-in starts a new session: a new id, never one the browser brought, and a
         // record on the server (its tokens, sealed).
         let record = OidcFlow::record(tokens, id_token, &claims, mode, now);
-        if record.fresh_until <= now {
+        // Due a refresh at once is fine when it can refresh; else the sign-in is too late.
+        let refreshable = mode.sessions.refresh && record.refresh_token.is_some();
+        if record.fresh_until <= now && !refreshable {
             return refused("The ID token is about to expire.");
         }
         let Some(id) = crate::cookie::SessionId::new() else {
