@@ -109,3 +109,61 @@ impl fmt::Display for AccessTokenError {
 }
 
 impl std::error::Error for AccessTokenError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::MemorySessions;
+    use crate::session::record::Record;
+
+    fn parts_with(tokens: Option<SessionTokens>) -> Parts {
+        let mut parts = http::Request::new(()).into_parts().0;
+        if let Some(tokens) = tokens {
+            parts.extensions.insert(tokens);
+        }
+        parts
+    }
+
+    #[tokio::test]
+    async fn the_relay_reads_the_sessions_access_token_and_never_shows_it() {
+        let store = MemorySessions::new();
+        let sealer = Arc::new(Sealer::new(&[3; 32]).unwrap());
+        let record = Record {
+            subject: "ada".into(),
+            sid: None,
+            id_token: "h.p.s".into(),
+            access_token: Some("the-access-token".into()),
+            access_expires: Some(2_000_000_000),
+            refresh_token: None,
+            created: 1,
+            last_seen: 1,
+            ends: u64::MAX / 2,
+            fresh_until: 2,
+        };
+        let sealed = sealer.seal("v/s1", &record).unwrap();
+        store.save("v/s1", &sealed, u64::MAX / 2).await.unwrap();
+        let tokens = |key: &str| {
+            Some(SessionTokens::new(
+                Arc::new(store.clone()),
+                sealer.clone(),
+                key.to_owned(),
+            ))
+        };
+        let token = AccessToken::of(&parts_with(tokens("v/s1"))).await.unwrap();
+        assert_eq!(token.secret(), "the-access-token");
+        assert_eq!(
+            token.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+        );
+        assert!(!format!("{token:?}").contains("the-access-token"), "{token:?}");
+        // No session on the request, or none in the store: no token.
+        assert!(matches!(
+            AccessToken::of(&parts_with(None)).await,
+            Err(AccessTokenError::NoSession)
+        ));
+        assert!(matches!(
+            AccessToken::of(&parts_with(tokens("v/s2"))).await,
+            Err(AccessTokenError::NoToken)
+        ));
+    }
+}
