@@ -88,6 +88,19 @@ async fn tokens_jsonwebtoken_would_accept_are_refused() {
             claims(r#","role":"user","role":"admin""#),
             "token has a duplicated member",
         ),
+        // A number beyond an f64 (the raw scan takes it, no tree can hold it): refused, never
+        // accepted with claims that read as empty (where "fals\u0065" would then count as
+        // absent, and so as verified).
+        (
+            hs256,
+            claims(r#","big":1e400,"email":"a@b.c","email_verified":"fals\u0065""#),
+            "token is not valid JSON",
+        ),
+        (
+            hs256,
+            claims(r#","n":[1,-1e999]"#),
+            "token is not valid JSON",
+        ),
         (
             hs256,
             format!(r#"{{"iss":5,"aud":"api","exp":{exp}}}"#),

@@ -235,6 +235,24 @@ mod tests {
     }
 
     #[test]
+    fn escaped_claims_read_as_what_they_say() {
+        let query = |text: &str| {
+            let claims = crate::jws::claim_set::ClaimSet::parse(text.into()).unwrap();
+            let p = Payload::new(std::sync::Arc::new(claims));
+            user_query("v", directory(UserMatch::Email, false), &p).map(|q| q.key)
+        };
+        // "fals\u0065" is "false": unverified, never matched or registered by its email.
+        assert_eq!(
+            query(r#"{"email":"a@b.c","email_verified":"fals\u0065"}"#),
+            Err("token email is not verified")
+        );
+        assert_eq!(
+            query(r#"{"email":"\u0061da@b.c","email_verified":true}"#),
+            Ok(UserKey::Email("ada@b.c".into()))
+        );
+    }
+
+    #[test]
     fn the_user_query_uses_only_verified_emails() {
         let email = |e: &str| Ok(UserKey::Email(e.to_owned()));
         let cases: [(Value, UserMatch, bool, Result<UserKey, &str>); 11] = [

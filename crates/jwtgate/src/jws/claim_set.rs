@@ -296,7 +296,23 @@ fn needs_full_read(value: &str) -> bool {
         || memchr::memchr_iter(b'[', bytes)
             .nth(MAX_JSON_DEPTH - 1)
             .is_some()
+        || may_leave_f64(bytes)
 }
+
+/// Whether a number in `bytes` may lie beyond an f64 (`1e400`, 400 digits): the raw scan
+/// accepts it, a tree of the claims cannot hold it, so the strict read must refuse it (else
+/// the token would pass with claims no handler can read). An exponent follows a digit; a
+/// string like `"v1e2"` only costs a strict read.
+fn may_leave_f64(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'e', b'E', bytes).any(|i| i > 0 && bytes[i - 1].is_ascii_digit())
+        || (bytes.len() > MAX_F64_DIGITS
+            && bytes
+                .split(|b| !b.is_ascii_digit())
+                .any(|digits| digits.len() > MAX_F64_DIGITS))
+}
+
+/// More digits than this may not fit an f64 (its largest finite value has 309).
+const MAX_F64_DIGITS: usize = 300;
 
 /// One claim's value as JSON text, read without building a tree.
 #[derive(Clone, Copy, Debug)]
@@ -514,6 +530,28 @@ mod tests {
         assert_eq!(set(&doc).unwrap().names().count(), 1);
         assert!(needs_full_read(&doc) && !needs_full_read(r#"["a","b"]"#));
         assert!(needs_full_read(r#""\u0061""#) && !needs_full_read("12.5"));
+        // Numbers beyond an f64, alone or in arrays: the token is refused, never accepted with
+        // claims a tree cannot hold.
+        let digits = "9".repeat(400);
+        for doc in [
+            r#"{"a":1e400}"#.to_owned(),
+            r#"{"a":-1e999}"#.to_owned(),
+            r#"{"a":1.5E+309}"#.to_owned(),
+            r#"{"a":["x",1e400]}"#.to_owned(),
+            format!(r#"{{"a":{digits}}}"#),
+            format!(r#"{{"a":[-{digits}]}}"#),
+        ] {
+            assert_eq!(set(&doc).err(), Some(JsonError::Syntax), "{doc}");
+        }
+        for doc in [
+            r#"{"a":1e300,"b":-2.5E-300,"c":[1e10]}"#.to_owned(),
+            r#"{"v":"x1e5","t":true,"f":false}"#.to_owned(),
+            format!(r#"{{"s":"{digits}"}}"#),
+        ] {
+            let s = set(&doc).unwrap();
+            assert!(s.tree().as_object().is_some_and(|m| !m.is_empty()), "{doc}");
+        }
+        assert!(!needs_full_read(r#"["engineering","true"]"#) && !needs_full_read("true"));
         // Past the names kept inline, duplicates are still found, nested ones too.
         let many: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
         for dup in ["m3", "m39"] {

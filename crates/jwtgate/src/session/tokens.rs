@@ -155,7 +155,10 @@ mod tests {
             token.expires_at(),
             Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
         );
-        assert!(!format!("{token:?}").contains("the-access-token"), "{token:?}");
+        assert!(
+            !format!("{token:?}").contains("the-access-token"),
+            "{token:?}"
+        );
         // No session on the request, or none in the store: no token.
         assert!(matches!(
             AccessToken::of(&parts_with(None)).await,
