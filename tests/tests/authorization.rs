@@ -333,6 +333,7 @@ async fn the_default_answers_grpc_requests_in_grpc_form() {
         .route("/pkg.Svc/Call", axum::routing::post(whoami))
         .route_layer(r.layer("jwt_v").unwrap());
     let req = http::Request::post("/pkg.Svc/Call")
+        .version(http::Version::HTTP_2)
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(axum::body::Body::empty())
@@ -351,10 +352,27 @@ async fn the_default_answers_grpc_requests_in_grpc_form() {
         .route("/pkg.Svc/Call", axum::routing::post(whoami))
         .route_layer(r.layer("jwt_v").unwrap().require_scopes(["x"]));
     let req = http::Request::post("/pkg.Svc/Call")
+        .version(http::Version::HTTP_2)
         .header("content-type", "application/grpc+proto")
         .header("authorization", bearer(&token(json!({}))))
         .body(axum::body::Body::empty())
         .unwrap();
     let res = send(&app, req).await;
     assert_eq!((res.status.as_u16(), res.header("grpc-status")), (200, "7"));
+    // The same header on HTTP/1.1, where gRPC never runs: the plain 403 (a client cannot
+    // turn its refusals into 200s), and `application/grpcfoo` is no gRPC on HTTP/2 either.
+    for (version, content_type) in [
+        (http::Version::HTTP_11, "application/grpc+proto"),
+        (http::Version::HTTP_2, "application/grpcfoo"),
+    ] {
+        let req = http::Request::post("/pkg.Svc/Call")
+            .version(version)
+            .header("content-type", content_type)
+            .header("authorization", bearer(&token(json!({}))))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = send(&app, req).await;
+        assert_eq!((res.status.as_u16(), res.header("grpc-status")), (403, ""));
+        assert_eq!(res.body["error"], "insufficient_scope");
+    }
 }

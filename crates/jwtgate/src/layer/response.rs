@@ -140,9 +140,16 @@ impl<B: Default> RejectionResponse<B> for GrpcRejection {
     }
 }
 
-/// gRPC requests (`content-type: application/grpc*`) get [`GrpcRejection`]'s answer, every
-/// other request [`JsonRejection`]'s. The layer's default: gRPC clients behind an axum router
-/// see `Unauthenticated`, not a JSON body misread as a frame.
+/// gRPC requests get [`GrpcRejection`]'s answer, every other request [`JsonRejection`]'s. The
+/// layer's default: gRPC clients behind an axum router see `Unauthenticated`, not a JSON body
+/// misread as a frame.
+///
+/// A gRPC request is one over HTTP/2 (or later) whose `content-type` is `application/grpc`,
+/// alone or followed by `+` or `;` (`application/grpc+proto`): gRPC runs on nothing else. A
+/// plain HTTP/1.1 request that only says `application/grpc` gets the JSON 401, so that no
+/// client can turn its own refusals into HTTP 200 (hiding them from access logs and from
+/// rate limiters that count 401s). gRPC-Web, which runs over HTTP/1.1, gets the JSON form
+/// here too; an app serving it answers with [`GrpcRejection`] on its gRPC-Web routes.
 ///
 /// Browser navigations on routes whose validator has a login get a 302 to it (no credential)
 /// or a 401 HTML page (credentials refused): see [`Rejection::login_redirect`].
@@ -172,7 +179,7 @@ impl<B: Default + From<String>> RejectionResponse<B> for GrpcOrJsonRejection {
             );
             return res;
         }
-        if request.headers.get(CONTENT_TYPE).is_some_and(is_grpc) {
+        if is_grpc_request(request) {
             GrpcRejection.respond(request, rejection)
         } else {
             JsonRejection.respond(request, rejection)
@@ -187,6 +194,18 @@ fn is_grpc(content_type: &HeaderValue) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
 }
 
+/// Whether `request` is a gRPC call: HTTP/2 or later, `application/grpc` alone or with a `+`
+/// or `;` suffix (not `application/grpcfoo`, not gRPC-Web).
+fn is_grpc_request(request: &Parts) -> bool {
+    request.version >= http::Version::HTTP_2
+        && request.headers.get(CONTENT_TYPE).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.get(..16)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
+                && matches!(v.get(16), None | Some(b'+' | b';'))
+        })
+}
+
 /// The gRPC spec's percent-encoding of `grpc-message`: bytes outside `0x20..=0x7E`, and `%`.
 fn grpc_message(text: &str) -> String {
     crate::percent::encode(text, |b| (0x20..=0x7e).contains(&b) && b != b'%')
@@ -197,7 +216,11 @@ mod tests {
     use super::*;
 
     fn parts(content_type: Option<&str>) -> Parts {
-        let mut req = http::Request::builder();
+        parts_over(http::Version::HTTP_2, content_type)
+    }
+
+    fn parts_over(version: http::Version, content_type: Option<&str>) -> Parts {
+        let mut req = http::Request::builder().version(version);
         if let Some(ct) = content_type {
             req = req.header(CONTENT_TYPE, ct);
         }
@@ -242,6 +265,28 @@ mod tests {
         assert!(json.body().contains("missing_token"));
         let none: Response<String> = GrpcOrJsonRejection.respond(&parts(None), &r);
         assert_eq!(none.status(), 401);
+        let is_grpc = |version, ct| {
+            let res: Response<String> =
+                GrpcOrJsonRejection.respond(&parts_over(version, Some(ct)), &r);
+            res.headers().contains_key("grpc-status")
+        };
+        use http::Version;
+        for ct in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/GRPC;x=1",
+        ] {
+            assert!(is_grpc(Version::HTTP_2, ct), "{ct}");
+            // Only HTTP/2 carries gRPC: on HTTP/1.1 the same header gets the plain 401.
+            assert!(!is_grpc(Version::HTTP_11, ct), "{ct}");
+        }
+        for ct in [
+            "application/grpcfoo",
+            "application/grpc-web",
+            "application/grp",
+        ] {
+            assert!(!is_grpc(Version::HTTP_2, ct), "{ct}");
+        }
     }
 
     #[test]
