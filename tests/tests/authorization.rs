@@ -7,8 +7,8 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use jwtgate::layer::{EmptyRejection, JsonRejection, ProblemRejection};
 use jwtgate::{
-    Algorithm, Identity, KeySource, Registry, User, Validator, authz::Requirement, authz::Roles,
-    authz::Scopes, rejection::Rejection, rejection::RejectionKind,
+    Algorithm, Identity, KeySource, Registry, User, Validator, authz::Requirement, authz::Role,
+    authz::Roles, authz::Scopes, rejection::Rejection, rejection::RejectionKind,
 };
 use jwtgate_test::{TestKey, claims, mint};
 use jwtgate_tests::{get_with, send, whoami};
@@ -69,7 +69,7 @@ fn app() -> Router {
             "/editor",
             r.layer("jwt_v")
                 .unwrap()
-                .require_any_role(["my-app:editor", "owner"]),
+                .require_any_role([Role::client("my-app", "editor"), Role::named("owner")]),
         ))
         .merge(route(
             "/verified",
@@ -103,7 +103,11 @@ fn app() -> Router {
                         Ok::<_, Rejection>(format!(
                             "{} {}",
                             scopes.iter().collect::<Vec<_>>().join(","),
-                            roles.iter().collect::<Vec<_>>().join(",")
+                            roles
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",")
                         ))
                     }),
                 )
@@ -191,6 +195,20 @@ async fn roles_from_keycloak_and_plain_claims() {
     assert!(challenge.ends_with("scope=\"admin\""), "{challenge}");
     let editor = kc(&[], json!({"my-app": {"roles": ["editor"]}}));
     assert_eq!(status(&app, "/editor", Some(&editor)).await.0, 200);
+    // Keycloak allows `:` in client ids and role names: client `my` with role `app-editor`
+    // spelled with colons, or a realm role spelled like the client role, never passes for it.
+    for (realm, clients) in [
+        (vec![], json!({"my": {"roles": ["app:editor"]}})),
+        (vec!["my-app:editor"], json!({})),
+    ] {
+        let spoof = kc(&realm, clients);
+        let (code, _, challenge) = status(&app, "/editor", Some(&spoof)).await;
+        assert_eq!(code, 403, "{realm:?}");
+        assert!(
+            challenge.ends_with("scope=\"editor@my-app owner\""),
+            "{challenge}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -577,6 +577,11 @@ roles = ["admin"]
 path = "/read"
 auth = "public_or_jwt_kc"
 any_scopes = ["read", "admin:write"]
+
+[[route]]
+path = "/edit"
+auth = "jwt_kc"
+any_roles = ["owner", {{ client = "my-app", role = "editor" }}]
 "#
         ),
     );
@@ -635,6 +640,26 @@ any_scopes = ["read", "admin:write"]
             .status(),
         403
     );
+    // A client role named in the file passes only as that client's role: not as a realm role
+    // spelled `my-app:editor`, not as client `my` with role `app:editor`.
+    for (roles, want) in [
+        (
+            json!({"resource_access": {"my-app": {"roles": ["editor"]}}}),
+            200,
+        ),
+        (json!({"realm_access": {"roles": ["my-app:editor"]}}), 403),
+        (
+            json!({"resource_access": {"my": {"roles": ["app:editor"]}}}),
+            403,
+        ),
+        (json!({"roles": ["owner"]}), 200),
+    ] {
+        let status = get("/edit", Some(token(roles.clone())))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, want, "{roles}");
+    }
     // gRPC runs over HTTP/2 only: an HTTP/1.1 request that merely says `application/grpc`
     // gets the plain 401, never a 200 with grpc-status that hides the refusal.
     let res = http
@@ -659,8 +684,8 @@ any_scopes = ["read", "admin:write"]
         .await
         .unwrap();
     for line in [
-        "jwtgate_requests_total{validator=\"kc\",outcome=\"accepted\",kind=\"none\"} 2",
-        "jwtgate_requests_total{validator=\"kc\",outcome=\"refused\",kind=\"insufficient_scope\"} 2",
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"accepted\",kind=\"none\"} 4",
+        "jwtgate_requests_total{validator=\"kc\",outcome=\"refused\",kind=\"insufficient_scope\"} 4",
         "jwtgate_requests_total{validator=\"kc\",outcome=\"refused\",kind=\"missing_credentials\"} 2",
         "jwtgate_requests_total{validator=\"kc\",outcome=\"anonymous\",kind=\"none\"} 1",
     ] {

@@ -3,10 +3,12 @@
 //! (RFC 6750 3.1), never a 401: the token is fine, it just does not grant enough.
 //!
 //! Scopes are read from `scope` (a space-separated string, RFC 8693/9068), `scp` (a string or
-//! an array: Entra ID, Okta) and `permissions` (an array: Auth0 RBAC). Roles are read from
-//! Keycloak's `realm_access.roles`, a plain `roles` claim (Entra ID app roles), and Keycloak's
-//! `resource_access.<client>.roles` as `<client>:<role>`, so that a role of another client
-//! never passes for one of yours.
+//! an array: Entra ID, Okta) and `permissions` (an array: Auth0 RBAC). Roles are of two kinds,
+//! never compared as one string ([`Role`]): a token's own roles (Keycloak's
+//! `realm_access.roles`, a plain `roles` claim: Entra ID app roles) and a client's roles
+//! (Keycloak's `resource_access.<client>.roles`). Keycloak allows `:` in client ids and role
+//! names, so no spelling of one kind can pass for the other: `Role::client("my", "app:editor")`,
+//! `Role::client("my:app", "editor")` and the realm role `my:app:editor` are three roles.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -25,7 +27,8 @@ use crate::rejection::Rejection;
 /// use jwtgate::authz::Requirement;
 ///
 /// let admin = Requirement::scopes(["admin:write"]);
-/// let staff = Requirement::any_role(["admin", "my-app:editor"]);
+/// use jwtgate::authz::Role;
+/// let staff = Requirement::any_role([Role::named("admin"), Role::client("my-app", "editor")]);
 /// let verified = Requirement::predicate(|id| id.payload().get("email_verified") == Some(&true.into()));
 /// # let _ = (admin, staff, verified);
 /// ```
@@ -36,8 +39,8 @@ pub struct Requirement(Rule);
 enum Rule {
     AllScopes(Vec<String>),
     AnyScope(Vec<String>),
-    AllRoles(Vec<String>),
-    AnyRole(Vec<String>),
+    AllRoles(Vec<Role>, Vec<String>),
+    AnyRole(Vec<Role>, Vec<String>),
     Predicate(Arc<dyn Fn(&Identity) -> bool + Send + Sync>),
     AsyncPredicate(Arc<dyn Fn(Identity) -> BoxFuture<'static, bool> + Send + Sync>),
 }
@@ -47,8 +50,8 @@ impl fmt::Debug for Requirement {
         match &self.0 {
             Rule::AllScopes(s) => f.debug_tuple("AllScopes").field(s).finish(),
             Rule::AnyScope(s) => f.debug_tuple("AnyScope").field(s).finish(),
-            Rule::AllRoles(r) => f.debug_tuple("AllRoles").field(r).finish(),
-            Rule::AnyRole(r) => f.debug_tuple("AnyRole").field(r).finish(),
+            Rule::AllRoles(r, _) => f.debug_tuple("AllRoles").field(r).finish(),
+            Rule::AnyRole(r, _) => f.debug_tuple("AnyRole").field(r).finish(),
             Rule::Predicate(_) => f.write_str("Predicate(..)"),
             Rule::AsyncPredicate(_) => f.write_str("AsyncPredicate(..)"),
         }
@@ -57,6 +60,67 @@ impl fmt::Debug for Requirement {
 
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
     items.into_iter().map(Into::into).collect()
+}
+
+/// Roles, and how a 403 names them.
+fn roles<I: IntoIterator<Item = R>, R: Into<Role>>(items: I) -> (Vec<Role>, Vec<String>) {
+    let roles: Vec<Role> = items.into_iter().map(Into::into).collect();
+    let names = roles.iter().map(Role::to_string).collect();
+    (roles, names)
+}
+
+/// A role a token may hold, of one kind or the other; a plain string is a [`named`](Self::named)
+/// role, never split.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// One of the token's own roles: in `realm_access.roles` (Keycloak's realm roles) or in a
+    /// plain `roles` claim (Entra ID app roles, and other providers').
+    Named(String),
+    /// A role of one client: in `resource_access.<client>.roles` (Keycloak's client roles).
+    Client {
+        /// The client id.
+        client: String,
+        /// The role's name.
+        role: String,
+    },
+}
+
+impl Role {
+    /// One of the token's own roles (realm roles, the `roles` claim).
+    pub fn named(role: impl Into<String>) -> Self {
+        Self::Named(role.into())
+    }
+
+    /// A role of client `client` (Keycloak's `resource_access`).
+    pub fn client(client: impl Into<String>, role: impl Into<String>) -> Self {
+        Self::Client {
+            client: client.into(),
+            role: role.into(),
+        }
+    }
+}
+
+impl From<&str> for Role {
+    fn from(role: &str) -> Self {
+        Self::named(role)
+    }
+}
+
+impl From<String> for Role {
+    fn from(role: String) -> Self {
+        Self::Named(role)
+    }
+}
+
+impl fmt::Display for Role {
+    /// As a 403's challenge names it (for people: nothing is matched by this text): the role,
+    /// or `<role>@<client>` for a client's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Named(role) => f.write_str(role),
+            Self::Client { client, role } => write!(f, "{role}@{client}"),
+        }
+    }
 }
 
 impl Requirement {
@@ -70,14 +134,17 @@ impl Requirement {
         Self(Rule::AnyScope(strings(scopes)))
     }
 
-    /// Every one of these roles (`<client>:<role>` for Keycloak client roles).
-    pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self(Rule::AllRoles(strings(roles)))
+    /// Every one of these roles: strings are [named](Role::named) roles, client roles are
+    /// [`Role::client`].
+    pub fn roles<I: IntoIterator<Item = R>, R: Into<Role>>(items: I) -> Self {
+        let (roles, names) = roles(items);
+        Self(Rule::AllRoles(roles, names))
     }
 
     /// At least one of these roles.
-    pub fn any_role<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self(Rule::AnyRole(strings(roles)))
+    pub fn any_role<I: IntoIterator<Item = R>, R: Into<Role>>(items: I) -> Self {
+        let (roles, names) = roles(items);
+        Self(Rule::AnyRole(roles, names))
     }
 
     /// An arbitrary check of the identity.
@@ -98,7 +165,9 @@ impl Requirement {
     /// The scopes or roles named in the 403's challenge.
     pub(crate) fn names(&self) -> &[String] {
         match &self.0 {
-            Rule::AllScopes(n) | Rule::AnyScope(n) | Rule::AllRoles(n) | Rule::AnyRole(n) => n,
+            Rule::AllScopes(n) | Rule::AnyScope(n) | Rule::AllRoles(_, n) | Rule::AnyRole(_, n) => {
+                n
+            }
             Rule::Predicate(_) | Rule::AsyncPredicate(_) => &[],
         }
     }
@@ -114,13 +183,13 @@ impl Requirement {
                 let have = Scopes::from_payload(identity.payload());
                 needed.iter().any(|s| have.contains(s))
             }
-            Rule::AllRoles(needed) => {
+            Rule::AllRoles(needed, _) => {
                 let have = Roles::from_payload(identity.payload());
-                needed.iter().all(|r| have.contains(r))
+                needed.iter().all(|r| have.holds(r))
             }
-            Rule::AnyRole(needed) => {
+            Rule::AnyRole(needed, _) => {
                 let have = Roles::from_payload(identity.payload());
-                needed.iter().any(|r| have.contains(r))
+                needed.iter().any(|r| have.holds(r))
             }
             Rule::Predicate(f) => f(identity),
             Rule::AsyncPredicate(f) => f(identity.clone()).await,
@@ -194,10 +263,10 @@ impl Scopes {
     }
 }
 
-/// The roles a token carries (`realm_access.roles`, `roles`, and `resource_access` client
-/// roles as `<client>:<role>`). An axum extractor too.
+/// The roles a token carries, each of its kind ([`Role`]): `realm_access.roles` and `roles`
+/// as named roles, `resource_access.<client>.roles` as that client's. An axum extractor too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Roles(BTreeSet<String>);
+pub struct Roles(BTreeSet<Role>);
 
 impl Roles {
     /// Reads the roles of a payload.
@@ -212,28 +281,39 @@ impl Roles {
                 })
                 .unwrap_or_default()
         };
-        let mut out: BTreeSet<String> = names(payload.get("roles")).into_iter().collect();
-        out.extend(names(
-            payload.get("realm_access").and_then(|r| r.get("roles")),
-        ));
+        let mut out: BTreeSet<Role> = names(payload.get("roles"))
+            .into_iter()
+            .map(Role::Named)
+            .collect();
+        out.extend(
+            names(payload.get("realm_access").and_then(|r| r.get("roles")))
+                .into_iter()
+                .map(Role::Named),
+        );
         if let Some(Value::Object(clients)) = payload.get("resource_access") {
             for (client, access) in clients {
                 for role in names(access.get("roles")) {
-                    out.insert(format!("{client}:{role}"));
+                    out.insert(Role::client(client.as_str(), role));
                 }
             }
         }
         Self(out)
     }
 
-    /// Whether `role` is held.
+    /// Whether the named role `role` is held (realm roles, the `roles` claim; never a
+    /// client's).
     pub fn contains(&self, role: &str) -> bool {
+        self.0.contains(&Role::named(role))
+    }
+
+    /// Whether `role` is held, of its kind.
+    pub fn holds(&self, role: &Role) -> bool {
         self.0.contains(role)
     }
 
-    /// Every role, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+    /// Every role, named ones first, each kind sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &Role> {
+        self.0.iter()
     }
 }
 
@@ -276,12 +356,48 @@ mod tests {
             "roles": ["Task.Read"]
         })));
         assert_eq!(
-            r.iter().collect::<Vec<_>>(),
-            ["Task.Read", "admin", "my-app:editor", "other-app:owner"]
+            r.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["Task.Read", "admin", "editor@my-app", "owner@other-app"]
         );
         assert!(
             !r.contains("owner"),
             "another client's role never passes as a plain role"
+        );
+        assert!(r.holds(&Role::client("my-app", "editor")) && r.contains("admin"));
+    }
+
+    #[tokio::test]
+    async fn no_spelling_of_a_role_passes_for_another_kind() {
+        let identity = |claims: Value| crate::identity::Identity::for_tests(payload(claims));
+        // Client `my` with role `app:editor`, and a realm role spelled like a client role.
+        let token = identity(json!({
+            "resource_access": {"my": {"roles": ["app:editor"]}},
+            "realm_access": {"roles": ["other:viewer"]},
+        }));
+        for (needed, met) in [
+            (Role::client("my", "app:editor"), true),
+            (Role::client("my:app", "editor"), false),
+            (Role::named("my:app:editor"), false),
+            (Role::named("my:app:editor"), false),
+            (Role::named("other:viewer"), true),
+            (Role::client("other", "viewer"), false),
+        ] {
+            assert_eq!(
+                Requirement::roles([needed.clone()]).is_met(&token).await,
+                met,
+                "{needed:?}"
+            );
+        }
+        // A string is a named role, never split at `:`.
+        assert!(!Requirement::roles(["my:app:editor"]).is_met(&token).await);
+        assert!(
+            !Requirement::any_role(["my:app:editor", "nope"])
+                .is_met(&token)
+                .await
+        );
+        assert_eq!(
+            Requirement::roles([Role::client("my", "x"), Role::named("y")]).names(),
+            ["x@my", "y"]
         );
     }
 }

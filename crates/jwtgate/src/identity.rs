@@ -343,6 +343,21 @@ pub struct Identity {
     pub(crate) realm: Arc<str>,
 }
 
+#[cfg(test)]
+impl Identity {
+    /// An identity of user `u` through validator `v` with `payload`.
+    pub(crate) fn for_tests(payload: Payload) -> Self {
+        Self {
+            payload,
+            user: UserId::from("u"),
+            partner: None,
+            validator: ValidatorName(Arc::from("v")),
+            record: None,
+            realm: Arc::from("r"),
+        }
+    }
+}
+
 impl Identity {
     /// The decoded claims.
     pub fn payload(&self) -> &Payload {

@@ -267,9 +267,27 @@ pub(super) struct RouteToml {
     #[serde(default)]
     pub(super) any_scopes: Vec<String>,
     #[serde(default)]
-    pub(super) roles: Vec<String>,
+    pub(super) roles: Vec<RoleToml>,
     #[serde(default)]
-    pub(super) any_roles: Vec<String>,
+    pub(super) any_roles: Vec<RoleToml>,
+}
+
+/// A role in `roles`/`any_roles`: a string is a named role (realm roles, the `roles` claim),
+/// `{ client = "...", role = "..." }` a client's.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RoleToml {
+    Named(String),
+    Client { client: String, role: String },
+}
+
+impl From<&RoleToml> for crate::authz::Role {
+    fn from(role: &RoleToml) -> Self {
+        match role {
+            RoleToml::Named(name) => Self::named(name.as_str()),
+            RoleToml::Client { client, role } => Self::client(client.as_str(), role.as_str()),
+        }
+    }
 }
 
 fn span<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {

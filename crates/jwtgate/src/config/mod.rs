@@ -123,8 +123,8 @@ impl Config {
                 auth,
                 scopes: r.scopes.clone(),
                 any_scopes: r.any_scopes.clone(),
-                roles: r.roles.clone(),
-                any_roles: r.any_roles.clone(),
+                roles: r.roles.iter().map(Into::into).collect(),
+                any_roles: r.any_roles.iter().map(Into::into).collect(),
             });
         }
         config.routes = routes;

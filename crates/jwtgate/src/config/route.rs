@@ -2,7 +2,7 @@
 //! loads, with the router axum uses, so that a bad one is an error at its key rather than a
 //! panic when the app mounts it.
 
-use crate::authz::Requirement;
+use crate::authz::{Requirement, Role};
 use crate::error::Error;
 use crate::layer::JwtAuthLayer;
 use crate::mode::AuthMode;
@@ -20,10 +20,10 @@ pub struct Route {
     pub scopes: Vec<String>,
     /// Scopes of which one must be granted (`any_scopes = [...]`).
     pub any_scopes: Vec<String>,
-    /// Roles that must all be held (`roles = [...]`).
-    pub roles: Vec<String>,
-    /// Roles of which one must be held (`any_roles = [...]`).
-    pub any_roles: Vec<String>,
+    /// Roles that must all be held (`roles = ["admin", { client = "my-app", role = "editor" }]`).
+    pub roles: Vec<Role>,
+    /// Roles of which one must be held (`any_roles = [...]`, the same forms).
+    pub any_roles: Vec<Role>,
 }
 
 impl Route {

@@ -167,12 +167,18 @@ impl<R> JwtAuthLayer<R> {
     }
 
     /// Requires every one of `roles`.
-    pub fn require_roles<I: IntoIterator<Item = S>, S: Into<String>>(self, roles: I) -> Self {
+    pub fn require_roles<I: IntoIterator<Item = T>, T: Into<crate::authz::Role>>(
+        self,
+        roles: I,
+    ) -> Self {
         self.require(Requirement::roles(roles))
     }
 
     /// Requires at least one of `roles`.
-    pub fn require_any_role<I: IntoIterator<Item = S>, S: Into<String>>(self, roles: I) -> Self {
+    pub fn require_any_role<I: IntoIterator<Item = T>, T: Into<crate::authz::Role>>(
+        self,
+        roles: I,
+    ) -> Self {
         self.require(Requirement::any_role(roles))
     }
 }
