@@ -158,7 +158,11 @@ impl SqlDirectory {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                sql: Statements::new(&settings.users_table(), &settings.contacts_table()),
+                sql: Statements::new(
+                    &settings.users_table(),
+                    &settings.contacts_table(),
+                    !settings.url.starts_with("sqlite:"),
+                ),
                 timeout: settings.timeout,
                 url: shown,
                 users: cached.then(|| {

@@ -29,8 +29,11 @@
 //! # }
 //! ```
 //!
-//! - **Emails** compare trimmed and ASCII case-insensitively; jwtgate never matches or
-//!   registers by an email whose `email_verified` is `false`.
+//! - **Emails** compare by one rule on both databases (`jwtgate::directory::normalize_email`):
+//!   leading and trailing spaces trimmed, ASCII letters lowercased, every other character as it
+//!   is (Postgres is held to ASCII with the "C" collation), so a look-alike such as the Kelvin
+//!   sign never meets another address. jwtgate never matches or registers by an email whose
+//!   `email_verified` is `false`.
 //! - **Registration** is one transaction per new user, race-free through a unique index and
 //!   `INSERT ... ON CONFLICT DO NOTHING`: concurrent first requests create one user and all
 //!   get its id. A user is filled from the single contact with that email (names, phone; the

@@ -102,6 +102,18 @@ fn q(name: &str) -> String {
     format!("\"{name}\"")
 }
 
+/// SQL for the email key of `column`, as `jwtgate::directory::normalize_email` makes it:
+/// spaces trimmed (SQL `trim()` trims those alone), ASCII letters lowercased and nothing else.
+/// SQLite's `lower()` is ASCII-only; Postgres lowercases by the database's locale (the Kelvin
+/// sign `\u{212A}` becomes `k`), unless told the "C" collation, which is ASCII-only.
+fn email_key(column: &str, postgres: bool) -> String {
+    if postgres {
+        format!("lower(trim({column}) COLLATE \"C\")")
+    } else {
+        format!("lower(trim({column}))")
+    }
+}
+
 fn opt(column: Option<&String>) -> String {
     column.map_or_else(|| "NULL".to_owned(), |c| q(c))
 }
@@ -128,7 +140,9 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    pub(crate) fn new(users: &UsersTable, contacts: &ContactsTable) -> Self {
+    /// The statements for this mapping; `postgres` picks that database's spelling where the
+    /// two differ.
+    pub(crate) fn new(users: &UsersTable, contacts: &ContactsTable, postgres: bool) -> Self {
         let ut = q(&users.table);
         let id = q(&users.id);
         let complete = users.profile_complete.as_ref().map_or_else(
@@ -233,11 +247,11 @@ impl Statements {
         let contacts_by_email = {
             let mut w = Writer::default();
             let sql = format!(
-                "SELECT CAST({cid} AS BIGINT), {}, {}, {} FROM {ct} WHERE lower(trim({})) = {} ORDER BY {cid} LIMIT 100",
+                "SELECT CAST({cid} AS BIGINT), {}, {}, {} FROM {ct} WHERE {} = {} ORDER BY {cid} LIMIT 100",
                 opt(contacts.first_name.as_ref()),
                 opt(contacts.last_name.as_ref()),
                 opt(contacts.phone.as_ref()),
-                q(&contacts.email),
+                email_key(&q(&contacts.email), postgres),
                 w.p(Param::EmailKey),
                 cid = q(&contacts.id),
             );
@@ -306,7 +320,21 @@ mod tests {
 
     #[test]
     fn the_shipped_schema_reads_every_column_and_binds_values() {
-        let s = Statements::new(&UsersTable::default(), &ContactsTable::default());
+        let s = Statements::new(&UsersTable::default(), &ContactsTable::default(), true);
+        assert!(
+            s.contacts_by_email
+                .sql
+                .contains("WHERE lower(trim(\"email\") COLLATE \"C\") = $1"),
+            "Postgres lowercases ASCII only: {}",
+            s.contacts_by_email.sql
+        );
+        let sqlite = Statements::new(&UsersTable::default(), &ContactsTable::default(), false);
+        assert!(
+            sqlite
+                .contacts_by_email
+                .sql
+                .contains("WHERE lower(trim(\"email\")) = $1")
+        );
         assert_eq!(
             s.user_by_email_key.sql,
             "SELECT CAST(\"id\" AS BIGINT), \"email\", \"first_name\", \"last_name\", \"full_name\", \"phone\", CAST(CASE WHEN \"profile_complete\" THEN 1 ELSE 0 END AS BIGINT) FROM \"jwtgate_users\" WHERE \"email_key\" = $1"
@@ -322,7 +350,7 @@ mod tests {
     fn a_mapping_without_optional_columns_neither_reads_nor_writes_them() {
         let users = UsersTable::mapped("accounts", "account_id", "mail", "mail_key");
         let contacts = ContactsTable::mapped("people", "pid", "mail");
-        let s = Statements::new(&users, &contacts);
+        let s = Statements::new(&users, &contacts, true);
         assert!(s.user_by_subject.is_none() && s.user_by_service.is_none() && s.touch.is_none());
         assert!(s.link_contact.is_none());
         assert_eq!(

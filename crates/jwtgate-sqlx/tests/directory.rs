@@ -478,6 +478,54 @@ async fn partners_follow_auth_jwts_rule_one_match_gives_its_id_none_or_several_g
 }
 
 #[tokio::test]
+async fn both_databases_match_contacts_by_one_email_rule_and_look_alikes_never_meet() {
+    for db in backends().await {
+        let (directory, registry) = setup(
+            &db,
+            vec![
+                validator("app", User::directory(UserMatch::Email).register(true))
+                    .partner(Partner::by_email()),
+            ],
+        )
+        .await;
+        // A Kelvin sign (U+212A) where `kate`'s K is, an identical non-ASCII address, an
+        // ideographic space (U+3000) after `mark`'s, spaces around `lin`'s.
+        db.exec(
+            "INSERT INTO jwtgate_contacts (email) VALUES ('\u{212A}ate@example.com');\
+             INSERT INTO jwtgate_contacts (email) VALUES ('J\u{D6}RG@example.com');\
+             INSERT INTO jwtgate_contacts (email) VALUES ('mark@example.com\u{3000}');\
+             INSERT INTO jwtgate_contacts (email) VALUES ('  Lin@Example.com ');",
+        )
+        .await;
+        let id = |email: &str| format!("SELECT id FROM jwtgate_contacts WHERE email = '{email}'");
+        let jorg = db.count(&id("J\u{D6}RG@example.com")).await;
+        let lin = db.count(&id("  Lin@Example.com ")).await;
+        let app = app(&registry, &directory, "jwt_app");
+        for (email, partner) in [
+            // The look-alike never becomes Kate's partner (nor fills her registration).
+            ("kate@example.com", Value::Null),
+            ("KATE@example.com", Value::Null),
+            // The same non-ASCII address matches itself, ASCII letters in any case.
+            ("J\u{D6}RG@example.com", json!(jorg)),
+            ("j\u{D6}rg@EXAMPLE.com", json!(jorg)),
+            // Only ASCII is lowercased: a lowercase o-umlaut is another address.
+            ("j\u{F6}rg@example.com", Value::Null),
+            // Only spaces are trimmed.
+            ("mark@example.com", Value::Null),
+            ("lin@example.com", json!(lin)),
+        ] {
+            let reply = api(&app, &token(json!({"email": email}))).await;
+            assert_eq!(reply.status, StatusCode::OK, "{email}: {:?}", reply.body);
+            assert_eq!(reply.body["partner"], partner, "{email} on {}", db.backend);
+        }
+        // Kate's registration took nothing from the look-alike contact.
+        let kate = api(&app, &token(json!({"email": "kate@example.com"}))).await;
+        assert_eq!(kate.body["email"], "kate@example.com");
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn steady_traffic_is_served_from_the_cache_and_a_zero_ttl_turns_it_off() {
     for db in backends().await {
         let (directory, registry) = setup(

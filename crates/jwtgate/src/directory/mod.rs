@@ -230,10 +230,17 @@ impl<T: PartnerDirectory + ?Sized> PartnerDirectory for Arc<T> {
     }
 }
 
-/// An email as directories compare it: trimmed and ASCII-lowercased (SQL's `lower` is ASCII
-/// in SQLite, so a wider rule would disagree with the database).
+/// An email as directories compare it (its *key*): leading and trailing spaces (U+0020)
+/// removed, ASCII letters lowercased, every other character kept as it is.
+///
+/// The rule is what SQL computes the same way on every database (`trim()` removes spaces
+/// alone; `lower()` is held to ASCII), so a key made here and one made by a query agree.
+/// Nothing wider: Unicode case folding or whitespace would make look-alikes meet (the Kelvin
+/// sign `\u{212A}ate@example.com` would become `kate@example.com`, an ideographic space
+/// `\u{3000}` would vanish); an address with other characters matches only itself, byte for
+/// byte after the rule.
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_ascii_lowercase()
+    email.trim_matches(' ').to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -242,8 +249,19 @@ mod tests {
 
     #[test]
     fn emails_compare_trimmed_and_case_insensitively() {
-        assert_eq!(normalize_email("  Ada@Example.COM \t"), "ada@example.com");
+        assert_eq!(normalize_email("  Ada@Example.COM  "), "ada@example.com");
         assert_eq!(normalize_email("ada@example.com"), "ada@example.com");
+        // Only spaces are trimmed, only ASCII is lowercased: look-alikes stay apart.
+        assert_eq!(normalize_email("ada@example.com\t"), "ada@example.com\t");
+        assert_eq!(
+            normalize_email("mark@example.com\u{3000}"),
+            "mark@example.com\u{3000}"
+        );
+        assert_eq!(
+            normalize_email("\u{212A}ate@Example.com"),
+            "\u{212A}ate@example.com"
+        );
+        assert_eq!(normalize_email("JÖRG@example.com"), "jÖrg@example.com");
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn user_query<'a>(
 ) -> Result<UserQuery<'a>, &'static str> {
     let raw_email = payload
         .get_str("email")
-        .map(str::trim)
+        .map(|e| e.trim_matches(' '))
         .filter(|e| !e.is_empty());
     let unverified = payload
         .raw("email_verified")
