@@ -413,11 +413,23 @@ async fn behind_sentinel_a_failover_loses_nothing_and_recovers_by_itself() {
         }
     })
     .await;
+    let resyncs = registry.revocation_state().resyncs;
     master.stop();
     // The Sentinel promotes the replica; the instance finds it, reloads, and serves again.
     within(Duration::from_secs(20), "the replica promoted", || async {
         sentinel.master_port().await == replica.port
     })
+    .await;
+    // Served from the new master: a reload there, and the mirror current again (a request
+    // answered before that came from the mirror as it was, still within max_staleness).
+    within(
+        Duration::from_secs(15),
+        "a reload at the new master",
+        || async {
+            let state = registry.revocation_state();
+            state.resyncs > resyncs && state.fresh
+        },
+    )
     .await;
     let good = token(json!({"sub": "ada"}));
     let back = within(Duration::from_secs(15), "200 at the new master", || async {
