@@ -13,7 +13,7 @@ use jwtgate::{
     rejection::RejectionKind,
 };
 use jwtgate_test::{TestKey, b64, claims, jwks, mint, mint_raw};
-use jwtgate_tests::{app, get_bearer, get_with, send, whoami};
+use jwtgate_tests::{app, get_bearer, get_with, send};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -373,27 +373,56 @@ async fn every_algorithm_end_to_end() {
 }
 
 #[tokio::test]
-async fn cors_preflight_passes_by_default() {
+async fn cors_preflights_never_reach_a_jwt_handler_unless_asked() {
     let r = Registry::builder().validator(hs("v")).build().unwrap();
-    let app = Router::new()
-        .route("/x", any(whoami))
-        .route_layer(r.layer("jwt_v").unwrap());
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app_with = |preflight: jwtgate::layer::Preflight| {
+        let calls = calls.clone();
+        Router::new()
+            .route(
+                "/x",
+                any(move |identity: Option<jwtgate::Identity>| {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move { identity.map_or("anonymous".to_owned(), |_| "user".to_owned()) }
+                }),
+            )
+            .route_layer(r.layer("jwt_v").unwrap().preflight(preflight))
+    };
     let preflight = || {
         http::Request::options("/x")
             .header("origin", "https://app.example")
-            .header("access-control-request-method", "GET")
+            .header("access-control-request-method", "DELETE")
             .body(axum::body::Body::empty())
             .unwrap()
     };
-    assert_eq!(send(&app, preflight()).await.status, 200);
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    // By default: 204 here, the handler never called, nothing granted to the origin.
+    let answered = send(&app_with(jwtgate::layer::Preflight::default()), preflight()).await;
+    assert_eq!(answered.status, 204);
+    assert_eq!(answered.header("access-control-allow-origin"), "");
+    assert!(answered.header("vary").contains("origin"));
+    assert_eq!(count(), 0);
+    // OPTIONS without the preflight header is an ordinary request: 401.
     let plain_options = http::Request::options("/x")
         .body(axum::body::Body::empty())
         .unwrap();
+    let app = app_with(jwtgate::layer::Preflight::answer());
     assert_eq!(send(&app, plain_options).await.status, 401);
-    let strict = Router::new()
-        .route("/x", any(whoami))
-        .route_layer(r.layer("jwt_v").unwrap().allow_preflight(false));
-    assert_eq!(send(&strict, preflight()).await.status, 401);
+    assert_eq!(count(), 0);
+    // Opted in: the handler answers it, as an anonymous request.
+    let passed = send(
+        &app_with(jwtgate::layer::Preflight::pass_anonymous()),
+        preflight(),
+    )
+    .await;
+    assert_eq!((passed.status.as_u16(), count()), (200, 1));
+    // Authenticated like anything else: 401.
+    let strict = send(
+        &app_with(jwtgate::layer::Preflight::authenticate()),
+        preflight(),
+    )
+    .await;
+    assert_eq!((strict.status.as_u16(), count()), (401, 1));
 }
 
 #[derive(Deserialize)]

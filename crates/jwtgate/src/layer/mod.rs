@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod preflight;
 mod response;
 
 use std::fmt;
@@ -67,6 +68,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
 
+use self::preflight::Kind as PreflightKind;
+pub use self::preflight::Preflight;
 pub use response::{
     EmptyRejection, GrpcOrJsonRejection, GrpcRejection, JsonRejection, ProblemRejection,
     RejectionResponse,
@@ -98,7 +101,7 @@ struct LayerConfig {
     engine: Arc<Engine>,
     chain: Chain,
     mode: Box<str>,
-    allow_preflight: bool,
+    preflight: Preflight,
     requirements: Vec<Requirement>,
 }
 
@@ -106,7 +109,7 @@ impl<R> fmt::Debug for JwtAuthLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthLayer")
             .field("mode", &self.config.mode)
-            .field("allow_preflight", &self.config.allow_preflight)
+            .field("preflight", &self.config.preflight)
             .field("requirements", &self.config.requirements)
             .finish_non_exhaustive()
     }
@@ -119,7 +122,7 @@ impl JwtAuthLayer {
                 engine,
                 chain,
                 mode: mode.into(),
-                allow_preflight: true,
+                preflight: Preflight::answer(),
                 requirements: Vec::new(),
             }),
             responder: GrpcOrJsonRejection,
@@ -128,12 +131,10 @@ impl JwtAuthLayer {
 }
 
 impl<R> JwtAuthLayer<R> {
-    /// Whether CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`) pass
-    /// without authentication (default `true`: browsers never send credentials on them). A
-    /// preflight that passes reaches the handler as an anonymous request, even on a `jwt_`
-    /// route.
-    pub fn allow_preflight(mut self, allow: bool) -> Self {
-        Arc::make_mut(&mut self.config).allow_preflight = allow;
+    /// What CORS preflights get (default [`Preflight::answer`]: a 204 without calling the
+    /// handler).
+    pub fn preflight(mut self, preflight: Preflight) -> Self {
+        Arc::make_mut(&mut self.config).preflight = preflight;
         self
     }
 
@@ -230,6 +231,7 @@ impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtAuth<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     R: RejectionResponse<ResBody>,
+    ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -245,15 +247,22 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let responder = self.layer.responder.clone();
         let config = &self.layer.config;
-        if config.allow_preflight
-            && req.method() == Method::OPTIONS
+        if req.method() == Method::OPTIONS
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
-            // Browsers never send credentials on preflights; handlers see an anonymous request.
-            req.extensions_mut().insert(Anonymous {
-                realm: config.engine.realm.clone(),
-            });
-            return ResponseFuture::calling(inner, responder, req, None);
+            match config.preflight.kind() {
+                PreflightKind::Answer => {
+                    return ResponseFuture::answered(inner, responder, preflight_answer());
+                }
+                // Browsers never send credentials on preflights: an anonymous request.
+                PreflightKind::PassAnonymous => {
+                    req.extensions_mut().insert(Anonymous {
+                        realm: config.engine.realm.clone(),
+                    });
+                    return ResponseFuture::calling(inner, responder, req, None);
+                }
+                PreflightKind::Authenticate => {}
+            }
         }
         let span = tracing::debug_span!(
             "jwtgate",
@@ -312,7 +321,7 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, S::Response>,
         inner: S,
         responder: R,
         // The request body, until the request passes.
@@ -322,9 +331,13 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, T> {
         Authenticating {
             auth: AuthFuture,
+        },
+        // A CORS preflight answered here.
+        Answered {
+            response: Option<T>,
         },
         Calling {
             #[pin]
@@ -352,6 +365,36 @@ where
             body: None,
         }
     }
+}
+
+impl<S, B, R> ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>>,
+{
+    fn answered(inner: S, responder: R, response: S::Response) -> Self {
+        Self {
+            state: State::Answered {
+                response: Some(response),
+            },
+            inner,
+            responder,
+            body: None,
+        }
+    }
+}
+
+/// The answer to a CORS preflight that no CORS layer answered: 204, no `Access-Control-Allow-*`
+/// header (so it grants nothing), `Vary` as a CORS answer would have it.
+fn preflight_answer<B: Default>() -> Response<B> {
+    let mut res = Response::new(B::default());
+    *res.status_mut() = http::StatusCode::NO_CONTENT;
+    res.headers_mut().insert(
+        http::header::VARY,
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    res
 }
 
 impl<S, B, R> fmt::Debug for ResponseFuture<S, B, R>
@@ -389,6 +432,12 @@ where
                     };
                     let future = this.inner.call(Request::from_parts(parts, body));
                     this.state.set(State::Calling { future, set_cookie });
+                }
+                StateProj::Answered { response } => {
+                    let Some(res) = response.take() else {
+                        unreachable!("a preflight's answer is given once")
+                    };
+                    return Poll::Ready(Ok(res));
                 }
                 StateProj::Calling { future, set_cookie } => {
                     let mut res = ready!(future.poll(cx))?;
@@ -499,17 +548,21 @@ mod tests {
                 .unwrap()
                 .starts_with("v_auth=")
         );
-        // Preflight: anonymous, no authentication.
-        let req = Request::options("/")
-            .header("access-control-request-method", "GET")
-            .body(String::new())
-            .unwrap();
-        assert_eq!(call(layer.clone(), req).await.body(), "anonymous");
-        let req = Request::options("/")
-            .header("access-control-request-method", "GET")
-            .body(String::new())
-            .unwrap();
-        assert_eq!(call(layer.allow_preflight(false), req).await.status(), 401);
+        // Preflight: answered here (204, the inner service never called), passed on as an
+        // anonymous request when asked, or authenticated.
+        let preflight = || {
+            Request::options("/")
+                .header("access-control-request-method", "GET")
+                .body(String::new())
+                .unwrap()
+        };
+        let res = call(layer.clone(), preflight()).await;
+        assert_eq!((res.status().as_u16(), res.body().as_str()), (204, ""));
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+        let passed = layer.clone().preflight(Preflight::pass_anonymous());
+        assert_eq!(call(passed, preflight()).await.body(), "anonymous");
+        let strict = layer.clone().preflight(Preflight::authenticate());
+        assert_eq!(call(strict, preflight()).await.status(), 401);
         // The public mode lets anonymous requests through.
         let public = r
             .layer("public_or_jwt_v")
