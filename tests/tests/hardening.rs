@@ -162,6 +162,53 @@ async fn tokens_jsonwebtoken_would_accept_are_refused() {
 }
 
 #[tokio::test]
+async fn no_refusal_tells_whether_a_made_up_signature_was_valid() {
+    let app = router(hs("v"));
+    let now = jwtgate_test::now();
+    let forged = |claims: &str| {
+        mint_raw(
+            &TestKey::hmac("not-the-secret-not-the-secret-32"),
+            "HS256",
+            r#"{"alg":"HS256"}"#,
+            claims,
+        )
+    };
+    for claims in [
+        format!(r#"{{"iss":"{ISS}","aud":"api","exp":{}}}"#, now - 100),
+        format!(
+            r#"{{"iss":"{ISS}","aud":"api","exp":{},"nbf":{}}}"#,
+            now + 600,
+            now + 300
+        ),
+        format!(
+            r#"{{"iss":"{ISS}","aud":"api","exp":{},"iat":{}}}"#,
+            now + 600,
+            now + 300
+        ),
+        format!(r#"{{"iss":"{ISS}","aud":"other","exp":{}}}"#, now + 600),
+        format!(r#"{{"iss":"elsewhere","aud":"api","exp":{}}}"#, now + 600),
+        format!(r#"{{"iss":"{ISS}","aud":"api"}}"#),
+    ] {
+        // The same answer for the real signature and a made-up one: the claims decide first.
+        let real = get_bearer(&app, "/jwt", Some(&raw(r#"{"alg":"HS256"}"#, &claims))).await;
+        let fake = get_bearer(&app, "/jwt", Some(&forged(&claims))).await;
+        assert_eq!(real.status, 401, "{claims}");
+        assert_eq!(
+            (fake.status, &fake.body["error_description"]),
+            (real.status, &real.body["error_description"]),
+            "{claims}"
+        );
+        assert_eq!(
+            fake.header("www-authenticate"),
+            real.header("www-authenticate")
+        );
+    }
+    // Only claims that pass meet the signature check.
+    let good = format!(r#"{{"iss":"{ISS}","aud":"api","exp":{}}}"#, now + 600);
+    refused(&app, &forged(&good), "token signature is invalid").await;
+}
+
+#[tokio::test]
 async fn header_shapes() {
     let app = router(hs("v"));
     let t = mint(

@@ -180,7 +180,8 @@ impl CompiledValidator {
         }
     }
 
-    /// Static claims, key, signature, then the clock (the header was checked first).
+    /// The claims (static, then the clock), then key and signature (the header was checked
+    /// first).
     async fn verify_signed(
         &self,
         token: &UnverifiedToken<'_>,
@@ -192,7 +193,13 @@ impl CompiledValidator {
         // that cannot accept the token finds out before it fetches keys or verifies anything
         // (a chain verifies only where it could accept, and a token for another issuer never
         // causes a key fetch). Nothing is trusted until the signature below holds.
+        //
+        // The clock too, before the signature: every claim's verdict is then the same whether
+        // the signature holds or not, so no refusal tells a sender that a signature it made up
+        // was valid ("token expired" only for a good signature would). The one answer that
+        // depends on the signature is "token signature is invalid" against acceptance.
         rules.check_static(&token.claims)?;
+        rules.check_time(&token.claims, now)?;
         let kid = token.kid.as_ref().map(ShortText::as_str);
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
@@ -214,7 +221,6 @@ impl CompiledValidator {
                 KeySet::verify(candidates, self.algorithm, input, signature, checked)
             })?
             .ok_or(Failure::BadSignature)?;
-        rules.check_time(&token.claims, now)?;
         Ok(key)
     }
 }
