@@ -222,7 +222,7 @@ impl OidcFlow {
         .into_iter()
         .flatten()
         {
-            crate::remote::endpoint(endpoint, "endpoint").map_err(|e| e.message)?;
+            crate::remote::endpoint(endpoint, "endpoint", &self.issuer).map_err(|e| e.message)?;
         }
         *self
             .endpoints

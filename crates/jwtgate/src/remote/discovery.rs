@@ -50,12 +50,20 @@ pub(crate) async fn document<T: DeserializeOwned>(
     Ok(found.doc)
 }
 
-/// An endpoint named by a discovery document: HTTPS, or HTTP on loopback.
-pub(crate) fn endpoint(url: &str, what: &str) -> Result<Url, FetchError> {
-    check_url(url, what).map_err(|message| FetchError {
+/// An endpoint named by `issuer`'s discovery document: HTTPS, or HTTP on loopback for an
+/// issuer that is itself plain HTTP (development); an https issuer's endpoints are https.
+pub(crate) fn endpoint(url: &str, what: &str, issuer: &str) -> Result<Url, FetchError> {
+    let config = |message| FetchError {
         message,
         config: true,
-    })
+    };
+    let found = check_url(url, what).map_err(config)?;
+    if issuer.starts_with("https:") && found.scheme() != "https" {
+        return Err(config(format!(
+            "{what} {url:?} is plain http, but the issuer {issuer:?} is https"
+        )));
+    }
+    Ok(found)
 }
 
 #[derive(Deserialize)]
@@ -74,5 +82,32 @@ pub(crate) async fn jwks_uri(
     let uri = doc
         .jwks_uri
         .ok_or_else(|| format!("{config} has no jwks_uri"))?;
-    endpoint(&uri, "jwks_uri")
+    endpoint(&uri, "jwks_uri", issuer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_issuer_names_only_https_endpoints() {
+        let https = "https://idp.example";
+        assert!(endpoint("https://idp.example/certs", "jwks_uri", https).is_ok());
+        let err = endpoint("http://127.0.0.1:8080/certs", "jwks_uri", https).unwrap_err();
+        assert!(err.config);
+        assert_eq!(
+            err.message,
+            "jwks_uri \"http://127.0.0.1:8080/certs\" is plain http, but the issuer \"https://idp.example\" is https"
+        );
+        // A loopback issuer over plain http (development) may name loopback endpoints.
+        assert!(
+            endpoint(
+                "http://127.0.0.1:8080/certs",
+                "jwks_uri",
+                "http://127.0.0.1:8080"
+            )
+            .is_ok()
+        );
+        assert!(endpoint("http://10.0.0.1/certs", "jwks_uri", "http://127.0.0.1:8080").is_err());
+    }
 }

@@ -25,13 +25,9 @@ impl From<String> for FetchError {
 /// The HTTP client of one cache, with its redirect policy.
 pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Error> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
-        // `previous()` holds the original URL and every redirect followed so far.
-        if attempt.previous().len() > 1 {
-            attempt.error("more than one redirect")
-        } else if !allowed(attempt.url()) {
-            attempt.error("redirect to a non-https URL")
-        } else {
-            attempt.follow()
+        match redirect_refused(attempt.previous(), attempt.url()) {
+            Some(why) => attempt.error(why),
+            None => attempt.follow(),
         }
     });
     reqwest::Client::builder()
@@ -43,6 +39,21 @@ pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Erro
         .map_err(|e| {
             Error::new(ErrorKind::InvalidSetting, format!("HTTP client: {e}")).with_source(e)
         })
+}
+
+/// Why a redirect from `previous` (the original URL and every redirect followed so far) to
+/// `next` is not followed: more than one, a URL jwtgate would not fetch, or plain http after
+/// https (an https issuer must not be sent to a loopback http service).
+fn redirect_refused(previous: &[Url], next: &Url) -> Option<&'static str> {
+    if previous.len() > 1 {
+        Some("more than one redirect")
+    } else if !allowed(next) {
+        Some("redirect to a non-https URL")
+    } else if previous.iter().any(|u| u.scheme() == "https") && next.scheme() != "https" {
+        Some("redirect from https to plain http")
+    } else {
+        None
+    }
 }
 
 /// HTTPS, or HTTP to a loopback address.
@@ -154,6 +165,31 @@ fn parse_max_age(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_never_leave_https() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let https = [url("https://idp.example/certs")];
+        assert_eq!(
+            redirect_refused(&https, &url("https://cdn.example/k")),
+            None
+        );
+        assert_eq!(
+            redirect_refused(&https, &url("http://127.0.0.1:8080/certs")),
+            Some("redirect from https to plain http")
+        );
+        assert_eq!(
+            redirect_refused(&https, &url("http://10.0.0.1/certs")),
+            Some("redirect to a non-https URL")
+        );
+        let http = [url("http://127.0.0.1:9/certs")];
+        assert_eq!(redirect_refused(&http, &url("http://localhost:9/k")), None);
+        let two = [url("http://127.0.0.1/a"), url("http://127.0.0.1/b")];
+        assert_eq!(
+            redirect_refused(&two, &url("http://127.0.0.1/c")),
+            Some("more than one redirect")
+        );
+    }
 
     #[test]
     fn urls_must_be_https_or_loopback() {
