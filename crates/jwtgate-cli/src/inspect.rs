@@ -1,5 +1,6 @@
 //! `jwtgate inspect`: says, validator by validator, whether a token passes and why not,
-//! through every stage `serve` runs, and the state of each remote key cache.
+//! through every stage `serve` runs, then the verdict of the signature and of each claim on its
+//! own, and the state of each remote key cache.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,14 @@ pub(crate) async fn run(args: InspectArgs) -> ExitCode {
         match v.refusal() {
             None => println!("{}: accepted", v.validator()),
             Some(why) => println!("{}: refused: {why}", v.validator()),
+        }
+        // Each check on its own, the signature apart from the claims: "wrong key" and "wrong
+        // audience" are told apart whichever a request meets first.
+        for check in v.checks() {
+            match check.refusal() {
+                None => println!("  {}: ok", check.what()),
+                Some(why) => println!("  {}: refused: {why}", check.what()),
+            }
         }
     }
     for cache in registry.key_caches() {

@@ -244,6 +244,23 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("never accepted"));
 }
 
+/// The lines `inspect` prints for validator `name`: its verdict and its checks.
+fn section<'a>(text: &'a str, name: &str) -> &'a str {
+    let start = text
+        .find(&format!("{name}: "))
+        .unwrap_or_else(|| panic!("{name} in {text}"));
+    let rest = &text[start..];
+    let end = rest[1..]
+        .find(|c: char| c != ' ')
+        .and_then(|_| {
+            rest.match_indices('\n')
+                .map(|(i, _)| i + 1)
+                .find(|&i| !rest[i..].starts_with("  "))
+        })
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
 #[test]
 fn mint_then_inspect() {
     let config = write_config("inspect", CONFIG);
@@ -306,7 +323,53 @@ fn mint_then_inspect() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("demo: refused: token expired"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("demo: refused: token expired"), "{text}");
+    // The signature is judged apart from the claims: good, though the token expired.
+    let demo = section(&text, "demo");
+    assert!(demo.contains("  signature: ok\n"), "{demo}");
+    assert!(demo.contains("  exp: refused: token expired\n"), "{demo}");
+    assert!(
+        demo.contains("  aud: ok\n") && demo.contains("  iss: ok\n"),
+        "{demo}"
+    );
+
+    // Signed with another key, for another audience: both are said, each on its line (a
+    // request stops at the audience and never says the key was wrong).
+    let out = command()
+        .args([
+            "mint",
+            "--secret",
+            "not-the-secret-not-the-secret-32",
+            "--iss",
+            "theissuer",
+            "--aud",
+            "someone-else",
+        ])
+        .output()
+        .unwrap();
+    let wrong = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = command()
+        .args(["inspect", "--config"])
+        .arg(&config)
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let demo = section(&text, "demo");
+    assert!(
+        demo.starts_with("demo: refused: token audience not accepted\n"),
+        "{demo}"
+    );
+    assert!(
+        demo.contains("  signature: refused: token signature is invalid\n"),
+        "{demo}"
+    );
+    assert!(
+        demo.contains("  aud: refused: token audience not accepted\n"),
+        "{demo}"
+    );
+    assert!(demo.contains("  exp: ok\n"), "{demo}");
 
     // A token whose signature and claims hold but that names no user: `serve` refuses it, and
     // `inspect` says so (it said "accepted": it stopped after the signature).
@@ -498,7 +561,10 @@ fn mint_and_inspect_an_rfc_9864_ed25519_token() {
         .arg(token.trim())
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ed: accepted");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ed: accepted\n  signature: ok\n  sub, jti: ok\n  iss: ok\n  aud: ok\n  exp: ok\n  iat: ok"
+    );
 }
 
 /// Runs `jwtgate mint ARGS --key-file KEY`, which must succeed, and returns the token.

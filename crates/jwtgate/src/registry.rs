@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::directory::{InMemoryDirectory, PartnerDirectory, UserDirectory};
-pub use crate::engine::Verdict;
 use crate::engine::{Chain, Engine, RevocationCheck};
+pub use crate::engine::{Check, Verdict};
 use crate::error::{Error, ErrorKind};
 use crate::identity::is_valid_name;
 use crate::layer::JwtAuthLayer;

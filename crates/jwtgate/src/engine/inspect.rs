@@ -10,12 +10,37 @@ use super::credentials::Found;
 use super::{Chain, Engine, identify, revoked, walk};
 use crate::credentials::Credential;
 
-/// One validator's verdict on a token, from [`Registry::inspect`](crate::Registry::inspect).
+/// One validator's verdict on a token, from [`Registry::inspect`](crate::Registry::inspect):
+/// the request's answer, and each check on its own (the signature apart from every claim), so
+/// that "wrong key" and "wrong audience" are told apart whatever fails first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verdict {
     validator: String,
     refusal: Option<Cow<'static, str>>,
+    checks: Vec<Check>,
+}
+
+/// One check of a [`Verdict`]: what was checked (`signature`, `iss`, `aud`, `exp`, ...), and
+/// why it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Check {
+    what: &'static str,
+    refusal: Option<&'static str>,
+}
+
+impl Check {
+    /// What was checked: `token` (its form), `signature` (the header's algorithm and `typ`,
+    /// then a key of the validator), or a claim (`sub, jti` for their types).
+    pub fn what(&self) -> &str {
+        self.what
+    }
+
+    /// Why it failed; `None` when it passed.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal
+    }
 }
 
 impl Verdict {
@@ -27,6 +52,12 @@ impl Verdict {
     /// Why it refused the token, as a client would be told; `None` when it accepts it.
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
+    }
+
+    /// Each check on its own: the token's form, the signature, then every claim rule, each
+    /// with its own verdict (all of them, even after one failed).
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
     }
 }
 
@@ -66,8 +97,46 @@ impl Engine {
             out.push(Verdict {
                 validator: v.name.to_string(),
                 refusal,
+                checks: checks(v, token).await,
             });
         }
         out
     }
+}
+
+/// The form, the signature and each claim of `token` for `v`, every one checked.
+async fn checks(v: &crate::validator::CompiledValidator, token: &str) -> Vec<Check> {
+    let parsed = v
+        .admits(token)
+        .and_then(|()| crate::jws::token::parse(token).map_err(crate::failure::Failure::Token));
+    let token = match parsed {
+        Ok(token) => token,
+        Err(f) => {
+            return vec![Check {
+                what: "token",
+                refusal: Some(f.description()),
+            }];
+        }
+    };
+    let mut out = vec![Check {
+        what: "signature",
+        refusal: v
+            .check_signature_only(&token)
+            .await
+            .err()
+            .map(crate::failure::Failure::description),
+    }];
+    let now = crate::jws::claims::now();
+    out.extend(
+        v.rules
+            .verdicts(&token.claims, now)
+            .into_iter()
+            .map(|(what, result)| Check {
+                what,
+                refusal: result
+                    .err()
+                    .map(crate::jws::claims::ClaimError::description),
+            }),
+    );
+    out
 }

@@ -41,7 +41,7 @@ use crate::revocation::{Mirror, Revoker};
 use crate::token_cache::{TokenCache, Verified};
 use crate::validator::CompiledValidator;
 
-pub use self::inspect::Verdict;
+pub use self::inspect::{Check, Verdict};
 
 /// A chain of validators: where it starts, and whether anonymous requests pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

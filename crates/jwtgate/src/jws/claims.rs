@@ -98,18 +98,30 @@ impl ClaimRules {
 
     /// [`ClaimRules::check_time`] from time claims read earlier (a remembered token).
     pub(crate) fn check_times(&self, times: &Times, now: u64) -> Result<(), ClaimError> {
-        let now = now as f64;
-        let leeway = self.leeway as f64;
-        if times.exp? <= now - leeway {
+        self.check_exp(times, now)?;
+        self.check_nbf(times, now)?;
+        self.check_iat(times, now)
+    }
+
+    fn check_exp(&self, times: &Times, now: u64) -> Result<(), ClaimError> {
+        if times.exp? <= now as f64 - self.leeway as f64 {
             return Err(ClaimError::Expired);
         }
+        Ok(())
+    }
+
+    fn check_nbf(&self, times: &Times, now: u64) -> Result<(), ClaimError> {
         if let Some(nbf) = times.nbf
-            && nbf? > now + leeway
+            && nbf? > now as f64 + self.leeway as f64
         {
             return Err(ClaimError::NotYetValid);
         }
+        Ok(())
+    }
+
+    fn check_iat(&self, times: &Times, now: u64) -> Result<(), ClaimError> {
         if let Some(iat) = times.iat
-            && iat? > now + leeway
+            && iat? > now as f64 + self.leeway as f64
         {
             return Err(ClaimError::IssuedInFuture);
         }
@@ -118,23 +130,51 @@ impl ClaimRules {
 
     /// Everything that does not depend on the clock: types, issuer, audience, party.
     pub(crate) fn check_static(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
-        for (claim, bad) in [
-            (Registered::Sub, ClaimError::BadSub),
-            (Registered::Jti, ClaimError::BadJti),
-        ] {
-            if claims.registered(claim).is_some_and(|v| !v.is_str()) {
-                return Err(bad);
-            }
+        check_types(claims)?;
+        self.check_iss(claims)?;
+        self.check_aud(claims)?;
+        self.check_azp(claims)
+    }
+
+    /// Each claim's verdict on its own, in the order a request checks them (`jwtgate
+    /// inspect`): what was checked, and why it failed.
+    pub(crate) fn verdicts(
+        &self,
+        claims: &ClaimSet,
+        now: u64,
+    ) -> Vec<(&'static str, Result<(), ClaimError>)> {
+        let times = Times::read(claims);
+        let mut out = vec![
+            ("sub, jti", check_types(claims)),
+            ("iss", self.check_iss(claims)),
+            ("aud", self.check_aud(claims)),
+        ];
+        if self.authorized_party.is_some() {
+            out.push(("azp", self.check_azp(claims)));
         }
+        out.push(("exp", self.check_exp(&times, now)));
+        if times.nbf.is_some() {
+            out.push(("nbf", self.check_nbf(&times, now)));
+        }
+        if times.iat.is_some() {
+            out.push(("iat", self.check_iat(&times, now)));
+        }
+        out
+    }
+
+    fn check_iss(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
         match claims.registered(Registered::Iss) {
-            None => return Err(ClaimError::MissingIss),
-            Some(iss) if iss.is_null() => return Err(ClaimError::MissingIss),
+            None => Err(ClaimError::MissingIss),
+            Some(iss) if iss.is_null() => Err(ClaimError::MissingIss),
             Some(iss) => match iss.as_str() {
-                Some(iss) if self.issuers.iter().any(|i| *i == iss) => {}
-                Some(_) => return Err(ClaimError::WrongIssuer),
-                None => return Err(ClaimError::BadIss),
+                Some(iss) if self.issuers.iter().any(|i| *i == iss) => Ok(()),
+                Some(_) => Err(ClaimError::WrongIssuer),
+                None => Err(ClaimError::BadIss),
             },
         }
+    }
+
+    fn check_aud(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
         let audiences = audiences(claims)?;
         if !self.audiences.is_empty() {
             match &audiences {
@@ -143,8 +183,13 @@ impl ClaimRules {
                 Some(_) => return Err(ClaimError::WrongAudience),
             }
         }
+        Ok(())
+    }
+
+    fn check_azp(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
         if let Some(party) = &self.authorized_party
-            && Self::authorized_party(claims, audiences)?.as_deref() != Some(party.as_str())
+            && Self::authorized_party(claims, audiences(claims)?)?.as_deref()
+                != Some(party.as_str())
         {
             return Err(ClaimError::WrongAuthorizedParty);
         }
@@ -232,6 +277,19 @@ impl<'a> Audiences<'a> {
 }
 
 /// The `aud` claim; `None` when absent.
+/// `sub` and `jti`, when present, are strings.
+fn check_types(claims: &ClaimSet) -> Result<(), ClaimError> {
+    for (claim, bad) in [
+        (Registered::Sub, ClaimError::BadSub),
+        (Registered::Jti, ClaimError::BadJti),
+    ] {
+        if claims.registered(claim).is_some_and(|v| !v.is_str()) {
+            return Err(bad);
+        }
+    }
+    Ok(())
+}
+
 fn audiences(claims: &ClaimSet) -> Result<Option<Audiences<'_>>, ClaimError> {
     let Some(aud) = claims.registered(Registered::Aud).filter(|a| !a.is_null()) else {
         return Ok(None);

@@ -158,6 +158,17 @@ impl CompiledValidator {
         }
     }
 
+    /// The header and the signature of `token` for this validator, its claims left unread
+    /// (`jwtgate inspect` reports the signature apart from each claim).
+    pub(crate) async fn check_signature_only(
+        &self,
+        token: &UnverifiedToken<'_>,
+    ) -> Result<KeyId, Failure> {
+        self.check_header(token, Typ::Validator)?;
+        self.verify_signature(token, &mut CheckedSignatures::default())
+            .await
+    }
+
     /// The pinned algorithm first, then `typ` (the order refusals have always been given in).
     fn check_header(&self, token: &UnverifiedToken<'_>, typ: Typ) -> Result<(), Failure> {
         if token.alg.as_str() != self.algorithm.as_str() {
@@ -200,6 +211,16 @@ impl CompiledValidator {
         // depends on the signature is "token signature is invalid" against acceptance.
         rules.check_static(&token.claims)?;
         rules.check_time(&token.claims, now)?;
+        self.verify_signature(token, checked).await
+    }
+
+    /// The key of this validator that signed `token`, its claims left unread (`jwtgate
+    /// inspect` reports the signature apart from the claims).
+    pub(crate) async fn verify_signature(
+        &self,
+        token: &UnverifiedToken<'_>,
+        checked: &mut CheckedSignatures,
+    ) -> Result<KeyId, Failure> {
         let kid = token.kid.as_ref().map(ShortText::as_str);
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
