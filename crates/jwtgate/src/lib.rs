@@ -98,6 +98,10 @@
 // reads tokens from requests, `cookie` is Odoo's cookie mode, `directory` holds the extension
 // points, `remote` the shared key caches.
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 pub mod authz;
 #[cfg(feature = "config")]
 pub mod config;

@@ -402,8 +402,8 @@ impl Registry {
         &self.engine.realm
     }
 
-    /// The engine, for tests that look inside it.
-    #[cfg(test)]
+    /// The engine, for tests and fuzz targets that look inside it.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -35,7 +35,16 @@ pub(crate) async fn document<T: DeserializeOwned>(
     max_body: usize,
 ) -> Result<T, FetchError> {
     let (body, _) = get(client, config, max_body).await?;
-    let found: WithIssuer<T> = serde_json::from_slice(&body)
+    read_document(&body, issuer, config.as_str())
+}
+
+/// A discovery document's body read as `T`, refusing one that names another issuer.
+fn read_document<T: DeserializeOwned>(
+    body: &[u8],
+    issuer: &str,
+    config: &str,
+) -> Result<T, FetchError> {
+    let found: WithIssuer<T> = serde_json::from_slice(body)
         .map_err(|_| format!("{config} is not an OpenID configuration document"))?;
     match found.issuer.as_deref() {
         Some(found) if found == issuer => Ok(()),
@@ -79,10 +88,21 @@ pub(crate) async fn jwks_uri(
     max_body: usize,
 ) -> Result<Url, FetchError> {
     let doc: JwksDoc = document(client, issuer, config, max_body).await?;
+    jwks_uri_of(doc, issuer, config.as_str())
+}
+
+fn jwks_uri_of(doc: JwksDoc, issuer: &str, config: &str) -> Result<Url, FetchError> {
     let uri = doc
         .jwks_uri
         .ok_or_else(|| format!("{config} has no jwks_uri"))?;
     endpoint(&uri, "jwks_uri", issuer)
+}
+
+/// The `jwks_uri` a discovery document's `body` names for `issuer` (the fuzz target's way in).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_jwks_uri(body: &[u8], issuer: &str) -> Result<Url, FetchError> {
+    let config = format!("{issuer}/.well-known/openid-configuration");
+    jwks_uri_of(read_document(body, issuer, &config)?, issuer, &config)
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use reqwest::Url;
 pub use crate::jws::jwk::SkippedKey;
 pub use options::{KeyCacheState, RemoteKeyOptions};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::discovery::read_jwks_uri;
 pub(crate) use self::fetch::{FetchError, check_url};
 #[cfg(feature = "login")]
 pub(crate) use self::{
