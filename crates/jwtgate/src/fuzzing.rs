@@ -255,3 +255,59 @@ where
         (self.0)(req)
     }
 }
+
+/// The signature-level entry point published vectors (Wycheproof's JSON Web Signature and
+/// JSON Web Key files) run through: compact JWS `jws` against `key` (a JWK or a JWK set, as
+/// JSON) the way a validator pinned to the key's algorithm verifies a token: the header read
+/// strictly (`crit` refused), the algorithm pinned, keys parsed and checked as a key source's
+/// (type against algorithm, `use`, `key_ops`, sizes), the key chosen by `kid`, the signature
+/// verified. The payload is not read as claims (the vectors sign plain bytes). `Ok` when it
+/// verifies; else why not.
+#[allow(clippy::missing_errors_doc)]
+pub fn verify_jws(jws: &str, key: &str) -> Result<(), String> {
+    let key: serde_json::Value = serde_json::from_str(key).map_err(|e| e.to_string())?;
+    let set = if key.get("keys").is_some() {
+        key
+    } else {
+        serde_json::json!({ "keys": [key] })
+    };
+    let parts = crate::jws::token::parse_signed(jws).map_err(|e| e.description().to_owned())?;
+    // The payload is decoded as a token's always is (strict base64url), though not read.
+    crate::jws::token::decode_payload(parts.payload).map_err(|e| e.description().to_owned())?;
+    // The operator's pin: the keys' one algorithm; keys that name none (or several) leave it
+    // to the token's header, which is what a validator configured for that algorithm does.
+    let named: Vec<&str> = set["keys"]
+        .as_array()
+        .map(|keys| keys.iter().filter_map(|k| k["alg"].as_str()).collect())
+        .unwrap_or_default();
+    let pinned = match named.as_slice() {
+        [one, rest @ ..] if rest.iter().all(|a| a == one) => *one,
+        _ => parts.alg.as_str(),
+    };
+    let alg: Algorithm = pinned.parse().map_err(|e: crate::Error| e.to_string())?;
+    if parts.alg.as_str() != alg.as_str() {
+        return Err("token algorithm not accepted".into());
+    }
+    let (keys, _) = crate::jws::jwk::parse_jwks(set.to_string().as_bytes(), &[alg], true)
+        .map_err(|e| e.message)?;
+    let candidates = keys
+        .select(
+            parts.kid.as_ref().map(crate::jws::token::ShortText::as_str),
+            alg,
+        )
+        .map_err(|e| crate::failure::Failure::Key(e).description().to_owned())?;
+    let mut checked = crate::jws::key_set::CheckedSignatures::default();
+    let verified = crate::jws::token::with_signature(parts.signature, |signature| {
+        crate::jws::key_set::KeySet::verify(
+            candidates,
+            alg,
+            parts.signing_input.as_bytes(),
+            signature,
+            &mut checked,
+        )
+    })
+    .map_err(|e| e.description().to_owned())?;
+    verified
+        .map(|_| ())
+        .ok_or_else(|| "token signature is invalid".to_owned())
+}

@@ -543,6 +543,16 @@ mod tests {
         ] {
             assert_eq!(set(&doc).err(), Some(JsonError::Syntax), "{doc}");
         }
+        // serde_json's RawValue marker as a member name, at any depth: a tree would read the
+        // member's string as JSON text in place of the object.
+        for doc in [
+            r#"{"$serde_json::private::RawValue":"\u0030"}"#,
+            r#"{"iss":"i","realm_access":{"$serde_json::private::RawValue":"{\"roles\":[\"admin\"]}"}}"#,
+            r#"{"a":[{"$serde_json::private::RawValue":"1"}]}"#,
+            r#"{"\u0024serde_json::private::RawValue":"1"}"#,
+        ] {
+            assert_eq!(set(doc).err(), Some(JsonError::Syntax), "{doc}");
+        }
         for doc in [
             r#"{"a":1e300,"b":-2.5E-300,"c":[1e10]}"#.to_owned(),
             r#"{"v":"x1e5","t":true,"f":false}"#.to_owned(),

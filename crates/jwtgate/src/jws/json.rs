@@ -143,6 +143,9 @@ impl<'de, R: ReadMembers<'de>> Visitor<'de> for ObjectOnly<R> {
 /// Member names kept on the stack before a set is built: the usual handful of members.
 const INLINE_NAMES: usize = 16;
 
+/// serde_json's private marker for `RawValue` (`serde_json::raw::TOKEN`, stable since 1.0.29).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 /// The member names of one object, to refuse duplicates: on the stack for the usual handful,
 /// in a hash set beyond (so a hostile document with thousands of members costs linear time).
 #[derive(Default)]
@@ -152,8 +155,14 @@ pub(crate) struct Names<'de> {
 }
 
 impl<'de> Names<'de> {
-    /// Adds `name`; an error when the object already has it.
+    /// Adds `name`; an error when the object already has it, or when it is the name
+    /// serde_json reserves for `RawValue`: an object whose first member has it is read by
+    /// `serde_json::Value` as the JSON text of its value, so the claims a handler's tree shows
+    /// would differ from what was checked (found by the `claim_set` fuzz target).
     pub(crate) fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        if name == RAW_VALUE_TOKEN {
+            return Err(refuse(JsonError::Syntax));
+        }
         let seen = self.inline.contains(&name) || self.more.contains(&name);
         if seen {
             return Err(refuse(JsonError::DuplicateMember));

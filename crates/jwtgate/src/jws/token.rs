@@ -119,6 +119,32 @@ impl fmt::Display for TokenError {
 /// Splits and decodes `token`. Every failure is a [`TokenError`]; nothing here panics. The
 /// caller checks the length first, against its own cap.
 pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
+    let signed = parse_signed(token)?;
+    let claims = String::from_utf8(decode_b64(signed.payload)?).map_err(|_| TokenError::Json)?;
+    let claims = Arc::new(ClaimSet::parse(claims.into_boxed_str())?);
+    Ok(UnverifiedToken {
+        alg: signed.alg,
+        kid: signed.kid,
+        typ: signed.typ,
+        claims,
+        signing_input: signed.signing_input,
+        signature: signed.signature,
+    })
+}
+
+/// A compact JWS split and its header read, its payload left as it came (a JWT's claims are
+/// read by [`parse`]; published signature vectors sign payloads that are not claim sets).
+pub(crate) struct SignedParts<'t> {
+    pub(crate) alg: ShortText<16>,
+    pub(crate) kid: Option<ShortText<64>>,
+    pub(crate) typ: Option<ShortText<32>>,
+    pub(crate) payload: &'t str,
+    pub(crate) signing_input: &'t str,
+    pub(crate) signature: &'t str,
+}
+
+/// The header and the parts of a compact JWS (see [`parse`]).
+pub(crate) fn parse_signed(token: &str) -> Result<SignedParts<'_>, TokenError> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -149,13 +175,11 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, TokenError> {
     let alg = text(header.alg, TokenError::AlgNotString)?.ok_or(TokenError::AlgNotString)?;
     let kid = text(header.kid, TokenError::KidNotString)?;
     let typ = text(header.typ, TokenError::TypNotString)?;
-    let claims = String::from_utf8(decode_b64(payload)?).map_err(|_| TokenError::Json)?;
-    let claims = Arc::new(ClaimSet::parse(claims.into_boxed_str())?);
-    Ok(UnverifiedToken {
+    Ok(SignedParts {
         alg: ShortText::new(&alg),
         kid: kid.as_deref().map(ShortText::new),
         typ: typ.as_deref().map(ShortText::new),
-        claims,
+        payload,
         signing_input,
         signature,
     })
@@ -167,12 +191,20 @@ impl UnverifiedToken<'_> {
         &self,
         check: impl FnOnce(&[u8]) -> T,
     ) -> Result<T, TokenError> {
-        let mut sig: SmallVec<[u8; 512]> = SmallVec::from_elem(0, self.signature.len() * 3 / 4);
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(self.signature, &mut sig)
-            .map_err(|_| TokenError::Base64)?;
-        Ok(check(&sig[..len]))
+        with_signature(self.signature, check)
     }
+}
+
+/// Calls `check` with the decoded `signature` part (on the stack up to RSA-4096).
+pub(crate) fn with_signature<T>(
+    signature: &str,
+    check: impl FnOnce(&[u8]) -> T,
+) -> Result<T, TokenError> {
+    let mut sig: SmallVec<[u8; 512]> = SmallVec::from_elem(0, signature.len() * 3 / 4);
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(signature, &mut sig)
+        .map_err(|_| TokenError::Base64)?;
+    Ok(check(&sig[..len]))
 }
 
 /// A header member that must be a string when present.
@@ -185,6 +217,12 @@ fn text(
         Some(Ok(text)) => Ok(Some(text)),
         Some(Err(NotText)) => Err(bad),
     }
+}
+
+/// A payload part decoded (strict base64url), as [`parse`] decodes it before reading claims.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_payload(payload: &str) -> Result<Vec<u8>, TokenError> {
+    decode_b64(payload)
 }
 
 /// Decodes unpadded base64url into a buffer of exactly the decoded size (no spare capacity, so
