@@ -311,3 +311,48 @@ pub fn verify_jws(jws: &str, key: &str) -> Result<(), String> {
         .map(|_| ())
         .ok_or_else(|| "token signature is invalid".to_owned())
 }
+
+/// Everything a handler can read of one claim, for the JSON readers' differential test.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimRead {
+    /// The value's JSON text, as it was signed.
+    pub text: String,
+    /// As a string (escapes resolved).
+    pub string: Option<String>,
+    /// As a number.
+    pub number: Option<f64>,
+    /// As a non-negative integer.
+    pub integer: Option<u64>,
+    /// As a boolean.
+    pub boolean: Option<bool>,
+    /// Whether it is `null`.
+    pub null: bool,
+    /// The claim in the tree a handler's `Payload::as_json` shows.
+    pub tree: serde_json::Value,
+}
+
+/// A claim set's text read by jwtgate's strict in-place reader: each top-level claim as
+/// handlers read it, or why the set is refused.
+#[allow(clippy::missing_errors_doc)]
+pub fn read_claims(text: &str) -> Result<Vec<(String, ClaimRead)>, String> {
+    let claims = ClaimSet::parse(text.into()).map_err(|e| e.to_string())?;
+    let tree = claims.tree().clone();
+    Ok(claims
+        .names()
+        .filter_map(|name| {
+            let raw = claims.get(name)?;
+            Some((
+                name.to_owned(),
+                ClaimRead {
+                    text: raw.json_text().to_owned(),
+                    string: raw.as_str().map(std::borrow::Cow::into_owned),
+                    number: raw.as_f64(),
+                    integer: raw.as_u64(),
+                    boolean: raw.as_bool(),
+                    null: raw.is_null(),
+                    tree: tree.get(name).cloned().unwrap_or(serde_json::Value::Null),
+                },
+            ))
+        })
+        .collect())
+}
