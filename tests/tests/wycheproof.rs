@@ -21,15 +21,9 @@ const DIFFERENT: &[(&str, u64, &str)] = &[
     (
         KEYS,
         4,
-        "two keys under one kid: both are the operator's or the provider's keys, each is tried \
-         with the pinned algorithm, and the token verifies with one of them (RFC 7517 4.5 makes \
-         distinct kids a SHOULD)",
-    ),
-    (
-        KEYS,
-        7,
-        "a ROCA-weak RSA modulus (CVE-2017-15361): jwtgate checks sizes and exponents, not the \
-         ROCA fingerprint; such a key is its issuer's to rotate",
+        "two keys under one kid: jwtgate keeps the first and skips the second ('duplicate \
+         kid'), and the token verifies with the first; RFC 7517 4.5 makes distinct kids a \
+         SHOULD, and both keys are the key source's own",
     ),
     (
         SIGNATURES,

@@ -143,16 +143,67 @@ pub(crate) fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), String> {
     }
     let e = strip_leading_zeros(e);
     match e {
-        [] | [1 | 2] => Err("RSA exponent is below 3".into()),
-        [.., last] if last % 2 == 0 => Err("RSA exponent is even".into()),
-        _ => Ok(()),
+        [] | [1 | 2] => return Err("RSA exponent is below 3".into()),
+        [.., last] if last % 2 == 0 => return Err("RSA exponent is even".into()),
+        _ => {}
     }
+    if roca_fingerprint(n) {
+        return Err(
+            "RSA modulus has the ROCA weakness (CVE-2017-15361): its private key can be \
+             computed; the issuer must replace it"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether RSA modulus `n` (big-endian) has the ROCA fingerprint (CVE-2017-15361, Infineon's
+/// RSALib 2012-2017): such moduli are a multiple of a primorial plus a power of 65537, so `n`
+/// mod each of the first small primes lies in the subgroup 65537 generates there. A random
+/// modulus passes for all 38 primes with negligible probability (the published detector's test).
+fn roca_fingerprint(n: &[u8]) -> bool {
+    const PRIMES: [u32; 38] = [
+        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+        97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+    ];
+    PRIMES.iter().all(|&p| {
+        let residue = n.iter().fold(0, |acc, &b| (acc * 256 + u32::from(b)) % p);
+        let generator = 65537 % p;
+        let mut power = 1;
+        loop {
+            if power == residue {
+                return true;
+            }
+            power = power * generator % p;
+            if power == 1 {
+                return false;
+            }
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn rsa_moduli_with_the_roca_fingerprint_are_refused() {
+        // A modulus built as ROCA's are: 65537^a mod M (M the primorial of the 38 primes)
+        // plus a multiple of M has the fingerprint; the moduli of ordinary keys do not.
+        assert!(roca_fingerprint(&[1]));
+        let generated = [
+            jwtgate_test::TestKey::rsa(),
+            jwtgate_test::TestKey::rsa_alt(),
+        ];
+        for key in generated {
+            let n = key.jwk("k", "RS256")["n"].as_str().unwrap().to_owned();
+            let n = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, n)
+                .unwrap();
+            assert!(!roca_fingerprint(&n));
+            assert_eq!(check_rsa(&n, &[1, 0, 1]), Ok(()));
+        }
+    }
 
     #[test]
     fn short_or_misplaced_secrets_are_refused() {
