@@ -1323,3 +1323,70 @@ redirect_uri = "http://127.0.0.1/{name}/auth/callback"
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_http2_to_a_real_grpc_client_and_http11_on_the_same_port() {
+    let config = write_config(
+        "grpc",
+        &format!(
+            r#"[[validator]]
+name = "kc"
+issuer = "theissuer"
+audience = "api"
+algorithm = "HS256"
+secret = "{SECRET}"
+user = {{ claim = "sub" }}
+
+[[route]]
+path = "/demo.Whoami/Get"
+auth = "jwt_kc"
+scopes = ["whoami"]
+"#
+        ),
+    );
+    let (_child, _lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let token = |scope: &str| {
+        let mut c = claims("theissuer", "api", 60);
+        c["sub"] = json!("ada");
+        c["scope"] = json!(scope);
+        mint(&TestKey::hmac(SECRET), "HS256", json!({}), &c)
+    };
+    // A tonic client (HTTP/2 with prior knowledge): refusals come as gRPC statuses.
+    let none = grpc_example::call(addr, None).await.unwrap_err();
+    assert_eq!(none.code(), tonic::Code::Unauthenticated, "{none:?}");
+    assert!(
+        none.message().contains("no credential was sent"),
+        "{none:?}"
+    );
+    let bad = grpc_example::call(addr, Some("not-a-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::Unauthenticated, "{bad:?}");
+    let scope = grpc_example::call(addr, Some(&token("other")))
+        .await
+        .unwrap_err();
+    assert_eq!(scope.code(), tonic::Code::PermissionDenied, "{scope:?}");
+    // Accepted: the route's answer reaches the client (serve's JSON echo, which a gRPC client
+    // cannot decode, so not Unauthenticated or PermissionDenied).
+    let accepted = grpc_example::call(addr, Some(&token("whoami"))).await;
+    if let Err(status) = &accepted {
+        assert!(
+            !matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            ),
+            "{status:?}"
+        );
+    }
+    // HTTP/1.1 on the same port, with the JSON 401 (no gRPC form without HTTP/2).
+    let res = reqwest::Client::new()
+        .post(format!("{base}/demo.Whoami/Get"))
+        .header("content-type", "application/grpc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_11);
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(res.headers().get("grpc-status").is_none());
+}
