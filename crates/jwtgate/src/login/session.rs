@@ -27,6 +27,21 @@ const SAVE_ATTEMPTS: usize = 3;
 /// A refresh that says nothing of expiry is good for this long.
 const DEFAULT_LIFETIME: u64 = 300;
 
+/// One session's refresh: whose, where it is kept, and its lock.
+#[derive(Clone, Copy)]
+struct Refresh<'a> {
+    validator: &'a dyn SignIn,
+    sessions: &'a dyn SessionStore,
+    mode: &'a CompiledCookieMode,
+    /// The record's store key.
+    key: &'a str,
+    /// The refresh lock's key, and who holds it.
+    lock: &'a str,
+    owner: &'a str,
+    /// The cookie's `sub`, which the record must name too.
+    subject: Option<&'a str>,
+}
+
 /// A stale session, resumed.
 pub(crate) enum Resumed {
     /// Refreshed (by this request or another one): the new claims, fresh until the instant.
@@ -166,18 +181,16 @@ impl OidcFlow {
             }
             tokio::time::sleep(POLL).await;
         }
-        let result = self
-            .refresh_locked(
-                validator,
-                sessions,
-                mode,
-                &key,
-                &lock,
-                &owner,
-                subject.as_deref(),
-                now,
-            )
-            .await;
+        let refresh = Refresh {
+            validator,
+            sessions,
+            mode,
+            key: &key,
+            lock: &lock,
+            owner: &owner,
+            subject: subject.as_deref(),
+        };
+        let result = self.refresh_locked(&refresh, now).await;
         if let Err(e) = sessions.unlock(&lock, &owner).await {
             // It lapses by itself within the lock's lifetime.
             tracing::debug!(error = %e, "session refresh lock not released");
@@ -186,18 +199,16 @@ impl OidcFlow {
     }
 
     /// The refresh, under the session's lock.
-    #[allow(clippy::too_many_arguments)]
-    async fn refresh_locked(
-        &self,
-        validator: &dyn SignIn,
-        sessions: &dyn SessionStore,
-        mode: &CompiledCookieMode,
-        key: &str,
-        lock: &str,
-        owner: &str,
-        subject: Option<&str>,
-        now: u64,
-    ) -> Result<Resumed, ResumeError> {
+    async fn refresh_locked(&self, r: &Refresh<'_>, now: u64) -> Result<Resumed, ResumeError> {
+        let Refresh {
+            validator,
+            sessions,
+            mode,
+            key,
+            lock,
+            owner,
+            subject,
+        } = *r;
         let name = validator.name();
         // Read again: a refresh may have finished between the first read and the lock.
         let mut record = load(sessions, mode, key, subject).await?;
