@@ -348,29 +348,21 @@ impl CompiledCookieMode {
         rules: &ClaimRules,
         now: u64,
     ) -> Result<VerifiedSession, Failure> {
-        let (claims, header) = self.verify_signature(value)?;
-        match header {
-            Header::Plain(id) => {
-                rules.check(&claims, now)?;
-                Ok(VerifiedSession {
-                    claims,
-                    id,
-                    ends: None,
-                })
-            }
-            Header::Stored(session) => {
-                if !self.within_timeouts(&session, now) {
-                    return Err(Failure::Claim(ClaimError::Expired));
-                }
-                match rules.check(&claims, now) {
-                    Ok(()) | Err(ClaimError::Expired) => Ok(VerifiedSession {
-                        claims,
-                        id: Some(session.id),
-                        ends: Some(session.ends),
-                    }),
-                    Err(e) => Err(Failure::Claim(e)),
-                }
-            }
+        match self.read(value, rules, now) {
+            Session::Valid { claims, id } => Ok(VerifiedSession {
+                claims,
+                id,
+                ends: None,
+            }),
+            Session::Stored {
+                claims, session, ..
+            } => Ok(VerifiedSession {
+                claims,
+                id: Some(session.id),
+                ends: Some(session.ends),
+            }),
+            Session::Ended { .. } | Session::Expired(_) => Err(Failure::Claim(ClaimError::Expired)),
+            Session::Refused(failure) => Err(failure),
         }
     }
 

@@ -59,47 +59,13 @@ pub(super) async fn walk<'e>(
                     Some(Session::Stored {
                         claims,
                         session,
-                        fresh: true,
-                    }) if !session.by_ref => {
-                        seen = true;
-                        Ok((Payload::new(claims), Via::Stored(session), None))
-                    }
-                    Some(Session::Stored {
-                        claims,
-                        session,
-                        fresh: true,
-                    }) => match full_claims(engine, v, &claims, &session).await {
-                        Ok(claims) => {
-                            seen = true;
-                            Ok((Payload::new(claims), Via::Stored(session), None))
-                        }
-                        Err(Failure::Missing) => {
-                            cleared.extend(v.cookie.as_ref().and_then(|c| c.clear(&c.name)));
-                            Err(Failure::Missing)
-                        }
-                        Err(failure) => {
-                            seen = true;
-                            Err(failure)
-                        }
-                    },
-                    // Signed out: no refresh; the revocation check refuses it next.
-                    Some(Session::Stored {
-                        claims,
-                        session,
-                        fresh: false,
-                    }) if super::revoked::signed_out(engine, &claims, &session.id, now) => {
-                        seen = true;
-                        Ok((Payload::new(claims), Via::Stored(session), None))
-                    }
-                    Some(Session::Stored {
-                        claims,
-                        session,
-                        fresh: false,
-                    }) => match resume(engine, v, claims, session, now).await {
+                        fresh,
+                    }) => match stored(engine, v, claims, session, fresh, now).await {
                         Ok((claims, session)) => {
                             seen = true;
                             Ok((Payload::new(claims), Via::Stored(session), None))
                         }
+                        // Over: no credential, and its cookie is cleared.
                         Err(Failure::Missing) => {
                             cleared.extend(v.cookie.as_ref().and_then(|c| c.clear(&c.name)));
                             Err(Failure::Missing)
@@ -149,6 +115,37 @@ pub(super) async fn walk<'e>(
     } else {
         Ok(None)
     }
+}
+
+/// A sign-in's session with its whole claims: as it is when fresh (the record's claims when
+/// its cookie carries only the registered ones), as it is when signed out (the revocation stage
+/// refuses it next, and no refresh is spent on it), else resumed by its login. `Missing` when
+/// it is over, `SessionUnavailable` when that cannot be known now.
+async fn stored(
+    engine: &Engine,
+    v: &CompiledValidator,
+    claims: Arc<crate::jws::claim_set::ClaimSet>,
+    session: crate::cookie::StoredSession,
+    fresh: bool,
+    now: u64,
+) -> Result<
+    (
+        Arc<crate::jws::claim_set::ClaimSet>,
+        crate::cookie::StoredSession,
+    ),
+    Failure,
+> {
+    if fresh && !session.by_ref {
+        return Ok((claims, session));
+    }
+    if fresh {
+        let claims = full_claims(engine, v, &claims, &session).await?;
+        return Ok((claims, session));
+    }
+    if super::revoked::signed_out(engine, &claims, &session.id, now) {
+        return Ok((claims, session));
+    }
+    resume(engine, v, claims, session, now).await
 }
 
 /// A sign-in's session due a refresh, resumed by its login: its claims now (the same, or a
