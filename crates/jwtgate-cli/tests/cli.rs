@@ -264,34 +264,19 @@ fn section<'a>(text: &'a str, name: &str) -> &'a str {
 #[test]
 fn mint_then_inspect() {
     let config = write_config("inspect", CONFIG);
-    let out = command()
-        .args([
-            "mint",
-            "--secret",
-            SECRET,
-            "--iss",
-            "theissuer",
-            "--aud",
-            "auth_jwt_test_api",
-            "--email",
-            "mark@example.com",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = minted(&[
+        "--secret",
+        SECRET,
+        "--iss",
+        "theissuer",
+        "--aud",
+        "auth_jwt_test_api",
+        "--email",
+        "mark@example.com",
+    ]);
     assert_eq!(token.split('.').count(), 3);
 
-    let out = command()
-        .args(["inspect", "--config"])
-        .arg(&config)
-        .arg(&token)
-        .output()
-        .unwrap();
+    let out = inspect(&config, &token);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("demo: accepted"), "{text}");
@@ -301,27 +286,17 @@ fn mint_then_inspect() {
         "{text}"
     );
 
-    let out = command()
-        .args([
-            "mint",
-            "--secret",
-            SECRET,
-            "--iss",
-            "theissuer",
-            "--aud",
-            "auth_jwt_test_api",
-            "--expires-in",
-            "-10",
-        ])
-        .output()
-        .unwrap();
-    let expired = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let out = command()
-        .args(["inspect", "--config"])
-        .arg(&config)
-        .arg(&expired)
-        .output()
-        .unwrap();
+    let expired = minted(&[
+        "--secret",
+        SECRET,
+        "--iss",
+        "theissuer",
+        "--aud",
+        "auth_jwt_test_api",
+        "--expires-in",
+        "-10",
+    ]);
+    let out = inspect(&config, &expired);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("demo: refused: token expired"), "{text}");
@@ -336,25 +311,15 @@ fn mint_then_inspect() {
 
     // Signed with another key, for another audience: both are said, each on its line (a
     // request stops at the audience and never says the key was wrong).
-    let out = command()
-        .args([
-            "mint",
-            "--secret",
-            "not-the-secret-not-the-secret-32",
-            "--iss",
-            "theissuer",
-            "--aud",
-            "someone-else",
-        ])
-        .output()
-        .unwrap();
-    let wrong = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let out = command()
-        .args(["inspect", "--config"])
-        .arg(&config)
-        .arg(&wrong)
-        .output()
-        .unwrap();
+    let wrong = minted(&[
+        "--secret",
+        "not-the-secret-not-the-secret-32",
+        "--iss",
+        "theissuer",
+        "--aud",
+        "someone-else",
+    ]);
+    let out = inspect(&config, &wrong);
     let text = String::from_utf8_lossy(&out.stdout);
     let demo = section(&text, "demo");
     assert!(
@@ -373,25 +338,15 @@ fn mint_then_inspect() {
 
     // A token whose signature and claims hold but that names no user: `serve` refuses it, and
     // `inspect` says so (it said "accepted": it stopped after the signature).
-    let out = command()
-        .args([
-            "mint",
-            "--secret",
-            "other-secret-other-secret-other!",
-            "--iss",
-            "otherissuer",
-            "--aud",
-            "auth_jwt_test_api",
-        ])
-        .output()
-        .unwrap();
-    let no_user = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let out = command()
-        .args(["inspect", "--config"])
-        .arg(&config)
-        .arg(&no_user)
-        .output()
-        .unwrap();
+    let no_user = minted(&[
+        "--secret",
+        "other-secret-other-secret-other!",
+        "--iss",
+        "otherissuer",
+        "--aud",
+        "auth_jwt_test_api",
+    ]);
+    let out = inspect(&config, &no_user);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
@@ -568,6 +523,27 @@ fn mint_and_inspect_an_rfc_9864_ed25519_token() {
 }
 
 /// Runs `jwtgate mint ARGS --key-file KEY`, which must succeed, and returns the token.
+/// `jwtgate mint ARGS`, which must succeed: the token.
+fn minted(args: &[&str]) -> String {
+    let out = command().arg("mint").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `jwtgate inspect --config CONFIG TOKEN`.
+fn inspect(config: &std::path::Path, token: &str) -> std::process::Output {
+    command()
+        .args(["inspect", "--config"])
+        .arg(config)
+        .arg(token)
+        .output()
+        .unwrap()
+}
+
 fn mint_with_key_file(args: &[&str], key: &std::path::Path) -> String {
     let out = command()
         .arg("mint")
