@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use jwtgate::Identity;
+use jwtgate::forward_auth::Peer;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
 
@@ -59,6 +61,14 @@ struct WhoAmI<'a> {
     identity: &'a Identity,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<Value>,
+}
+
+/// The connection's peer as jwtgate's [`Peer`], for the forward-auth check.
+async fn with_peer(mut req: axum::extract::Request) -> axum::extract::Request {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        req.extensions_mut().insert(Peer(addr));
+    }
+    req
 }
 
 /// Installs the Prometheus recorder and serves its text format at `addr`/metrics.
@@ -163,10 +173,49 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
                 route.path
             ));
         }
+        let mut routes = Router::new();
+        for mounted in route.mount_paths() {
+            routes = routes.route(&mounted, any(whoami));
+        }
+        app = app.merge(routes.route_layer(layer));
+    }
+    // The forward-auth check for a reverse proxy in front of another app, judged by the same
+    // routes; the peer's address tells whether its forwarded headers are believed.
+    let check_path = config.forward_auth_path().map(str::to_owned);
+    if let Some(check_path) = &check_path {
+        // The check is mounted at its path and below it (Envoy's form).
+        let below = format!("{check_path}/");
+        let clashes = |p: &str| p == check_path || p.starts_with(&below);
+        let whose = taken
+            .iter()
+            .find(|(p, _)| clashes(p))
+            .map(|(_, whose)| whose.clone())
+            .or_else(|| {
+                let mounted =
+                    |r: &&jwtgate::config::Route| r.mount_paths().iter().any(|m| clashes(m));
+                config
+                    .routes()
+                    .iter()
+                    .find(mounted)
+                    .map(|_| "a [[route]]'s".to_owned())
+            });
+        if let Some(whose) = whose {
+            return fail(format!(
+                "{}: [forward_auth] path {check_path:?} is {whose}; give the check another path",
+                path.display()
+            ));
+        }
+        let check = match config.forward_auth(&registry) {
+            Ok(Some(check)) => check,
+            Ok(None) => unreachable!("the file has a [forward_auth] table"),
+            Err(e) => return fail(e),
+        };
+        // Also below its path, where Envoy's ext_authz asks (the original path appended).
         app = app.merge(
             Router::new()
-                .route(&route.path, any(whoami))
-                .route_layer(layer),
+                .route_service(check_path, check.clone())
+                .route_service(&format!("{check_path}/{{*original}}"), check)
+                .route_layer(axum::middleware::map_request(with_peer)),
         );
     }
     // Profile pages: a minimal form at each validator's `profile_url`, behind its layer.
@@ -211,6 +260,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     if let Some(d) = &directory {
         println!("  users in {}", d.url());
     }
+    if let Some(check_path) = &check_path {
+        println!("  {check_path} -> forward-auth check");
+    }
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -71,6 +71,83 @@ fn command() -> Command {
 }
 
 #[tokio::test]
+async fn serve_answers_prefix_routes_and_the_forward_auth_check() {
+    let text = CONFIG.replace("path = \"/whoami\"", "path = \"/app/*\"") + "[forward_auth]\n";
+    let config = write_config("prefix", &text);
+    let (_child, mut lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("forward-auth check");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        printed.contains(&"  /app/* -> jwt_demo".to_owned()),
+        "{printed:?}"
+    );
+    assert!(
+        printed.contains(&"  /auth/check -> forward-auth check".to_owned()),
+        "{printed:?}"
+    );
+    let token = mint(
+        &TestKey::hmac(SECRET),
+        "HS256",
+        json!({}),
+        &claims("theissuer", "auth_jwt_test_api", 300),
+    );
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    // serve's own routes: `/app/*` is `/app/` and below, not `/app` or `/apps/x`.
+    for path in ["/app/", "/app/x", "/app/x/y"] {
+        let res = get(path, Some(&token)).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.json::<Value>().await.unwrap()["uid"], 42, "{path}");
+        assert_eq!(get(path, None).await.unwrap().status(), 401, "{path}");
+    }
+    for path in ["/app", "/apps/x"] {
+        assert_eq!(
+            get(path, Some(&token)).await.unwrap().status(),
+            404,
+            "{path}"
+        );
+    }
+    // The check, asked as nginx asks it from this machine, judges by the same routes.
+    let check = |uri: &str, token: Option<&str>| {
+        let mut req = http
+            .get(format!("{base}/auth/check"))
+            .header("x-original-uri", uri);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let res = check("/app/x", Some(&token)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-auth-request-user"], "42");
+    assert_eq!(res.headers()["x-auth-request-validator"], "demo");
+    assert_eq!(check("/app/x", None).await.unwrap().status(), 401);
+    assert_eq!(check("/public", None).await.unwrap().status(), 200);
+    assert_eq!(check("/apps/x", Some(&token)).await.unwrap().status(), 403);
+    // Envoy's form: the original path after the check's own.
+    let res = http
+        .get(format!("{base}/auth/check/app/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-auth-request-user"], "42");
+}
+
+#[tokio::test]
 async fn serve_answers_with_validator_uid_partner_and_payload() {
     let config = write_config("serve", CONFIG);
     let (mut child, _lines, base) = serve(&config, &["--listen", "127.0.0.1:0"], |_| {}).await;
@@ -179,12 +256,20 @@ fn bad_config_and_arguments_exit_2_with_a_message() {
             "jwtgate.toml:2:1: validator \"demo\": key `user`: user (static id, claim or resolver",
         ),
         (
-            CONFIG.replace("path = \"/whoami\"", "path = \"/app/*\""),
-            "jwtgate.toml:25:1: key `path`: route path \"/app/*\": write a wildcard as `{*rest}`",
+            CONFIG.replace("path = \"/whoami\"", "path = \"/app/*all\""),
+            "jwtgate.toml:25:1: key `path`: route path \"/app/*all\": write a wildcard as `{*all}`",
         ),
         (
             CONFIG.replace("path = \"/public\"", "path = \"/healthz\""),
             "route path \"/healthz\" is the health check's (--health-path)",
+        ),
+        (
+            format!("{CONFIG}[forward_auth]\npath = \"/whoami\"\n"),
+            "[forward_auth] path \"/whoami\" is a [[route]]'s; give the check another path",
+        ),
+        (
+            format!("{CONFIG}[forward_auth]\nsign_in = \"302\"\n"),
+            "key `forward_auth.sign_in`: \"302\" is not a sign-in answer",
         ),
     ];
     for (i, (text, want)) in cases.into_iter().enumerate() {

@@ -113,6 +113,8 @@ pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod failure;
+#[cfg(feature = "forward-auth")]
+pub mod forward_auth;
 pub mod health;
 pub mod identity;
 mod jws;

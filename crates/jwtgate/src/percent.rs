@@ -31,7 +31,18 @@ pub(crate) fn encode_query_value(value: &str) -> String {
 /// A form-encoded value decoded (`%XX`, and `+` for a space); `None` for a broken escape or
 /// bytes that are not UTF-8. Borrowed when there is nothing to decode.
 pub(crate) fn decode_form(raw: &str) -> Option<Cow<'_, str>> {
-    if !raw.contains(['%', '+']) {
+    decode(raw, true)
+}
+
+/// A URI path decoded (`%XX` only: a `+` in a path is a `+`), as strictly as
+/// [`decode_form`].
+#[cfg_attr(not(feature = "forward-auth"), allow(dead_code))]
+pub(crate) fn decode_path(raw: &str) -> Option<Cow<'_, str>> {
+    decode(raw, false)
+}
+
+fn decode(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
+    if !(raw.contains('%') || plus_is_space && raw.contains('+')) {
         return Some(Cow::Borrowed(raw));
     }
     let bytes = raw.as_bytes();
@@ -48,7 +59,7 @@ pub(crate) fn decode_form(raw: &str) -> Option<Cow<'_, str>> {
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -96,6 +107,9 @@ mod tests {
         assert_eq!(decode_form("a.b%2Ec").as_deref(), Some("a.b.c"));
         assert_eq!(decode_form("a+b").as_deref(), Some("a b"));
         assert!(matches!(decode_form("plain"), Some(Cow::Borrowed("plain"))));
+        assert_eq!(decode_path("/a+b%2Bc%20d").as_deref(), Some("/a+b+c d"));
+        assert!(matches!(decode_path("/a+b"), Some(Cow::Borrowed("/a+b"))));
+        assert_eq!(decode_path("/%ff"), None);
         for bad in ["%zz", "%2", "%", "%ff", "%+1"] {
             assert_eq!(decode_form(bad), None, "{bad}");
         }

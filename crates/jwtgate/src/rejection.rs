@@ -85,6 +85,11 @@ pub enum RejectionKind {
     /// or the provider's token endpoint cannot be reached): 503 `temporarily_unavailable` with
     /// `Retry-After`. The session is not ended.
     SessionUnavailable,
+    /// A forward-auth check that a gateway must deny whatever the credentials: no route
+    /// matches the original path, or the original request is not known for sure (forwarded
+    /// headers from an untrusted peer, two header families that disagree, a path the proxy
+    /// and the app could read differently). 403 `access_denied`, no challenge.
+    GatewayDenied,
 }
 
 impl RejectionKind {
@@ -104,6 +109,7 @@ impl RejectionKind {
             Self::Revoked => "revoked",
             Self::RevocationUnavailable => "revocation_unavailable",
             Self::SessionUnavailable => "session_unavailable",
+            Self::GatewayDenied => "gateway_denied",
         }
     }
 }
@@ -243,9 +249,9 @@ impl Rejection {
             | RejectionKind::RevocationUnavailable
             | RejectionKind::SessionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => {
-                StatusCode::FORBIDDEN
-            }
+            RejectionKind::InsufficientScope
+            | RejectionKind::ProfileIncomplete
+            | RejectionKind::GatewayDenied => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -266,6 +272,8 @@ impl Rejection {
             | RejectionKind::SessionUnavailable => "temporarily_unavailable",
             RejectionKind::ProfileIncomplete => "profile_incomplete",
             RejectionKind::Internal => "server_error",
+            // RFC 6749 4.1.2.1: the request is denied, not for want of a token or a scope.
+            RejectionKind::GatewayDenied => "access_denied",
         }
     }
 
@@ -297,6 +305,7 @@ impl Rejection {
             | RejectionKind::RevocationUnavailable
             | RejectionKind::SessionUnavailable
             | RejectionKind::ProfileIncomplete
+            | RejectionKind::GatewayDenied
             | RejectionKind::Internal => return None,
         };
         // Realm, description and scope were checked to be quotable ASCII.

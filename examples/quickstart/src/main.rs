@@ -25,9 +25,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
+use jwtgate::forward_auth::{ForwardAuth, Peer, SignInAnswer};
 use jwtgate::{
     Algorithm, CookieMode, Identity, KeySource, Partner, Registry, User, Validator,
     directory::UserMatch, identity::UserRecord, login::BACKCHANNEL_LOGOUT_PATH, login::LOGIN_PATH,
@@ -230,8 +232,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .route("/hello", get(whoami))
                 .route_layer(registry.layer("public_or_jwt_demo")?),
         )
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .merge(forward_auth(&registry)?);
     tokio::spawn(async move {
+        // The peer's address: the forward-auth check believes only a proxy on this machine.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
 
@@ -267,6 +272,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     println!("curl -i -b 'quickstart_session=PASTE' {base}/whoami\n");
+    println!(
+        "# any app behind nginx: nginx asks {base}{CHECK_PATH} about each request, and sends \
+         the app only those it accepts, with X-Auth-Request-User/-Email (the whole config: \
+         README, \"Protect any app\")"
+    );
+    println!(
+        "curl -i -H 'X-Original-URI: /orders/7' -H 'Authorization: Bearer {token}' \
+         {base}{CHECK_PATH}"
+    );
+    let addr = base.trim_start_matches("http://");
+    println!(
+        "#   location = {CHECK_PATH} {{ internal; proxy_pass http://{addr}; proxy_set_header X-Original-URI $request_uri; }}"
+    );
+    println!("#   location /auth/ {{ proxy_pass http://{addr}; }}");
+    println!(
+        "#   location / {{ auth_request {CHECK_PATH}; \
+         auth_request_set $user $upstream_http_x_auth_request_user; \
+         proxy_set_header X-Auth-Request-User $user; proxy_pass http://127.0.0.1:9000; }}\n"
+    );
     println!("# the users table ({database})");
     println!("cargo run -q -p jwtgate-cli -- users list --database-url {database_url}\n");
 
@@ -285,6 +309,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// Where a reverse proxy asks about the requests of another app.
+const CHECK_PATH: &str = "/auth/check";
+
+/// The forward-auth check at [`CHECK_PATH`]: every path needs a token except `/public/*`, and a
+/// browser that should sign in is named the login (as nginx needs it).
+fn forward_auth(registry: &Registry) -> Result<Router, jwtgate::Error> {
+    let check = ForwardAuth::builder()
+        .route("/*", registry.layer("jwt_demo")?)
+        .route("/public/*", registry.layer("public_or_jwt_demo")?)
+        .sign_in(SignInAnswer::Unauthorized)
+        .build()?;
+    let with_peer = |mut req: axum::extract::Request| async move {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        if let Some(addr) = peer {
+            req.extensions_mut().insert(Peer(addr));
+        }
+        req
+    };
+    Ok(Router::new()
+        .route_service(CHECK_PATH, check)
+        .route_layer(axum::middleware::map_request(with_peer)))
 }
 
 async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
@@ -316,6 +366,37 @@ async fn run_self_test(base: &str, token: &str) -> Result<(), Box<dyn std::error
             }
         );
         ok &= status == expected;
+    }
+    // The forward-auth check, asked as nginx asks it.
+    let checks = [
+        ("/orders/7", Some(token), 200),
+        ("/orders/7", None, 401),
+        ("/public/feed", None, 200),
+    ];
+    for (original, bearer, expected) in checks {
+        let mut req = http
+            .get(format!("{base}{CHECK_PATH}"))
+            .header("x-original-uri", original);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let user = res
+            .headers()
+            .get("x-auth-request-email")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        println!(
+            "{CHECK_PATH} for {original} ({}) -> {status} X-Auth-Request-Email: {user}",
+            if bearer.is_some() {
+                "token"
+            } else {
+                "no token"
+            }
+        );
+        ok &= status == expected && (bearer.is_none() || user == "ada@example.com");
     }
     if ok {
         Ok(())

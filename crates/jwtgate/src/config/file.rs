@@ -21,6 +21,7 @@ pub(super) struct FileToml {
     pub(super) store: Option<StoreToml>,
     #[serde(default)]
     pub(super) route: Vec<RouteToml>,
+    pub(super) forward_auth: Option<super::forward_auth::ForwardAuthToml>,
 }
 
 /// `[store]`: what instances share (revocations, the back-channel replay set). The options

@@ -32,6 +32,7 @@
 //! ```
 
 mod file;
+mod forward_auth;
 mod route;
 mod section;
 mod toml_error;
@@ -128,6 +129,9 @@ impl Config {
             });
         }
         config.routes = routes;
+        // The check's options are checked on load, so that a bad one is an error at its key
+        // whatever runs the file; its routes are built with the registry.
+        config.forward_auth_builder()?;
         Ok(config)
     }
 
@@ -986,11 +990,13 @@ auth = "jwt_demo"
 
     #[test]
     fn route_paths_axum_cannot_mount_are_errors_at_their_key() {
-        let err = load(&DEMO.replace("path = \"/whoami\"", "path = \"/app/*\"")).unwrap_err();
+        let err = load(&DEMO.replace("path = \"/whoami\"", "path = \"/app/*all\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "app.toml:26:1: key `path`: route path \"/app/*\": write a wildcard as `{*rest}`, not `*`"
+            "app.toml:26:1: key `path`: route path \"/app/*all\": write a wildcard as `{*all}`, not `*all`"
         );
+        // `/app/*` is a prefix route.
+        load(&DEMO.replace("path = \"/whoami\"", "path = \"/app/*\"")).unwrap();
         assert_eq!(err.kind(), &ErrorKind::Config);
         let twice = format!("{DEMO}\n[[route]]\npath = \"/whoami\"\nauth = \"jwt_other\"\n");
         let err = load(&twice).unwrap_err();

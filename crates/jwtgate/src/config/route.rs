@@ -12,7 +12,8 @@ use crate::registry::Registry;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Route {
-    /// The route path, as axum writes it.
+    /// The route path, as axum writes it, or a prefix route `/app/*` (`/app/` and everything
+    /// below it).
     pub path: String,
     /// The auth mode.
     pub auth: AuthMode,
@@ -45,6 +46,12 @@ impl Route {
         out
     }
 
+    /// The paths axum mounts this route at: its path, or for a prefix route `/app/*` both
+    /// `/app/` and `/app/{*rest}`.
+    pub fn mount_paths(&self) -> Vec<String> {
+        crate::forward_auth::mount_paths(&self.path)
+    }
+
     /// A layer for this route from `registry`, with its requirements.
     pub fn layer(&self, registry: &Registry) -> Result<JwtAuthLayer, Error> {
         let layer = registry.layer_for(&self.auth)?;
@@ -63,22 +70,27 @@ pub(super) struct Paths(matchit::Router<()>);
 impl Paths {
     pub(super) fn add(&mut self, path: &str) -> Result<(), String> {
         check_path(path)?;
-        self.0.insert(path, ()).map_err(|e| match e {
-            matchit::InsertError::Conflict { with } => {
-                format!("route path {path:?} overlaps the route {with:?} above")
-            }
-            other => format!("route path {path:?} is not a valid route: {other}"),
-        })
+        for mounted in crate::forward_auth::mount_paths(path) {
+            self.0.insert(mounted, ()).map_err(|e| match e {
+                matchit::InsertError::Conflict { with } => {
+                    format!("route path {path:?} overlaps the route {with:?} above")
+                }
+                other => format!("route path {path:?} is not a valid route: {other}"),
+            })?;
+        }
+        Ok(())
     }
 }
 
 /// What axum's router checks besides matchit: a leading `/`, and no segment written in the
-/// 0.7 syntax (`:id`, `*rest`), which axum 0.8 refuses.
+/// 0.7 syntax (`:id`, `*rest`), which axum 0.8 refuses. A last segment `*` is jwtgate's prefix
+/// route.
 fn check_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("route path {path:?} must start with `/`"));
     }
-    for segment in path.split('/') {
+    let path_without_prefix_star = path.strip_suffix("/*").unwrap_or(path);
+    for segment in path_without_prefix_star.split('/') {
         if let Some(rest) = segment.strip_prefix(':') {
             return Err(format!(
                 "route path {path:?}: write a capture as `{{{rest}}}`, not `:{rest}`"
@@ -102,8 +114,8 @@ mod tests {
     fn paths_axum_would_refuse_are_errors() {
         let cases = [
             (
-                "/app/*",
-                "route path \"/app/*\": write a wildcard as `{*rest}`, not `*`",
+                "/app/*/x",
+                "route path \"/app/*/x\": write a wildcard as `{*rest}`, not `*`",
             ),
             (
                 "/app/*all",
@@ -128,12 +140,25 @@ mod tests {
             assert_eq!(Paths::default().add(path).unwrap_err(), want, "{path}");
         }
         let mut paths = Paths::default();
-        for ok in ["/", "/whoami", "/users/{id}", "/files/{*rest}", "/a-{b}"] {
+        for ok in [
+            "/",
+            "/whoami",
+            "/users/{id}",
+            "/files/{*rest}",
+            "/a-{b}",
+            "/app/*",
+            "/app/admin/*",
+        ] {
             paths.add(ok).unwrap();
         }
         assert_eq!(
             paths.add("/whoami").unwrap_err(),
             "route path \"/whoami\" overlaps the route \"/whoami\" above"
+        );
+        // A prefix route is mounted at its slash: a route there overlaps it.
+        assert_eq!(
+            paths.add("/app/").unwrap_err(),
+            "route path \"/app/\" overlaps the route \"/app/\" above"
         );
     }
 }

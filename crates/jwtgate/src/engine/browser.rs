@@ -63,6 +63,16 @@ pub(super) async fn refused(
     rejection
 }
 
+/// The path of the chain's first login, where a browser that must sign in can be sent (the
+/// forward-auth answer for nginx names it, with the path to come back to).
+#[cfg(feature = "login")]
+pub(crate) fn login_path(engine: &Engine, chain: Chain) -> Option<&str> {
+    engine
+        .chain(chain.start)
+        .find_map(|v| v.login.as_ref())
+        .map(|login| login.paths().login_path())
+}
+
 /// Sends a browser navigation of a user whose profile is incomplete to the validator's
 /// profile page (never the page itself, never an API call), keeping the session cookie.
 pub(super) fn profile_redirect(

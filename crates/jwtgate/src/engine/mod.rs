@@ -41,6 +41,8 @@ use crate::revocation::{Mirror, Revoker};
 use crate::token_cache::{TokenCache, Verified};
 use crate::validator::CompiledValidator;
 
+#[cfg(feature = "login")]
+pub(crate) use self::browser::login_path;
 pub use self::inspect::{Check, Verdict};
 
 /// A chain of validators: where it starts, and whether anonymous requests pass.

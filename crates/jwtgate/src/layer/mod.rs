@@ -184,6 +184,20 @@ impl<R> JwtAuthLayer<R> {
     }
 }
 
+impl<R> JwtAuthLayer<R> {
+    /// Where a browser refused by this layer signs in: the path of its chain's first login.
+    #[cfg(feature = "login")]
+    pub(crate) fn login_path(&self) -> Option<&str> {
+        crate::engine::login_path(&self.config.engine, self.config.chain)
+    }
+
+    /// The realm of this layer's challenges.
+    #[cfg_attr(not(feature = "forward-auth"), allow(dead_code))]
+    pub(crate) fn realm(&self) -> &std::sync::Arc<str> {
+        &self.config.engine.realm
+    }
+}
+
 impl<S, R: Clone> Layer<S> for JwtAuthLayer<R> {
     type Service = JwtAuth<S, R>;
 

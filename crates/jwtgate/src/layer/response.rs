@@ -107,7 +107,9 @@ impl GrpcRejection {
     /// The gRPC status code of a rejection.
     pub fn code(rejection: &Rejection) -> u16 {
         match rejection.kind() {
-            RejectionKind::InsufficientScope | RejectionKind::ProfileIncomplete => 7,
+            RejectionKind::InsufficientScope
+            | RejectionKind::ProfileIncomplete
+            | RejectionKind::GatewayDenied => 7,
             RejectionKind::KeysUnavailable
             | RejectionKind::DirectoryUnavailable
             | RejectionKind::LoginUnavailable
