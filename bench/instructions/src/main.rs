@@ -62,13 +62,27 @@ fn main() {
         _ => validator,
     };
     let registry = Registry::builder()
-        .token_cache(if mode == "hit" { 10_000 } else { 0 })
+        .token_cache(if mode == "hit" || mode == "check" {
+            10_000
+        } else {
+            0
+        })
         .validator(validator)
         .build()
         .expect("a valid registry");
-    let app: Router = Router::new()
-        .route("/x", get(|| async { "ok" }))
-        .route_layer(registry.layer("jwt_v0").expect("a known validator"));
+    let app: Router = match mode.as_str() {
+        // The forward-auth check a proxy asks about `/x` (a cache hit, as `hit`).
+        "check" => Router::new().route_service(
+            "/auth/check",
+            jwtgate::forward_auth::ForwardAuth::builder()
+                .route("/x", registry.layer("jwt_v0").expect("a known validator"))
+                .build()
+                .expect("a valid check"),
+        ),
+        _ => Router::new()
+            .route("/x", get(|| async { "ok" }))
+            .route_layer(registry.layer("jwt_v0").expect("a known validator")),
+    };
     let revoked: usize = match mode.as_str() {
         "memory" => n,
         _ => std::env::args()
@@ -126,12 +140,19 @@ fn main() {
     });
     rt.block_on(async {
         for _ in 0..n {
-            let req = match mode.as_str() {
+            let mut req = match mode.as_str() {
                 "cookie" => Request::get("/x").header("cookie", &session),
+                "check" => Request::get("/auth/check")
+                    .header("x-original-uri", "/x")
+                    .header("authorization", &auth),
                 _ => Request::get("/x").header("authorization", &auth),
             }
             .body(Body::empty())
             .expect("a request");
+            // The proxy's address, as `jwtgate serve` puts it in (loopback: trusted).
+            req.extensions_mut().insert(jwtgate::forward_auth::Peer(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            ));
             let res = app.clone().oneshot(req).await.expect("infallible");
             assert_eq!(res.status(), 200);
         }
