@@ -65,6 +65,8 @@ pub struct RegistryBuilder {
     store: Option<Arc<dyn RevocationStore>>,
     store_options: StoreOptions,
     sessions: Option<Arc<dyn crate::session::SessionStore>>,
+    #[cfg(feature = "remote-keys")]
+    http: crate::remote::HttpClient,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -122,6 +124,15 @@ impl RegistryBuilder {
     /// looked up on every request. Tokens over 4 KiB are not remembered.
     pub fn token_cache(mut self, capacity: u64) -> Self {
         self.token_cache = capacity;
+        self
+    }
+
+    /// How key fetches, discovery and the logins' calls reach providers: a proxy, extra CA
+    /// roots, a client certificate, or the app's own `reqwest::Client` (default: straight, the
+    /// system's roots).
+    #[cfg(feature = "remote-keys")]
+    pub fn http_client(mut self, http: crate::remote::HttpClient) -> Self {
+        self.http = http;
         self
     }
 
@@ -209,7 +220,12 @@ impl RegistryBuilder {
         check_chains(&self.validators, &next)?;
         check_cookie_names(&self.validators, self.session_cookie.as_deref())?;
 
+        #[cfg_attr(not(feature = "remote-keys"), allow(unused_mut))]
         let mut caches = KeyCaches::default();
+        #[cfg(feature = "remote-keys")]
+        {
+            caches.http = self.http.clone();
+        }
         let mut validators = Vec::with_capacity(self.validators.len());
         for (index, (v, next)) in self.validators.iter().zip(next).enumerate() {
             let compiled = v
@@ -370,6 +386,8 @@ impl Registry {
             store: None,
             store_options: StoreOptions::new(),
             sessions: None,
+            #[cfg(feature = "remote-keys")]
+            http: crate::remote::HttpClient::new(),
         }
     }
 

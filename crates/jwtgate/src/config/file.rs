@@ -22,6 +22,8 @@ pub(super) struct FileToml {
     #[serde(default)]
     pub(super) route: Vec<RouteToml>,
     pub(super) forward_auth: Option<super::forward_auth::ForwardAuthToml>,
+    #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
+    pub(super) http: Option<super::http::HttpToml>,
 }
 
 /// `[store]`: what instances share (revocations, the back-channel replay set). The options

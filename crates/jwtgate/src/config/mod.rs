@@ -33,6 +33,7 @@
 
 mod file;
 mod forward_auth;
+mod http;
 mod route;
 mod section;
 mod toml_error;
@@ -318,6 +319,10 @@ impl Config {
         }
         if let Some(capacity) = self.file.token_cache {
             builder = builder.token_cache(capacity);
+        }
+        #[cfg(feature = "remote-keys")]
+        {
+            builder = builder.http_client(self.http_client()?);
         }
         let mut directory = InMemoryDirectory::new();
         for p in self.file.directory.iter().flat_map(|d| &d.partners) {

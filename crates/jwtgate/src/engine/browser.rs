@@ -65,7 +65,7 @@ pub(super) async fn refused(
 
 /// The path of the chain's first login, where a browser that must sign in can be sent (the
 /// forward-auth answer for nginx names it, with the path to come back to).
-#[cfg(feature = "login")]
+#[cfg(all(feature = "login", feature = "forward-auth"))]
 pub(crate) fn login_path(engine: &Engine, chain: Chain) -> Option<&str> {
     engine
         .chain(chain.start)

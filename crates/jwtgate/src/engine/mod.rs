@@ -41,7 +41,7 @@ use crate::revocation::{Mirror, Revoker};
 use crate::token_cache::{TokenCache, Verified};
 use crate::validator::CompiledValidator;
 
-#[cfg(feature = "login")]
+#[cfg(all(feature = "login", feature = "forward-auth"))]
 pub(crate) use self::browser::login_path;
 pub use self::inspect::{Check, Verdict};
 

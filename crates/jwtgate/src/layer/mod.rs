@@ -186,7 +186,7 @@ impl<R> JwtAuthLayer<R> {
 
 impl<R> JwtAuthLayer<R> {
     /// Where a browser refused by this layer signs in: the path of its chain's first login.
-    #[cfg(feature = "login")]
+    #[cfg(all(feature = "login", feature = "forward-auth"))]
     pub(crate) fn login_path(&self) -> Option<&str> {
         crate::engine::login_path(&self.config.engine, self.config.chain)
     }

@@ -99,11 +99,13 @@ impl Login {
         }
     }
 
-    /// Checks the settings; `issuer` is the validator's (for discovery).
+    /// Checks the settings; `issuer` is the validator's (for discovery), `http` how the
+    /// provider is reached.
     pub(crate) fn compile(
         &self,
         issuer: &str,
         logout: Option<&Logout>,
+        http: &crate::remote::HttpClient,
     ) -> Result<CompiledLogin, Error> {
         let bad = |field, what: String| Error::new(ErrorKind::InvalidSetting, what).in_field(field);
         let absolute = |field, url: &str| -> Result<Url, Error> {
@@ -149,12 +151,7 @@ impl Login {
                             .map_err(|e| e.in_field("login.client_secret_env"))
                     })
                     .transpose()?;
-                let client = reqwest::Client::builder()
-                    .connect_timeout(std::time::Duration::from_secs(2))
-                    .timeout(std::time::Duration::from_secs(10))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| bad("login", format!("HTTP client: {e}")))?;
+                let client = http.login_client().map_err(|e| e.in_field("login"))?;
                 Kind::Oidc(Arc::new(OidcFlow {
                     issuer: issuer.to_owned(),
                     client_id: client_id.clone(),

@@ -4,8 +4,9 @@
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
 use reqwest::{StatusCode, Url};
 
+use super::http_client::HttpClient;
 use super::options::RemoteKeyOptions;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 
 /// Why a fetch failed; `config` marks a mistake in the configuration (no retry fixes it).
 pub(crate) struct FetchError {
@@ -22,23 +23,19 @@ impl From<String> for FetchError {
     }
 }
 
-/// The HTTP client of one cache, with its redirect policy.
-pub(crate) fn client(options: &RemoteKeyOptions) -> Result<reqwest::Client, Error> {
+/// The HTTP client of one cache, with its redirect policy and timeouts (the app's own client
+/// as it is).
+pub(crate) fn client(
+    http: &HttpClient,
+    options: &RemoteKeyOptions,
+) -> Result<reqwest::Client, Error> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         match redirect_refused(attempt.previous(), attempt.url()) {
             Some(why) => attempt.error(why),
             None => attempt.follow(),
         }
     });
-    reqwest::Client::builder()
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.timeout)
-        .redirect(policy)
-        .user_agent(concat!("jwtgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            Error::new(ErrorKind::InvalidSetting, format!("HTTP client: {e}")).with_source(e)
-        })
+    http.build(policy, options.connect_timeout, options.timeout)
 }
 
 /// Why a redirect from `previous` (the original URL and every redirect followed so far) to
@@ -97,6 +94,11 @@ pub(crate) async fn get(
         .send()
         .await
         .map_err(|e| describe(&e))?;
+    // The app's own client follows redirects by its own policy: the URL it ended at must be
+    // one jwtgate would have followed.
+    if res.url() != url && redirect_refused(std::slice::from_ref(url), res.url()).is_some() {
+        return Err(format!("{url} was redirected to a URL jwtgate does not fetch").into());
+    }
     if res.status() != StatusCode::OK {
         return Err(format!("{url} answered HTTP {}", res.status().as_u16()).into());
     }

@@ -5,6 +5,7 @@
 
 mod discovery;
 mod fetch;
+mod http_client;
 mod options;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use reqwest::Url;
 
+pub use self::http_client::{HttpClient, Proxy};
 pub use crate::jws::jwk::SkippedKey;
 pub use options::{KeyCacheState, RemoteKeyOptions};
 
@@ -108,6 +110,8 @@ pub(crate) struct Unavailable {
 #[derive(Default)]
 pub(crate) struct KeyCaches {
     caches: Vec<Arc<RemoteKeys>>,
+    /// How the caches, discovery and the logins reach providers.
+    pub(crate) http: HttpClient,
 }
 
 impl KeyCaches {
@@ -146,7 +150,7 @@ impl KeyCaches {
             source,
             options: options.clone(),
             algorithms: Mutex::new(vec![algorithm]),
-            client: fetch::client(options)?,
+            client: fetch::client(&self.http, options)?,
             current: ArcSwapOption::empty(),
             in_flight: Mutex::new(None),
             status: Mutex::new(Status::default()),

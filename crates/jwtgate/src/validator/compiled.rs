@@ -443,7 +443,7 @@ impl Validator {
                 cookie_rules.authorized_party = None;
             }
             let compiled = login
-                .map(|l| l.compile(&rules.issuers[0], self.logout.as_ref()))
+                .map(|l| l.compile(&rules.issuers[0], self.logout.as_ref(), &caches.http))
                 .transpose()?;
             (compiled, cookie_rules)
         };
