@@ -866,6 +866,7 @@ mod tests {
         let value = value.strip_prefix("__Host-c=").unwrap();
         let rules = ClaimRules {
             issuers: vec!["i".into()],
+            issuer_patterns: Vec::new(),
             audiences: vec!["x".into()],
             authorized_party: None,
             leeway: 0,
@@ -943,6 +944,7 @@ mod tests {
         );
         let rules = ClaimRules {
             issuers: vec!["i".into()],
+            issuer_patterns: Vec::new(),
             audiences: vec!["x".into()],
             authorized_party: None,
             leeway: 0,

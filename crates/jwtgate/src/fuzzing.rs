@@ -51,6 +51,7 @@ pub fn claim_set(data: &[u8]) {
     }
     let rules = ClaimRules {
         issuers: vec!["i".into()],
+        issuer_patterns: Vec::new(),
         audiences: vec!["a".into()],
         authorized_party: Some("c".into()),
         leeway: 30,
@@ -102,6 +103,7 @@ pub fn login_callback(data: &[u8]) {
     let _ = mode.open("jwtgate_login_v", cookie);
     let rules = ClaimRules {
         issuers: vec!["i".into()],
+        issuer_patterns: Vec::new(),
         audiences: vec!["a".into()],
         authorized_party: None,
         leeway: 0,

@@ -38,6 +38,9 @@ pub(crate) enum RemoteSource {
     JwksUrl(String),
     /// An OIDC issuer, whose discovery document names the JWK set URL.
     OidcIssuer(String),
+    /// Each accepted issuer's own discovery document (a validator of several issuers).
+    #[cfg_attr(not(feature = "remote-keys"), allow(dead_code))]
+    EachIssuer,
 }
 
 impl RemoteSource {
@@ -46,6 +49,7 @@ impl RemoteSource {
     pub(crate) fn label(&self) -> &str {
         match self {
             Self::JwksUrl(u) | Self::OidcIssuer(u) => u,
+            Self::EachIssuer => "each issuer's discovery",
         }
     }
 }
@@ -94,6 +98,15 @@ impl KeySource {
         Self(Repr::Remote(RemoteSource::OidcIssuer(issuer.into())))
     }
 
+    /// The JWK set of each issuer the validator accepts, found through that issuer's OIDC
+    /// discovery (`<iss>/.well-known/openid-configuration`) and cached per issuer: for a
+    /// validator of several issuers ([`Validator::issuers`](crate::Validator::issuers)). A
+    /// token's `iss` is matched against the accepted issuers before anything is fetched.
+    #[cfg(feature = "remote-keys")]
+    pub fn oidc_discovery() -> Self {
+        Self(Repr::Remote(RemoteSource::EachIssuer))
+    }
+
     /// The config key of this source (`secret`, `jwks_url`, ...), which errors name.
     pub(crate) fn field(&self) -> &'static str {
         match &self.0 {
@@ -104,6 +117,7 @@ impl KeySource {
             Repr::JwksFile(_) => "jwks_file",
             Repr::Remote(RemoteSource::JwksUrl(_)) => "jwks_url",
             Repr::Remote(RemoteSource::OidcIssuer(_)) => "oidc_issuer",
+            Repr::Remote(RemoteSource::EachIssuer) => "oidc_discovery",
         }
     }
 }
@@ -120,6 +134,7 @@ impl fmt::Debug for KeySource {
             Repr::Remote(RemoteSource::OidcIssuer(u)) => {
                 f.debug_tuple("OidcIssuer").field(u).finish()
             }
+            Repr::Remote(RemoteSource::EachIssuer) => f.write_str("OidcDiscovery"),
         }
     }
 }

@@ -260,7 +260,10 @@ impl RegistryBuilder {
         store.follow(mirror.clone());
         let issuers = validators
             .iter()
-            .map(|v| (v.name.to_string(), v.rules.issuers.clone()))
+            .map(|v| {
+                let issuers = (v.rules.issuers.clone(), v.rules.issuer_patterns.clone());
+                (v.name.to_string(), issuers)
+            })
             .collect();
         let revoker = Revoker::new(store.clone(), issuers, options.retention.as_secs());
         // Sessions live where revocations do when the store keeps them; else here.
@@ -529,14 +532,23 @@ impl Registry {
     /// The state of every remote key cache (for a health endpoint).
     #[cfg(feature = "remote-keys")]
     pub fn key_caches(&self) -> Vec<KeyCacheState> {
-        self.engine.caches.iter().map(|c| c.state()).collect()
+        let per_issuer = self.engine.caches.per_issuer_caches();
+        self.engine
+            .caches
+            .iter()
+            .chain(per_issuer.iter())
+            .map(|c| c.state())
+            .collect()
     }
 
     /// Fetches every remote key set now (and runs OIDC discovery), failing on the first error,
     /// so an app can refuse to start without keys instead of answering 503.
     #[cfg(feature = "remote-keys")]
     pub async fn prefetch(&self) -> Result<(), Error> {
-        for cache in self.engine.caches.iter() {
+        // Per-issuer caches: those of the issuers configured exactly (no token has named
+        // another yet).
+        let per_issuer = self.engine.caches.per_issuer_caches();
+        for cache in self.engine.caches.iter().chain(per_issuer.iter()) {
             cache.fetch_now().await?;
         }
         Ok(())

@@ -151,7 +151,7 @@ impl TokenCache {
         if hit.validator != v.index {
             return None;
         }
-        if !v.still_has_key(hit.key) {
+        if !v.still_has_key(hit.key, hit.payload.claims()) {
             self.remove(raw);
             *remembered = None;
             return None;

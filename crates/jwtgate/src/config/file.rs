@@ -47,6 +47,7 @@ pub(super) struct ValidatorToml {
     pub(super) name: Spanned<String>,
     pub(super) provider: Option<Spanned<ProviderToml>>,
     pub(super) issuer: Option<Spanned<String>>,
+    pub(super) issuers: Option<Spanned<Vec<String>>>,
     pub(super) audience: Option<Spanned<OneOrMany>>,
     pub(super) authorized_party: Option<Spanned<String>>,
     pub(super) algorithm: Option<Spanned<String>>,
@@ -58,6 +59,7 @@ pub(super) struct ValidatorToml {
     pub(super) jwks_file: Option<Spanned<PathBuf>>,
     pub(super) jwks_url: Option<Spanned<String>>,
     pub(super) oidc_issuer: Option<Spanned<String>>,
+    pub(super) oidc_discovery: Option<Spanned<bool>>,
     pub(super) sources: Option<Spanned<Vec<SourceToml>>>,
     pub(super) typ: Option<Spanned<OneOrMany>>,
     pub(super) max_token_bytes: Option<Spanned<usize>>,
@@ -353,7 +355,10 @@ impl ValidatorToml {
         let found = match top {
             "name" => Some((self.name.span(), "name")),
             "provider" => span(&self.provider).map(|s| (s, "provider")),
-            "issuer" => span(&self.issuer).map(|s| (s, "issuer")),
+            "issuer" => span(&self.issuer)
+                .map(|s| (s, "issuer"))
+                .or_else(|| span(&self.issuers).map(|s| (s, "issuers"))),
+            "issuers" => span(&self.issuers).map(|s| (s, "issuers")),
             "audience" => span(&self.audience).map(|s| (s, "audience")),
             "authorized_party" => span(&self.authorized_party).map(|s| (s, "authorized_party")),
             "algorithm" => span(&self.algorithm).map(|s| (s, "algorithm")),
@@ -365,6 +370,7 @@ impl ValidatorToml {
             "jwks_file" => span(&self.jwks_file).map(|s| (s, "jwks_file")),
             "jwks_url" => span(&self.jwks_url).map(|s| (s, "jwks_url")),
             "oidc_issuer" => span(&self.oidc_issuer).map(|s| (s, "oidc_issuer")),
+            "oidc_discovery" => span(&self.oidc_discovery).map(|s| (s, "oidc_discovery")),
             "sources" => span(&self.sources).map(|s| (s, "sources")),
             "typ" => span(&self.typ).map(|s| (s, "typ")),
             "max_token_bytes" => span(&self.max_token_bytes).map(|s| (s, "max_token_bytes")),

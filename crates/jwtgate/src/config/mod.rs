@@ -79,6 +79,8 @@ type SetSource<'a> = (&'static str, Range<usize>, KeySourceValue<'a>);
 enum KeySourceValue<'a> {
     Text(&'a str),
     Path(&'a Path),
+    /// A source without a value (`oidc_discovery = true`).
+    Flag,
 }
 
 impl Config {
@@ -445,8 +447,16 @@ impl Config {
         if let Some(p) = &v.provider {
             out = out.preset(preset(p.get_ref()));
         }
-        if let Some(issuer) = &v.issuer {
-            out = out.issuer(issuer.get_ref().clone());
+        match (&v.issuer, &v.issuers) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "issuers",
+                    "set issuer or issuers, not both".to_owned(),
+                ));
+            }
+            (Some(issuer), None) => out = out.issuer(issuer.get_ref().clone()),
+            (None, Some(issuers)) => out = out.issuers(issuers.get_ref().clone()),
+            (None, None) => {}
         }
         if let Some(audience) = &v.audience {
             out = out.audiences(audience.get_ref().to_vec());
@@ -680,6 +690,8 @@ impl Config {
             ("jwks_url", KeySourceValue::Text(s)) => KeySource::jwks_url(s),
             #[cfg(feature = "remote-keys")]
             ("oidc_issuer", KeySourceValue::Text(s)) => KeySource::oidc_issuer(s),
+            #[cfg(feature = "remote-keys")]
+            ("oidc_discovery", KeySourceValue::Flag) => KeySource::oidc_discovery(),
             _ => {
                 return Err(Error::new(
                     ErrorKind::Config,
@@ -710,6 +722,10 @@ fn key_sources(v: &ValidatorToml) -> Vec<SetSource<'_>> {
         path("jwks_file", &v.jwks_file),
         text("jwks_url", &v.jwks_url),
         text("oidc_issuer", &v.oidc_issuer),
+        v.oidc_discovery
+            .as_ref()
+            .filter(|on| *on.get_ref())
+            .map(|on| ("oidc_discovery", on.span(), KeySourceValue::Flag)),
     ]
     .into_iter()
     .flatten()
@@ -1167,6 +1183,46 @@ auth = "jwt_demo"
         assert!(
             err.to_string().starts_with("app.toml:1:1: key `realm`:"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn several_issuers_load_with_a_cache_per_issuer_and_mistakes_are_errors_at_their_key() {
+        let text = r#"[[validator]]
+name = "tenants"
+issuers = ["https://sso.example/realms/main", "https://sso.example/realms/{tenant}"]
+audience = "api"
+algorithm = "RS256"
+oidc_discovery = true
+user = { claim = "sub" }
+"#;
+        let registry = Config::from_toml_str(text, "app.toml", None)
+            .unwrap()
+            .registry()
+            .unwrap();
+        let v = &registry.engine().validators[0];
+        assert_eq!(v.rules.issuers, ["https://sso.example/realms/main"]);
+        assert_eq!(v.rules.issuer_patterns.len(), 1);
+        // The exact issuer's cache exists before any token (prefetch fetches it).
+        let sources: Vec<String> = registry
+            .key_caches()
+            .into_iter()
+            .map(|s| s.source)
+            .collect();
+        assert_eq!(sources, ["https://sso.example/realms/main"]);
+        let err = |text: &str| {
+            Config::from_toml_str(text, "app.toml", None)
+                .and_then(|c| c.registry())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&text.replace("audience = \"api\"", "issuer = \"x\"\naudience = \"api\"")),
+            "app.toml:3:1: validator \"tenants\": key `issuers`: set issuer or issuers, not both"
+        );
+        assert_eq!(
+            err(&text.replace("realms/{tenant}", "{tenant}/{tenant}")),
+            "app.toml:3:1: validator \"tenants\": key `issuers`: issuer \"https://sso.example/{tenant}/{tenant}\" holds {tenant} more than once"
         );
     }
 

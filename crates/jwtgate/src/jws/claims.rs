@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use std::borrow::Cow;
 
 use super::claim_set::{ClaimSet, RawJson, Registered};
+use super::issuer_pattern::IssuerPattern;
 
 /// 9999-12-31T23:59:59Z: a NumericDate beyond it is a forged or broken token, not a long one.
 const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
@@ -13,8 +14,11 @@ const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 /// What one validator requires of the registered claims.
 #[derive(Clone, Debug)]
 pub(crate) struct ClaimRules {
-    /// Accepted `iss` values (one, except for providers that emit two spellings).
+    /// Accepted `iss` values (one, except for providers that emit two spellings, and
+    /// validators that accept several issuers).
     pub(crate) issuers: Vec<String>,
+    /// Accepted `iss` patterns (`https://login.example/{tenant}/v2.0`).
+    pub(crate) issuer_patterns: Vec<IssuerPattern>,
     /// Accepted audiences; empty when only the authorized party is checked.
     pub(crate) audiences: Vec<String>,
     /// The client the token must have been issued to (see [`ClaimRules::authorized_party`]).
@@ -168,6 +172,7 @@ impl ClaimRules {
             Some(iss) if iss.is_null() => Err(ClaimError::MissingIss),
             Some(iss) => match iss.as_str() {
                 Some(iss) if self.issuers.iter().any(|i| *i == iss) => Ok(()),
+                Some(iss) if self.issuer_patterns.iter().any(|p| p.accepts(&iss, claims)) => Ok(()),
                 Some(_) => Err(ClaimError::WrongIssuer),
                 None => Err(ClaimError::BadIss),
             },
@@ -318,6 +323,7 @@ mod tests {
     fn rules() -> ClaimRules {
         ClaimRules {
             issuers: vec!["http://the.issuer".into()],
+            issuer_patterns: Vec::new(),
             audiences: vec!["a1".into(), "a2".into()],
             authorized_party: None,
             leeway: 0,
@@ -492,6 +498,28 @@ mod tests {
         };
         for iss in ["https://accounts.google.com", "accounts.google.com"] {
             assert_eq!(r.check(&set(&with("iss", json!(iss))), NOW), Ok(()));
+        }
+    }
+
+    #[test]
+    fn issuer_patterns_accept_their_tenants_only() {
+        let pattern = IssuerPattern::parse("https://sso.example/realms/{tenant}")
+            .unwrap()
+            .unwrap();
+        let r = ClaimRules {
+            issuer_patterns: vec![pattern],
+            ..rules()
+        };
+        let iss = |v: &str| r.check(&set(&with("iss", json!(v))), NOW);
+        assert_eq!(iss("https://sso.example/realms/acme"), Ok(()));
+        assert_eq!(iss("http://the.issuer"), Ok(()), "the exact issuer still");
+        for no in [
+            "https://sso.example/realms/",
+            "https://sso.example/realms/acme/x",
+            "https://sso.example/realms/a.b",
+            "https://sso.example/other/acme",
+        ] {
+            assert_eq!(iss(no), Err(ClaimError::WrongIssuer), "{no}");
         }
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod claim_set;
 pub(crate) mod claims;
 pub(crate) mod header;
 pub(crate) mod import;
+pub(crate) mod issuer_pattern;
 pub(crate) mod json;
 pub(crate) mod jwk;
 pub(crate) mod key;

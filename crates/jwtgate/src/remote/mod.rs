@@ -7,6 +7,7 @@ mod discovery;
 mod fetch;
 mod http_client;
 mod options;
+mod per_issuer;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -24,6 +25,7 @@ pub use options::{KeyCacheState, RemoteKeyOptions};
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::discovery::read_jwks_uri;
 pub(crate) use self::fetch::{FetchError, check_url};
+pub(crate) use self::per_issuer::IssuerKeys;
 #[cfg(feature = "login")]
 pub(crate) use self::{
     discovery::config_url, discovery::document, discovery::endpoint, fetch::describe,
@@ -110,6 +112,8 @@ pub(crate) struct Unavailable {
 #[derive(Default)]
 pub(crate) struct KeyCaches {
     caches: Vec<Arc<RemoteKeys>>,
+    /// The per-issuer caches of validators with `oidc_discovery`.
+    per_issuer: Vec<Arc<per_issuer::IssuerKeys>>,
     /// How the caches, discovery and the logins reach providers.
     pub(crate) http: HttpClient,
 }
@@ -140,33 +144,80 @@ impl KeyCaches {
             RemoteSource::JwksUrl(url) => {
                 Source::Jwks(check_url(url, "jwks_url").map_err(invalid)?)
             }
-            RemoteSource::OidcIssuer(issuer) => Source::Discovery {
-                issuer: issuer.clone(),
-                config: discovery::config_url(issuer, "oidc_issuer").map_err(invalid)?,
-            },
+            RemoteSource::OidcIssuer(issuer) => Source::discovery(issuer, "oidc_issuer")?,
+            RemoteSource::EachIssuer => {
+                return Err(invalid(
+                    "oidc_discovery keeps a cache per issuer, not one shared cache".into(),
+                ));
+            }
         };
-        let cache = Arc::new(RemoteKeys {
-            label,
-            source,
-            options: options.clone(),
-            algorithms: Mutex::new(vec![algorithm]),
-            client: fetch::client(&self.http, options)?,
-            current: ArcSwapOption::empty(),
-            in_flight: Mutex::new(None),
-            status: Mutex::new(Status::default()),
-            keys_dropped: OnceLock::new(),
-        });
+        let client = fetch::client(&self.http, options)?;
+        let cache = RemoteKeys::new(label, source, options, algorithm, client);
         self.caches.push(cache.clone());
         Ok(cache)
     }
 
-    /// Every cache, in the order validators first named them.
+    /// A cache per issuer for validator `validator`, which accepts `issuers` exactly (their
+    /// caches are made now, so that `prefetch` fetches them) and perhaps others by pattern.
+    pub(crate) fn per_issuer(
+        &mut self,
+        options: &RemoteKeyOptions,
+        algorithm: Algorithm,
+        validator: &str,
+        issuers: &[String],
+    ) -> Result<Arc<per_issuer::IssuerKeys>, Error> {
+        let client = fetch::client(&self.http, options)?;
+        let keys = per_issuer::IssuerKeys::new(validator, options, algorithm, client);
+        for issuer in issuers {
+            keys.admit_configured(issuer)?;
+        }
+        self.per_issuer.push(keys.clone());
+        Ok(keys)
+    }
+
+    /// Every shared cache, in the order validators first named them (per-issuer caches are
+    /// not among them: an issuer a token named is no sign of the service's health).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<RemoteKeys>> {
         self.caches.iter()
+    }
+
+    /// The per-issuer caches remembered now, for `key_caches()` and `prefetch`.
+    pub(crate) fn per_issuer_caches(&self) -> Vec<Arc<RemoteKeys>> {
+        self.per_issuer.iter().flat_map(|p| p.caches()).collect()
+    }
+}
+
+impl Source {
+    fn discovery(issuer: &str, what: &str) -> Result<Self, Error> {
+        Ok(Self::Discovery {
+            issuer: issuer.to_owned(),
+            config: discovery::config_url(issuer, what)
+                .map_err(|e| Error::new(ErrorKind::InvalidSetting, e))?,
+        })
     }
 }
 
 impl RemoteKeys {
+    fn new(
+        label: String,
+        source: Source,
+        options: &RemoteKeyOptions,
+        algorithm: Algorithm,
+        client: reqwest::Client,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            label,
+            source,
+            options: options.clone(),
+            algorithms: Mutex::new(vec![algorithm]),
+            client,
+            current: ArcSwapOption::empty(),
+            in_flight: Mutex::new(None),
+            status: Mutex::new(Status::default()),
+            keys_dropped: OnceLock::new(),
+        })
+    }
+
     /// The key set to check a token with `kid` against, or why there is none.
     pub(crate) async fn keys_for(
         self: &Arc<Self>,

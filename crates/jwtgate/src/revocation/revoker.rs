@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use super::{Revocation, RevocationStore, StoreError, Target};
 use crate::error::{Error, ErrorKind};
+use crate::jws::issuer_pattern::IssuerPattern;
+
+/// A validator's exact issuers and issuer patterns.
+pub(crate) type ValidatorIssuers = (Vec<String>, Vec<IssuerPattern>);
 
 /// Writes revocations to the registry's store, naming validators rather than issuers: made
 /// by [`Registry::revoker`](crate::Registry::revoker), cheap to clone.
 #[derive(Clone)]
 pub struct Revoker {
     store: Arc<dyn RevocationStore>,
-    /// Each validator's issuers: an entry is written for each.
-    issuers: Arc<HashMap<String, Vec<String>>>,
+    /// Each validator's exact issuers (an entry is written for each) and issuer patterns.
+    issuers: Arc<HashMap<String, ValidatorIssuers>>,
     retention: u64,
 }
 
@@ -27,7 +31,7 @@ impl std::fmt::Debug for Revoker {
 impl Revoker {
     pub(crate) fn new(
         store: Arc<dyn RevocationStore>,
-        issuers: HashMap<String, Vec<String>>,
+        issuers: HashMap<String, ValidatorIssuers>,
         retention: u64,
     ) -> Self {
         Self {
@@ -42,12 +46,17 @@ impl Revoker {
     /// subject). Returns once the store holds it; every instance refuses it within its
     /// staleness bound.
     pub async fn revoke(&self, validator: &str, target: Target) -> Result<(), Error> {
+        let until = self.until(&target);
+        self.revoke_until(validator, target, until).await
+    }
+
+    /// The end of the retention of `target` (from `before` for a subject).
+    fn until(&self, target: &Target) -> u64 {
         let start = match target {
-            Target::Subject { before, .. } => before.max(crate::jws::claims::now()),
+            Target::Subject { before, .. } => (*before).max(crate::jws::claims::now()),
             _ => crate::jws::claims::now(),
         };
-        let until = start.saturating_add(self.retention);
-        self.revoke_until(validator, target, until).await
+        start.saturating_add(self.retention)
     }
 
     /// As [`revoke`](Self::revoke), kept until `until` (Unix seconds): when it is known, the
@@ -58,23 +67,54 @@ impl Revoker {
         target: Target,
         until: u64,
     ) -> Result<(), Error> {
-        let issuers = self.issuers.get(validator).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownValidator,
-                format!("no validator named {validator:?}"),
-            )
-        })?;
-        if target.value().is_empty() || target.value().len() > 1024 {
+        let (issuers, patterns) = self.issuers_of(validator)?;
+        if let Some(p) = patterns.first() {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
-                "a revoked identifier must be 1 to 1024 bytes",
+                format!(
+                    "validator {validator:?} accepts issuers by pattern ({}): name the issuer \
+                     (Revoker::revoke_issuer)",
+                    p.text()
+                ),
             ));
         }
+        check_target(&target)?;
         for issuer in issuers {
             self.write(Revocation::new(issuer.clone(), target.clone(), until))
                 .await?;
         }
         Ok(())
+    }
+
+    /// As [`revoke`](Self::revoke), for one issuer of `validator` (a validator of several
+    /// issuers, or of issuer patterns: one tenant's subject or session).
+    pub async fn revoke_issuer(
+        &self,
+        validator: &str,
+        issuer: &str,
+        target: Target,
+    ) -> Result<(), Error> {
+        let (issuers, patterns) = self.issuers_of(validator)?;
+        let accepted = issuers.iter().any(|i| i == issuer)
+            || patterns.iter().any(|p| p.tenant(issuer).is_some());
+        if !accepted {
+            return Err(Error::new(
+                ErrorKind::InvalidSetting,
+                format!("validator {validator:?} does not accept issuer {issuer:?}"),
+            ));
+        }
+        check_target(&target)?;
+        let until = self.until(&target);
+        self.write(Revocation::new(issuer, target, until)).await
+    }
+
+    fn issuers_of(&self, validator: &str) -> Result<&ValidatorIssuers, Error> {
+        self.issuers.get(validator).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownValidator,
+                format!("no validator named {validator:?}"),
+            )
+        })
     }
 
     /// Writes one entry as it is.
@@ -119,4 +159,15 @@ impl Revoker {
     pub(crate) fn retention(&self) -> u64 {
         self.retention
     }
+}
+
+/// A revoked identifier is 1 to 1024 bytes.
+fn check_target(target: &Target) -> Result<(), Error> {
+    if target.value().is_empty() || target.value().len() > 1024 {
+        return Err(Error::new(
+            ErrorKind::InvalidSetting,
+            "a revoked identifier must be 1 to 1024 bytes",
+        ));
+    }
+    Ok(())
 }

@@ -9,7 +9,9 @@ use crate::credentials::{CompiledSource, TokenSource};
 use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
 use crate::jws::algorithm::Algorithm;
+use crate::jws::claim_set::ClaimSet;
 use crate::jws::claims::ClaimRules;
+use crate::jws::issuer_pattern::IssuerPattern;
 use crate::jws::jwk::parse_jwks;
 use crate::jws::key::{KeyId, VerifyingKey};
 use crate::jws::key_set::{CheckedSignatures, KeySet};
@@ -26,6 +28,9 @@ pub(crate) enum Keys {
     Static(Arc<KeySet>),
     #[cfg(feature = "remote-keys")]
     Remote(Arc<RemoteKeys>),
+    /// Each accepted issuer's own set, through its discovery.
+    #[cfg(feature = "remote-keys")]
+    PerIssuer(Arc<crate::remote::IssuerKeys>),
 }
 
 /// A validator ready to check tokens.
@@ -52,6 +57,23 @@ pub(crate) struct CompiledValidator {
     pub(crate) cookie_rules: ClaimRules,
     #[cfg(feature = "login")]
     pub(crate) login: Option<crate::login::CompiledLogin>,
+}
+
+/// Keys that cannot be had now, as the refusal says it.
+#[cfg(feature = "remote-keys")]
+fn unavailable(u: crate::remote::Unavailable) -> Failure {
+    Failure::KeysUnavailable {
+        retry_after: u.retry_after,
+        misconfigured: u.misconfigured,
+    }
+}
+
+/// The token's `iss`, as a string.
+#[cfg(feature = "remote-keys")]
+fn issuer_of(claims: &ClaimSet) -> Option<std::borrow::Cow<'_, str>> {
+    claims
+        .registered(crate::jws::claim_set::Registered::Iss)?
+        .as_str()
 }
 
 /// A path on this site without query or fragment (the profile page is compared by path).
@@ -97,6 +119,8 @@ impl CompiledValidator {
             Keys::Static(_) => None,
             #[cfg(feature = "remote-keys")]
             Keys::Remote(remote) => remote.age(),
+            #[cfg(feature = "remote-keys")]
+            Keys::PerIssuer(_) => None,
         }
     }
 
@@ -149,12 +173,16 @@ impl CompiledValidator {
         matches!(&self.keys, Keys::Remote(remote) if Arc::ptr_eq(remote, cache))
     }
 
-    /// Whether key `id` is still in this validator's key set (never fetches).
-    pub(crate) fn still_has_key(&self, id: KeyId) -> bool {
+    /// Whether key `id` is still in the key set of this validator (for per-issuer keys, of
+    /// the issuer of `claims`); never fetches.
+    #[cfg_attr(not(feature = "remote-keys"), allow(unused_variables))]
+    pub(crate) fn still_has_key(&self, id: KeyId, claims: &ClaimSet) -> bool {
         match &self.keys {
             Keys::Static(set) => set.contains(id),
             #[cfg(feature = "remote-keys")]
             Keys::Remote(remote) => remote.serves(id),
+            #[cfg(feature = "remote-keys")]
+            Keys::PerIssuer(per) => issuer_of(claims).is_some_and(|iss| per.serves(&iss, id)),
         }
     }
 
@@ -225,14 +253,14 @@ impl CompiledValidator {
         let keys = match &self.keys {
             Keys::Static(set) => Arc::clone(set),
             #[cfg(feature = "remote-keys")]
-            Keys::Remote(remote) => {
-                remote
-                    .keys_for(kid)
-                    .await
-                    .map_err(|u| Failure::KeysUnavailable {
-                        retry_after: u.retry_after,
-                        misconfigured: u.misconfigured,
-                    })?
+            Keys::Remote(remote) => remote.keys_for(kid).await.map_err(unavailable)?,
+            #[cfg(feature = "remote-keys")]
+            Keys::PerIssuer(per) => {
+                // The claims were checked first: `iss` is one the validator accepts.
+                let iss = issuer_of(&token.claims)
+                    .ok_or(Failure::Claim(crate::jws::claims::ClaimError::MissingIss))?;
+                let cache = per.for_issuer(&iss).map_err(unavailable)?;
+                cache.keys_for(kid).await.map_err(unavailable)?
             }
         };
         let candidates = keys.select(kid, self.algorithm)?;
@@ -300,13 +328,33 @@ impl Validator {
             .as_ref()
             .map(|p| p.defaults().map_err(|e| e.in_field("provider")))
             .transpose()?;
-        let issuers = match (&self.issuer, &preset) {
-            (Some(i), _) => vec![i.clone()],
-            (None, Some(p)) => p.issuers.clone(),
-            (None, None) => Vec::new(),
+        let named = match (self.issuers.is_empty(), &preset) {
+            (false, _) => self.issuers.clone(),
+            (true, Some(p)) => p.issuers.clone(),
+            (true, None) => Vec::new(),
         };
-        if issuers.is_empty() || issuers.iter().any(String::is_empty) {
+        if named.is_empty() || named.iter().any(String::is_empty) {
             return Err(missing("issuer", "issuer"));
+        }
+        // Exact issuers, and patterns with one `{tenant}` (a provider's tenants must also name
+        // themselves in the preset's tenant claim, Entra's `tid`).
+        let tenant_claim = preset.as_ref().and_then(|p| p.tenant_claim.as_deref());
+        let field = if named.len() == 1 {
+            "issuer"
+        } else {
+            "issuers"
+        };
+        let mut issuers = Vec::new();
+        let mut issuer_patterns = Vec::new();
+        for text in named {
+            match IssuerPattern::parse(&text) {
+                None => issuers.push(text),
+                Some(Ok(p)) => issuer_patterns.push(match tenant_claim {
+                    Some(claim) => p.with_tenant_claim(claim),
+                    None => p,
+                }),
+                Some(Err(e)) => return Err(invalid(field, e)),
+            }
         }
         let audiences = match &preset {
             Some(p) if self.audiences.is_empty() => p.audiences.clone(),
@@ -410,15 +458,16 @@ impl Validator {
             .ok_or_else(|| {
                 missing(
                     "secret",
-                    "a key (secret, secret_env, public_key_pem, public_key_file, jwks, jwks_file, jwks_url or oidc_issuer)",
+                    "a key (secret, secret_env, public_key_pem, public_key_file, jwks, jwks_file, jwks_url, oidc_issuer or oidc_discovery)",
                 )
             })?;
         let field = key.field();
         let keys = self
-            .keys(&key.0, algorithm, caches)
+            .keys(&key.0, algorithm, caches, &issuers)
             .map_err(|e| e.in_field(field))?;
         let rules = ClaimRules {
             issuers,
+            issuer_patterns,
             audiences,
             authorized_party,
             leeway: self.leeway.as_secs(),
@@ -441,6 +490,14 @@ impl Validator {
                 }
                 cookie_rules.audiences.push(client_id.to_owned());
                 cookie_rules.authorized_party = None;
+                if rules.issuers.len() != 1 || !rules.issuer_patterns.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSetting,
+                        "an OIDC login signs in at one issuer: give this validator one issuer \
+                         (and another validator for the others)",
+                    )
+                    .in_field("login"));
+                }
             }
             let compiled = login
                 .map(|l| l.compile(&rules.issuers[0], self.logout.as_ref(), &caches.http))
@@ -481,6 +538,7 @@ impl Validator {
         key: &Repr,
         algorithm: Algorithm,
         caches: &mut KeyCaches,
+        issuers: &[String],
     ) -> Result<Keys, Error> {
         let key_err = |e: String| Error::new(ErrorKind::InvalidKey, e);
         let set = match key {
@@ -522,15 +580,17 @@ impl Validator {
                     )));
                 }
                 #[cfg(feature = "remote-keys")]
-                return Ok(Keys::Remote(caches.shared(
-                    source,
-                    &self.remote,
-                    algorithm,
-                    &self.name,
-                )?));
+                return Ok(match source {
+                    crate::key_source::RemoteSource::EachIssuer => Keys::PerIssuer(
+                        caches.per_issuer(&self.remote, algorithm, &self.name, issuers)?,
+                    ),
+                    _ => {
+                        Keys::Remote(caches.shared(source, &self.remote, algorithm, &self.name)?)
+                    }
+                });
                 #[cfg(not(feature = "remote-keys"))]
                 {
-                    let _ = (source, caches);
+                    let _ = (source, caches, issuers);
                     return Err(key_err(
                         "remote key sources need the `remote-keys` feature".into(),
                     ));

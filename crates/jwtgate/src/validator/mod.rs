@@ -53,7 +53,7 @@ pub(crate) const DEFAULT_MAX_LEEWAY: Duration = Duration::from_secs(300);
 #[must_use]
 pub struct Validator {
     pub(crate) name: String,
-    pub(crate) issuer: Option<String>,
+    pub(crate) issuers: Vec<String>,
     pub(crate) audiences: Vec<String>,
     pub(crate) authorized_party: Option<String>,
     pub(crate) algorithm: Option<Algorithm>,
@@ -132,7 +132,7 @@ impl Validator {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            issuer: None,
+            issuers: Vec::new(),
             audiences: Vec::new(),
             authorized_party: None,
             algorithm: None,
@@ -169,9 +169,21 @@ impl Validator {
         self
     }
 
-    /// The exact `iss` a token must carry (required).
+    /// The exact `iss` a token must carry (an issuer is required: this one, or those of
+    /// [`issuers`](Self::issuers) or of the preset).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.issuers = vec![issuer.into()];
+        self
+    }
+
+    /// The issuers a token may come from, for a validator of several tenants or realms: exact
+    /// `iss` values, and patterns with one `{tenant}` placeholder
+    /// (`https://sso.example.com/realms/{tenant}`) whose tenant is 1 to 64 letters, digits,
+    /// `-` or `_`. With [`KeySource::oidc_discovery`](crate::KeySource::oidc_discovery), each
+    /// issuer's keys come from its own discovery, cached per issuer; revocations, sessions
+    /// and replay entries are kept per issuer as always.
+    pub fn issuers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, issuers: I) -> Self {
+        self.issuers = issuers.into_iter().map(Into::into).collect();
         self
     }
 

@@ -111,6 +111,8 @@ pub(crate) struct Defaults {
     pub(crate) audiences: Vec<String>,
     pub(crate) authorized_party: Option<String>,
     pub(crate) user: UserStrategy,
+    /// The claim that must name the tenant of an issuer pattern (Entra's `tid`).
+    pub(crate) tenant_claim: Option<String>,
     /// How browsers sign in (Cloudflare Access: its login page).
     #[cfg(feature = "login")]
     pub(crate) login: Option<crate::login::Login>,
@@ -130,6 +132,7 @@ impl Defaults {
                 claim: user.to_owned(),
                 service: None,
             },
+            tenant_claim: None,
             #[cfg(feature = "login")]
             login: None,
         }
@@ -180,8 +183,10 @@ impl Preset {
 
     /// Microsoft Entra ID, v2.0 tokens: issuer `https://login.microsoftonline.com/<tenant>/v2.0`,
     /// keys from `/<tenant>/discovery/v2.0/keys`, RS256, the user from `oid` (stable across
-    /// applications). `tenant` is the tenant id; `common` and `organizations` are refused, since
-    /// tokens name the real tenant in `iss`.
+    /// applications). `tenant` is the tenant id, or `organizations` (or `common`) for a
+    /// multi-tenant app: then any tenant's issuer is accepted when the token's `tid` names the
+    /// same tenant, with the keys of `/organizations/discovery/v2.0/keys`. Restrict tenants
+    /// with [`Validator::issuers`](crate::Validator::issuers) if the app serves only some.
     pub fn entra_id(tenant: impl Into<String>, audience: impl Into<String>) -> Self {
         Self::new(Provider::EntraId {
             tenant: tenant.into(),
@@ -308,20 +313,28 @@ impl Preset {
             }
             Provider::EntraId { tenant, audience } => {
                 let tenant = path_segment("tenant", tenant)?;
-                if ["common", "organizations", "consumers"].contains(&tenant) {
+                if tenant == "consumers" {
                     return Err(Error::new(
                         ErrorKind::InvalidSetting,
-                        format!(
-                            "tenant {tenant:?} is not one tenant: tokens name the real tenant id in iss; give the tenant id"
-                        ),
+                        "tenant \"consumers\" is one tenant under another name: give its id \
+                         (9188040d-6c67-4c5b-b112-36a304b66dad)",
                     ));
                 }
                 let root = base("https://login.microsoftonline.com".into())?;
+                // A multi-tenant app: any tenant's iss, each token's `tid` naming the same
+                // tenant (Microsoft's rule), keys from the shared multi-tenant set.
+                let multi = tenant == "organizations" || tenant == "common";
+                let issuer = if multi {
+                    format!("{root}/{{tenant}}/v2.0")
+                } else {
+                    format!("{root}/{tenant}/v2.0")
+                };
                 Defaults {
                     audiences: vec![non_empty("audience", audience)?],
+                    tenant_claim: multi.then(|| "tid".to_owned()),
                     ..Defaults::bearer(
                         jwks_url(format!("{root}/{tenant}/discovery/v2.0/keys")),
-                        vec![format!("{root}/{tenant}/v2.0")],
+                        vec![issuer],
                         "oid",
                     )
                 }
@@ -528,7 +541,7 @@ mod tests {
             (Preset::cloudflare_access("acme", "").into(), "aud"),
             (Preset::keycloak("https://sso", "../admin"), "realm"),
             (Preset::auth0("https://acme.auth0.com", "a"), "domain"),
-            (Preset::entra_id("common", "a"), "tenant"),
+            (Preset::entra_id("consumers", "a"), "tenant"),
             (
                 Preset::cognito("eu-west-1", "pool/../x", "c"),
                 "user_pool_id",
