@@ -18,6 +18,10 @@ pub(crate) struct RevokeArgs {
     /// The validator whose issuer the credential comes from.
     #[arg(long)]
     validator: String,
+    /// The issuer, for a validator of several issuers (one of its `issuers`, or an issuer its
+    /// `{tenant}` pattern accepts); default: every issuer the validator names exactly.
+    #[arg(long)]
+    issuer: Option<String>,
     /// A jwtgate session id (the `session` member of the session cookie's header).
     #[arg(long)]
     session: Option<String>,
@@ -63,9 +67,12 @@ pub(crate) async fn run(args: RevokeArgs) -> ExitCode {
     };
     let kind = target.kind();
     let revoker = loaded.registry.revoker();
-    let written = match args.until {
-        Some(until) => revoker.revoke_until(&args.validator, target, until).await,
-        None => revoker.revoke(&args.validator, target).await,
+    let v = &args.validator;
+    let written = match (&args.issuer, args.until) {
+        (Some(iss), Some(until)) => revoker.revoke_issuer_until(v, iss, target, until).await,
+        (Some(iss), None) => revoker.revoke_issuer(v, iss, target).await,
+        (None, Some(until)) => revoker.revoke_until(v, target, until).await,
+        (None, None) => revoker.revoke(v, target).await,
     };
     match written {
         Ok(()) => {

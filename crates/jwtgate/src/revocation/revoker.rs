@@ -94,6 +94,19 @@ impl Revoker {
         issuer: &str,
         target: Target,
     ) -> Result<(), Error> {
+        let until = self.until(&target);
+        self.revoke_issuer_until(validator, issuer, target, until)
+            .await
+    }
+
+    /// As [`revoke_issuer`](Self::revoke_issuer), kept until `until` (Unix seconds).
+    pub async fn revoke_issuer_until(
+        &self,
+        validator: &str,
+        issuer: &str,
+        target: Target,
+        until: u64,
+    ) -> Result<(), Error> {
         let (issuers, patterns) = self.issuers_of(validator)?;
         let accepted = issuers.iter().any(|i| i == issuer)
             || patterns.iter().any(|p| p.tenant(issuer).is_some());
@@ -104,7 +117,6 @@ impl Revoker {
             ));
         }
         check_target(&target)?;
-        let until = self.until(&target);
         self.write(Revocation::new(issuer, target, until)).await
     }
 
