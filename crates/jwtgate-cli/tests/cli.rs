@@ -1182,14 +1182,34 @@ async fn revoke_writes_to_the_store_every_serve_instance_follows() {
     let out = command()
         .args(["revoke", "--config"])
         .arg(&config)
-        .args(["--validator", "demo", "--issuer", "theissuer", "--jti", "leaked-2"])
+        .args([
+            "--validator",
+            "demo",
+            "--issuer",
+            "theissuer",
+            "--jti",
+            "leaked-2",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut elsewhere = vec!["revoke", "--config", config.to_str().unwrap()];
-    elsewhere.extend(["--validator", "demo", "--issuer", "https://elsewhere", "--jti", "x"]);
+    elsewhere.extend([
+        "--validator",
+        "demo",
+        "--issuer",
+        "https://elsewhere",
+        "--jti",
+        "x",
+    ]);
     assert!(
-        exits_2(elsewhere).contains("validator \"demo\" does not accept issuer \"https://elsewhere\"")
+        exits_2(elsewhere)
+            .contains("validator \"demo\" does not accept issuer \"https://elsewhere\"")
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     while status(a.clone()).await != 401 || status(b.clone()).await != 401 {
