@@ -63,6 +63,44 @@ struct WhoAmI<'a> {
     user: Option<Value>,
 }
 
+/// The forward-auth check at `check_path`, and below it (where Envoy's ext_authz asks, the
+/// original path appended), unless another route is there.
+fn forward_auth(
+    config: &jwtgate::config::Config,
+    registry: &jwtgate::Registry,
+    taken: &[(String, String)],
+    check_path: &str,
+) -> Result<Router, String> {
+    let below = format!("{check_path}/");
+    let clashes = |p: &str| p == check_path || p.starts_with(&below);
+    let whose = taken
+        .iter()
+        .find(|(p, _)| clashes(p))
+        .map(|(_, whose)| whose.clone())
+        .or_else(|| {
+            let mounted = |r: &&jwtgate::config::Route| r.mount_paths().iter().any(|m| clashes(m));
+            config
+                .routes()
+                .iter()
+                .find(mounted)
+                .map(|_| "a [[route]]'s".to_owned())
+        });
+    if let Some(whose) = whose {
+        return Err(format!(
+            "{}: [forward_auth] path {check_path:?} is {whose}; give the check another path",
+            config.origin()
+        ));
+    }
+    let check = config
+        .forward_auth(registry)
+        .map_err(|e| e.to_string())?
+        .ok_or("the file has no [forward_auth] table")?;
+    Ok(Router::new()
+        .route_service(check_path, check.clone())
+        .route_service(&format!("{below}{{*original}}"), check)
+        .route_layer(axum::middleware::map_request(with_peer)))
+}
+
 /// The connection's peer as jwtgate's [`Peer`], for the forward-auth check.
 async fn with_peer(mut req: axum::extract::Request) -> axum::extract::Request {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
@@ -183,40 +221,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     // routes; the peer's address tells whether its forwarded headers are believed.
     let check_path = config.forward_auth_path().map(str::to_owned);
     if let Some(check_path) = &check_path {
-        // The check is mounted at its path and below it (Envoy's form).
-        let below = format!("{check_path}/");
-        let clashes = |p: &str| p == check_path || p.starts_with(&below);
-        let whose = taken
-            .iter()
-            .find(|(p, _)| clashes(p))
-            .map(|(_, whose)| whose.clone())
-            .or_else(|| {
-                let mounted =
-                    |r: &&jwtgate::config::Route| r.mount_paths().iter().any(|m| clashes(m));
-                config
-                    .routes()
-                    .iter()
-                    .find(mounted)
-                    .map(|_| "a [[route]]'s".to_owned())
-            });
-        if let Some(whose) = whose {
-            return fail(format!(
-                "{}: [forward_auth] path {check_path:?} is {whose}; give the check another path",
-                path.display()
-            ));
-        }
-        let check = match config.forward_auth(&registry) {
-            Ok(Some(check)) => check,
-            Ok(None) => unreachable!("the file has a [forward_auth] table"),
+        match forward_auth(&config, &registry, &taken, check_path) {
+            Ok(router) => app = app.merge(router),
             Err(e) => return fail(e),
-        };
-        // Also below its path, where Envoy's ext_authz asks (the original path appended).
-        app = app.merge(
-            Router::new()
-                .route_service(check_path, check.clone())
-                .route_service(&format!("{check_path}/{{*original}}"), check)
-                .route_layer(axum::middleware::map_request(with_peer)),
-        );
+        }
     }
     // Profile pages: a minimal form at each validator's `profile_url`, behind its layer.
     let mut profile_lines = Vec::new();
