@@ -23,8 +23,13 @@ pub struct IdentityHeaders {
     partner: HeaderName,
 }
 
+/// Envoy's `ext_authz` (HTTP service) removes the request headers this names.
+const ENVOY_HEADERS_TO_REMOVE: HeaderName =
+    HeaderName::from_static("x-envoy-auth-headers-to-remove");
+
 /// What a check's own answer sets: no identity header may take one of these names.
-const ANSWER_HEADERS: [HeaderName; 8] = [
+const ANSWER_HEADERS: [HeaderName; 9] = [
+    ENVOY_HEADERS_TO_REMOVE,
     http::header::SET_COOKIE,
     http::header::LOCATION,
     http::header::WWW_AUTHENTICATE,
@@ -81,7 +86,7 @@ impl IdentityHeaders {
 
     /// The four names, each once.
     pub(super) fn check(&self) -> Result<(), Error> {
-        let names = [&self.user, &self.email, &self.validator, &self.partner];
+        let names = self.names();
         for (i, a) in names.iter().enumerate() {
             if names[i + 1..].contains(a) {
                 return Err(Error::new(
@@ -107,6 +112,11 @@ impl IdentityHeaders {
             ));
         }
         Ok(header)
+    }
+
+    /// The four names.
+    fn names(&self) -> [&HeaderName; 4] {
+        [&self.user, &self.email, &self.validator, &self.partner]
     }
 
     /// Writes `identity` into `headers`.
@@ -152,6 +162,21 @@ impl Accept {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(identity) = req.extensions().get::<Identity>() {
             self.0.write(identity, headers);
+        }
+        // Envoy sets the identity headers the answer has on the request it forwards, and
+        // removes the ones named here: those the answer lacks, so that one the client sent
+        // under such a name never reaches the app. Other proxies copy only what they name.
+        let missing: Vec<&str> = self
+            .0
+            .names()
+            .into_iter()
+            .filter(|name| !headers.contains_key(*name))
+            .map(HeaderName::as_str)
+            .collect();
+        if !missing.is_empty()
+            && let Ok(value) = HeaderValue::try_from(missing.join(", "))
+        {
+            headers.insert(ENVOY_HEADERS_TO_REMOVE, value);
         }
         res
     }

@@ -257,8 +257,10 @@ impl<R> Shared<R> {
     /// the reason for a denial otherwise.
     fn route(&self, parts: &mut Parts) -> Result<usize, &'static str> {
         if !self.trusted.trusts(parts.extensions.get::<Peer>()) {
+            // At debug, as other refusals: anyone who can reach the check could fill the log.
+            // The answer's description says why, for whoever sets up the proxy.
             let peer = parts.extensions.get::<Peer>().map(|Peer(addr)| addr.ip());
-            tracing::warn!(
+            tracing::debug!(
                 peer = ?peer,
                 "forward-auth check from a peer that is not a trusted proxy: refused"
             );
@@ -536,6 +538,10 @@ mod tests {
         assert_eq!(h["x-auth-request-validator"], "v");
         assert_eq!(h["x-auth-request-partner"], "17");
         assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h.get("x-envoy-auth-headers-to-remove").is_none(),
+            "all four are set"
+        );
         assert_eq!(res.body(), "");
 
         // No token on a jwt_ route: the layer's 401 and challenge.
@@ -562,10 +568,15 @@ mod tests {
                 .unwrap()
                 .contains("error=\"invalid_token\"")
         );
-        // Anonymous on public_or_jwt_: 200 without identity.
+        // Anonymous on public_or_jwt_: 200 without identity, and Envoy told to remove all
+        // four from the request (a client may have sent them).
         let res = answer(&check, local(&[("x-forwarded-uri", "/feed/x")])).await;
         assert_eq!(res.status(), 200);
         assert!(res.headers().get("x-auth-request-user").is_none());
+        assert_eq!(
+            res.headers()["x-envoy-auth-headers-to-remove"],
+            "x-auth-request-user, x-auth-request-email, x-auth-request-validator, x-auth-request-partner"
+        );
         // The longest route wins: /app/admin/* requires a scope the token lacks.
         let unscoped = format!("Bearer {}", token(json!({"sub": "u2"})));
         let res = answer(
@@ -585,6 +596,11 @@ mod tests {
         .await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["x-auth-request-user"], "u2");
+        // No email in the token, so no partner either: those two are for Envoy to remove.
+        assert_eq!(
+            res.headers()["x-envoy-auth-headers-to-remove"],
+            "x-auth-request-email, x-auth-request-partner"
+        );
         // The method is the original's: a preflight is let through (the app answers CORS).
         let res = answer(
             &check,
