@@ -449,3 +449,60 @@ async fn the_config_files_http_table_and_the_environments_proxy_only_when_asked_
         .unwrap_err();
     assert!(e.contains("key `http.proxy`"), "{e}");
 }
+
+/// A server that accepts connections and never answers.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_logins_calls_give_up_after_the_timeout_set_for_them() {
+    let issuer = silent_server().await;
+    let key = TestKey::rsa();
+    let registry = |http: HttpClient| {
+        Registry::builder()
+            .http_client(http)
+            .validator(
+                Validator::new("v")
+                    .issuer(&issuer)
+                    .audience("api")
+                    .algorithm(Algorithm::RS256)
+                    .key(KeySource::public_key_pem(key.public_pem()))
+                    .user(User::claim("sub"))
+                    .cookie(
+                        jwtgate::CookieMode::new("v_session")
+                            .secret("cookie-secret-cookie-secret-0032")
+                            .secure(false),
+                    )
+                    .login(jwtgate::login::Login::oidc(
+                        "web",
+                        "http://127.0.0.1:9/auth/callback",
+                    )),
+            )
+            .build()
+            .unwrap()
+    };
+    // The sign-in starts with the provider's discovery, which never answers: with a 300 ms
+    // timeout the browser gets the 503 page long before the default 10 s would pass.
+    let login = registry(HttpClient::new().timeout(Duration::from_millis(300)))
+        .login_service("v")
+        .unwrap();
+    let req = http::Request::get("/auth/login")
+        .header("accept", "text/html")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(5), login.oneshot(req))
+        .await
+        .expect("the login's call did not time out")
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+}
