@@ -117,7 +117,7 @@ impl<R> Clone for ForwardAuth<R> {
 struct Shared<R> {
     routes: RouteTable,
     /// Each route's layer, with the path of its login (for [`SignInAnswer::Unauthorized`]).
-    layers: Vec<(JwtAuthLayer<R>, Option<Box<str>>)>,
+    layers: Vec<(JwtAuthLayer<R>, Option<Arc<str>>)>,
     trusted: TrustedProxies,
     accept: Accept,
     sign_in: SignInAnswer,
@@ -232,7 +232,7 @@ impl<R: Clone> ForwardAuthBuilder<R> {
                 .map_err(|message| Error::new(ErrorKind::Config, message))?;
             realm = Arc::clone(layer.realm());
             #[cfg(feature = "login")]
-            let login = layer.login_path().map(Box::from);
+            let login = layer.login_path().map(Arc::from);
             #[cfg(not(feature = "login"))]
             let login = None;
             layers.push((layer, login));
@@ -311,21 +311,17 @@ where
         match shared.route(&mut parts) {
             Ok(index) => {
                 let (layer, login) = &shared.layers[index];
+                // For a 401 sign-in answer: the login, and the original URI to come back to
+                // (both shared, not copied: most checks pass).
                 let sign_in = match shared.sign_in {
-                    SignInAnswer::Unauthorized => login.clone(),
+                    SignInAnswer::Unauthorized => login.clone().map(|l| (l, parts.uri.clone())),
                     SignInAnswer::Redirect => None,
                 };
-                let return_to = sign_in
-                    .is_some()
-                    .then(|| crate::navigation::return_target(&parts.uri).to_owned());
                 let future = layer
                     .layer(shared.accept.clone())
                     .call(Request::from_parts(parts, ()));
                 ForwardAuthFuture {
-                    state: FutureState::Checking {
-                        future,
-                        sign_in: sign_in.zip(return_to),
-                    },
+                    state: FutureState::Checking { future, sign_in },
                 }
             }
             Err(why) => {
@@ -358,7 +354,7 @@ pin_project! {
             #[pin]
             future: ResponseFuture<Accept, (), R>,
             // The login path and the path to come back to, for a 401 sign-in answer.
-            sign_in: Option<(Box<str>, String)>,
+            sign_in: Option<(Arc<str>, http::Uri)>,
         },
     }
 }
@@ -391,9 +387,10 @@ impl<R: RejectionResponse<String>> Future for ForwardAuthFuture<R> {
                         *res.status_mut() = status;
                     }
                     if res.status() == StatusCode::FOUND
-                        && let Some((login, return_to)) = sign_in.take()
+                        && let Some((login, original)) = sign_in.take()
                     {
-                        unauthorized_sign_in(&mut res, &login, &return_to, status, challenge);
+                        let return_to = crate::navigation::return_target(&original);
+                        unauthorized_sign_in(&mut res, &login, return_to, status, challenge);
                     }
                 }
                 Poll::Ready(Ok(res))
