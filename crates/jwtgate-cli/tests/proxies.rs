@@ -273,8 +273,9 @@ const IDENTITY: [&str; 4] = [
     "x-auth-request-partner",
 ];
 
-/// The file jwtgate serves behind both proxies: an HS256 validator on `/app/*` (a scope on
-/// `/app/admin/*`), anonymous-or-token on `/feed/*`, an OIDC sign-in on `/portal/*`.
+/// The file jwtgate serves behind both proxies: an HS256 validator in cookie mode on `/app/*`
+/// (a scope on `/app/admin/*`), anonymous-or-token on `/feed/*`, an OIDC sign-in on
+/// `/portal/*`.
 fn config(provider: &Provider, proxy: u16, sign_in: &str) -> String {
     format!(
         r#"[[validator]]
@@ -285,6 +286,7 @@ algorithm = "HS256"
 secret = "{SECRET}"
 user = {{ claim = "sub" }}
 partner = {{ by = "email", required = false }}
+cookie = {{ name = "demo_session", secure = false, secret = "cookie-secret-cookie-secret-0032" }}
 
 [[validator]]
 name = "idp"
@@ -356,11 +358,19 @@ async fn judged_like_the_layer(base: &str, app: &Upstream, other_family: &str) {
         serde_json::from_str::<Value>(&res.body).unwrap()["path"],
         "/app/x?y=1"
     );
+    // The cookie the accepted check set (cookie mode) reaches the browser.
+    assert!(
+        res.all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("demo_session=ey")),
+        "{res:?}"
+    );
 
     // Anonymous on a public route: none of the identity headers reaches the app, forged or
     // as a proxy's placeholder text.
     let res = curl(&format!("{base}/feed/x"), &forging).await;
     assert_eq!(res.status, 200, "{res:?}");
+    assert!(res.header("set-cookie").is_none(), "{res:?}");
     let seen = res.upstream_headers();
     for h in IDENTITY {
         assert!(!seen.contains_key(h), "{h} reached the app: {seen:?}");
