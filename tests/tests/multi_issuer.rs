@@ -201,6 +201,16 @@ async fn each_issuer_has_its_own_keys_and_an_unknown_issuer_causes_no_fetch() {
             "{iss}"
         );
     }
+    // `jwtgate inspect` checks the signature apart from the claims: still no fetch for an
+    // issuer the validator refuses (the registry's inspect is what it runs).
+    let t = token(
+        &realm_key("acme"),
+        &format!("{}/other/acme", realms.base),
+        "api",
+        &json!({}),
+    );
+    let verdicts = registry.inspect(&t).await;
+    assert!(verdicts[0].refusal().is_some(), "{verdicts:?}");
     // The same for a wrong audience: nothing fetched for a tenant it names.
     let t = token(
         &realm_key("initech"),

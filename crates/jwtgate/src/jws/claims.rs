@@ -166,7 +166,7 @@ impl ClaimRules {
         out
     }
 
-    fn check_iss(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
+    pub(crate) fn check_iss(&self, claims: &ClaimSet) -> Result<(), ClaimError> {
         match claims.registered(Registered::Iss) {
             None => Err(ClaimError::MissingIss),
             Some(iss) if iss.is_null() => Err(ClaimError::MissingIss),

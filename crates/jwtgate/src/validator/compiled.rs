@@ -256,7 +256,12 @@ impl CompiledValidator {
             Keys::Remote(remote) => remote.keys_for(kid).await.map_err(unavailable)?,
             #[cfg(feature = "remote-keys")]
             Keys::PerIssuer(per) => {
-                // The claims were checked first: `iss` is one the validator accepts.
+                // Only an issuer the validator accepts may make a cache (and a fetch): checked
+                // here, where the cache is made, since not every caller checks the claims
+                // first (`jwtgate inspect` checks the signature apart from them).
+                self.rules
+                    .check_iss(&token.claims)
+                    .map_err(Failure::Claim)?;
                 let iss = issuer_of(&token.claims)
                     .ok_or(Failure::Claim(crate::jws::claims::ClaimError::MissingIss))?;
                 let cache = per.for_issuer(&iss).map_err(unavailable)?;
