@@ -35,6 +35,8 @@ struct Inner {
     entries: HashMap<String, Entry>,
     /// When each recent new issuer was admitted.
     admitted: VecDeque<Instant>,
+    /// Whether the refusals of this full window were logged (once: anyone can send them).
+    warned: bool,
 }
 
 struct Entry {
@@ -98,11 +100,14 @@ impl IssuerKeys {
             .is_some_and(|at| now.duration_since(*at) >= WINDOW)
         {
             inner.admitted.pop_front();
+            inner.warned = false;
         }
         if inner.admitted.len() >= ADMISSIONS {
             let oldest = inner.admitted.front().copied().unwrap_or(now);
             let wait = WINDOW.saturating_sub(now.duration_since(oldest));
-            tracing::warn!(validator = %self.validator, "new issuers arrive faster than admitted; refused for now");
+            if !std::mem::replace(&mut inner.warned, true) {
+                tracing::warn!(validator = %self.validator, "new issuers arrive faster than admitted; refused for now");
+            }
             return Err(Unavailable {
                 retry_after: wait.as_secs().max(1),
                 misconfigured: false,
