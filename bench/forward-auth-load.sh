@@ -16,31 +16,8 @@ JWTGATE=${JWTGATE:-18481} APP=${APP:-18482} PROXY=${PROXY:-18483}
 for tool in wrk nginx curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install $tool)" >&2; exit 2; }
 done
-cargo build --release -q -p jwtgate-cli
-bin=$PWD/target/release/jwtgate
-dir=$(mktemp -d)
-trap 'kill $server $proxy 2>/dev/null || true; rm -rf "$dir"' EXIT
-keys=crates/jwtgate-test/keys
-cat > "$dir/serve.toml" <<TOML
-[[validator]]
-name = "api"
-issuer = "https://issuer.example"
-audience = "bench-api"
-algorithm = "RS256"
-public_key_file = "$PWD/$keys/rsa_pub.pem"
-user = { claim = "sub" }
-
-[[route]]
-path = "/me"
-auth = "jwt_api"
-
-[forward_auth]
-TOML
-token=$("$bin" mint --alg RS256 --key-file "$keys/rsa.pem" --kid k1 \
-  --iss https://issuer.example --aud bench-api --sub user-1234 --email alice@example.com \
-  --claims '{"name":"Alice Example","scope":"read write"}')
-"$bin" serve --config "$dir/serve.toml" --listen "127.0.0.1:$JWTGATE" >"$dir/serve.log" 2>&1 &
-server=$!
+PORT=$JWTGATE AUTH=jwt_api EXTRA_TOML="[forward_auth]"
+. bench/serve-common.sh
 
 # nginx: the README's server block as written (ports changed), and the app as a second server.
 server_block=$(awk '/<!-- readme-config: nginx.conf -->/ {found=1; next}
@@ -71,14 +48,12 @@ start_nginx() {
   nginx_conf "$1" > "$dir/nginx.conf"
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
   proxy=$!
+  pids="$pids $proxy"
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PROXY/" && break; sleep 0.1; done
 }
 stop_nginx() { kill "$proxy"; wait "$proxy" 2>/dev/null || true; }
 
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$JWTGATE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$@"; }
-[ "$(status "http://127.0.0.1:$JWTGATE/me")" = 200 ] \
-  || { echo "the token is refused" >&2; cat "$dir/serve.log" >&2; exit 1; }
 [ "$(status -H 'X-Original-URI: /me' "http://127.0.0.1:$JWTGATE/auth/check")" = 200 ] \
   || { echo "the check refuses the token" >&2; exit 1; }
 rps() { wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" -H "Authorization: Bearer $token" "$@" \

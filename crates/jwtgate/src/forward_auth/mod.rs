@@ -325,7 +325,8 @@ where
                 }
             }
             Err(why) => {
-                let rejection = Rejection::new(RejectionKind::GatewayDenied, why, &*shared.realm);
+                let rejection =
+                    Rejection::new(RejectionKind::GatewayDenied, why, Arc::clone(&shared.realm));
                 let mut res = shared.responder.clone().respond(&parts, &rejection);
                 rejection.decorate(&mut res);
                 ForwardAuthFuture {
