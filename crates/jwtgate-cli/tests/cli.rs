@@ -6,9 +6,11 @@ use std::process::{Command, Stdio};
 
 use jwtgate_test::{TestKey, claims, mint};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::io::AsyncReadExt as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_jwtgate");
+mod support;
+
+use support::BIN;
 const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
 const CONFIG: &str = r#"realm = "jwtgate"
@@ -62,11 +64,15 @@ where
     stderr
 }
 
+/// The secrets the example configs read from the environment.
+const SECRETS: [(&str, &str); 2] = [
+    ("COOKIE_SECRET", "cookie-secret-cookie-secret-0032"),
+    ("OTHER_SECRET", "other-secret-other-secret-other!"),
+];
+
 fn command() -> Command {
     let mut c = Command::new(BIN);
-    c.env("COOKIE_SECRET", "cookie-secret-cookie-secret-0032")
-        .env("OTHER_SECRET", "other-secret-other-secret-other!")
-        .env("RUST_LOG", "off");
+    c.envs(SECRETS).env("RUST_LOG", "off");
     c
 }
 
@@ -645,32 +651,19 @@ fn mint_with_key_file(args: &[&str], key: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Starts `jwtgate serve --config CONFIG ARGS` (after `configure`), stdout piped: the child,
-/// its remaining stdout lines, and the base URL it prints ("listening on ...").
+/// Starts `jwtgate serve --config CONFIG ARGS` with the secrets `command()` sets (after
+/// `configure`): the child, its remaining stdout lines, and the base URL it prints.
 async fn serve(
     config: &std::path::Path,
     args: &[&str],
     configure: impl FnOnce(&mut tokio::process::Command),
-) -> (
-    tokio::process::Child,
-    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    String,
-) {
-    let mut cmd = tokio::process::Command::from(command());
-    cmd.args(["serve", "--config"])
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    configure(&mut cmd);
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(base) = line.strip_prefix("listening on ") {
-            return (child, lines, base.to_owned());
-        }
-    }
-    panic!("jwtgate serve printed no address");
+) -> (tokio::process::Child, support::Stdout, String) {
+    support::serve(config, args, |cmd| {
+        cmd.envs(SECRETS);
+        configure(cmd);
+    })
+    .await
+    .unwrap_or_else(|stderr| panic!("jwtgate serve printed no address: {stderr}"))
 }
 
 fn jwtgate_test_b64_decode(part: &str) -> Vec<u8> {

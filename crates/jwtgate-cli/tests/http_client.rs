@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -22,10 +21,10 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject as _;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_jwtgate");
+mod support;
 
 /// A test CA, a server certificate for 127.0.0.1 and localhost, and a client certificate.
 struct Pki {
@@ -355,44 +354,15 @@ root_certificates = "ca.pem"
         ),
     )
     .unwrap();
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(["serve", "--prefetch", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "off")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("serve neither started nor stopped");
-    if started
-        .unwrap()
-        .is_some_and(|l| l.starts_with("listening on "))
-    {
-        return Ok(());
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .await
-        .unwrap();
-    Err(err)
+    let args = ["--prefetch", "--listen", "127.0.0.1:0"];
+    support::serve(&config, &args, |cmd| {
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(name).env_remove(name.to_ascii_lowercase());
+        }
+        cmd.envs(env.iter().copied());
+    })
+    .await
+    .map(|_| ())
 }
 
 #[tokio::test]

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use jwtgate_test::{Provider, TestKey, claims, mint};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jwtgate");
+mod support;
 const SECRET: &str = "thesecret-of-at-least-32-bytes!!";
 
 /// The fenced block after `<!-- readme-config: NAME -->` in the README.
@@ -125,23 +125,13 @@ impl Upstream {
 async fn jwtgate(dir: &Path, config: &str, port: u16) -> Child {
     let path = dir.join("jwtgate.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.starts_with("listening on ") {
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return child;
-        }
-    }
-    panic!("jwtgate serve printed no address");
+    let listen = format!("127.0.0.1:{port}");
+    let (child, mut lines, _) = support::serve(&path, &["--listen", &listen], |_| {})
+        .await
+        .unwrap_or_else(|stderr| panic!("jwtgate serve did not start: {stderr}"));
+    // Read what it prints from now on, so that a full pipe never stops it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
 }
 
 /// The README's ports replaced by the test's: jwtgate's, the app's and the proxy's.
