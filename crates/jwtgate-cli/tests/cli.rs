@@ -104,13 +104,18 @@ async fn serve_answers_prefix_routes_and_the_forward_auth_check() {
         &claims("theissuer", "auth_jwt_test_api", 300),
     );
     let http = reqwest::Client::new();
-    let get = |path: &str, token: Option<&str>| {
+    // GET `path`, with the original URI a proxy names and a token, when given.
+    let send = |path: &str, original: Option<&str>, token: Option<&str>| {
         let mut req = http.get(format!("{base}{path}"));
+        if let Some(uri) = original {
+            req = req.header("x-original-uri", uri);
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         req.send()
     };
+    let get = |path: &str, token: Option<&str>| send(path, None, token);
     // serve's own routes: `/app/*` is `/app/` and below, not `/app` or `/apps/x`.
     for path in ["/app/", "/app/x", "/app/x/y"] {
         let res = get(path, Some(&token)).await.unwrap();
@@ -126,15 +131,7 @@ async fn serve_answers_prefix_routes_and_the_forward_auth_check() {
         );
     }
     // The check, asked as nginx asks it from this machine, judges by the same routes.
-    let check = |uri: &str, token: Option<&str>| {
-        let mut req = http
-            .get(format!("{base}/auth/check"))
-            .header("x-original-uri", uri);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send()
-    };
+    let check = |uri: &str, token: Option<&str>| send("/auth/check", Some(uri), token);
     let res = check("/app/x", Some(&token)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-auth-request-user"], "42");
@@ -143,12 +140,7 @@ async fn serve_answers_prefix_routes_and_the_forward_auth_check() {
     assert_eq!(check("/public", None).await.unwrap().status(), 200);
     assert_eq!(check("/apps/x", Some(&token)).await.unwrap().status(), 403);
     // Envoy's form: the original path after the check's own.
-    let res = http
-        .get(format!("{base}/auth/check/app/x"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = send("/auth/check/app/x", None, Some(&token)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-auth-request-user"], "42");
 }
