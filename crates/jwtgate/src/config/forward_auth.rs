@@ -72,7 +72,7 @@ impl Config {
                 ),
             ));
         }
-        let own_path = table.path.as_ref().map_or(DEFAULT_PATH, |p| p.get_ref());
+        let own_path = self.forward_auth_path().unwrap_or(DEFAULT_PATH);
         let mut builder = ForwardAuth::builder().path(own_path);
         if let Some(nets) = &table.trusted_proxies {
             let trusted = TrustedProxies::networks(nets.get_ref())
